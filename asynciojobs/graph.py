@@ -1,0 +1,177 @@
+"""The requirement graph of a scheduler: ordering, checks and numbering.
+
+Everything here is linear in jobs + requirements: Kahn's algorithm with one
+remaining-requirements counter per job, never a sweep until a fixed point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .errors import CycleError, InvalidScenarioError
+
+if TYPE_CHECKING:
+    from .job import AbstractJob
+    from .scheduler import PureScheduler
+
+
+@dataclass
+class Plan:
+    """The graph of one scheduler, ready to be run or walked.
+
+    ``entries`` are the jobs without requirements (insertion order); ``remaining``
+    counts the requirements of every other job; ``successors`` lists, for each job
+    that has some, the jobs that require it (insertion order); ``order`` is a
+    topological order (Kahn, first in first out).
+    """
+
+    entries: list[AbstractJob] = field(default_factory=list)
+    remaining: dict[AbstractJob, int] = field(default_factory=dict)
+    successors: dict[AbstractJob, list[AbstractJob]] = field(default_factory=dict)
+    order: list[AbstractJob] = field(default_factory=list)
+
+
+def make_plan(scheduler: PureScheduler) -> Plan:
+    """Build the plan of ``scheduler``'s own jobs (not nested ones).
+
+    Raises ``InvalidScenarioError`` when a job requires a job that is not in this
+    scheduler, and ``CycleError`` (naming one cycle) when requirements loop.
+    """
+    members = scheduler.jobs
+    plan = Plan()
+    entries, remaining, successors = plan.entries, plan.remaining, plan.successors
+    outside: list[AbstractJob] = []
+    for job in members:
+        required = job._required
+        if not required:
+            entries.append(job)
+            continue
+        for req in required:
+            if req not in members:
+                outside.append(job)
+            follow = successors.get(req)
+            if follow is None:
+                successors[req] = [job]
+            else:
+                follow.append(job)
+        remaining[job] = len(required)
+    if outside:
+        raise InvalidScenarioError(
+            "jobs require jobs that are not in the same scheduler (see sanitize())", outside
+        )
+    counts = remaining.copy()
+    order = plan.order
+    order.extend(entries)
+    index = 0
+    while index < len(order):
+        for succ in successors.get(order[index], ()):
+            left = counts[succ] - 1
+            counts[succ] = left
+            if left == 0:
+                order.append(succ)
+        index += 1
+    if len(order) != len(members):
+        stuck = {job for job, left in counts.items() if left > 0}
+        raise CycleError(find_cycle(stuck))
+    return plan
+
+
+def find_cycle(stuck: set[AbstractJob]) -> list[AbstractJob]:
+    """One cycle among ``stuck`` (jobs left over by Kahn), in requirement order."""
+    # every stuck job has a stuck requirement: walk them until one comes back
+    job = next(iter(stuck))
+    seen: dict[AbstractJob, int] = {}
+    path: list[AbstractJob] = []
+    while job not in seen:
+        seen[job] = len(path)
+        path.append(job)
+        job = next(req for req in job._required if req in stuck)  # type: ignore[union-attr]
+    cycle = path[seen[job]:]
+    cycle.reverse()  # requirement first: a -> b means b requires a
+    return cycle
+
+
+def topological_order(scheduler: PureScheduler) -> list[AbstractJob]:
+    """``scheduler``'s own jobs, each after the jobs it requires (creation order otherwise)."""
+    return make_plan(scheduler).order
+
+
+def check_finite(scheduler: PureScheduler, plan: Plan) -> None:
+    """Refuse a scenario that could never complete, naming the jobs at fault.
+
+    A finite job that requires a forever job would wait for a job nobody waits
+    for; a scheduler with only forever jobs and no timeout would never return
+    (unless it is itself a forever job, nested in a parent that will cancel it).
+    """
+    waiting = [
+        job for job in plan.remaining if not job.forever
+        and any(req.forever for req in job._required)  # type: ignore[union-attr]
+    ]
+    if waiting:
+        raise InvalidScenarioError(
+            "finite jobs require forever jobs, so they could never start", waiting
+        )
+    if (
+        scheduler.timeout is None
+        and not getattr(scheduler, "forever", False)
+        and all(job.forever for job in scheduler.jobs)
+    ):
+        raise InvalidScenarioError(
+            "only forever jobs and no timeout: the scheduler could never end",
+            scheduler.jobs,
+        )
+
+
+def plan_tree(scheduler: PureScheduler, check: bool = False) -> dict[PureScheduler, Plan]:
+    """Plan ``scheduler`` and every nested scheduler; ``check`` also refuses
+    scenarios that could never finish (see ``check_finite``)."""
+    plans: dict[PureScheduler, Plan] = {}
+
+    def walk(sched: PureScheduler) -> None:
+        plan = make_plan(sched)
+        if check and sched.jobs:
+            check_finite(sched, plan)
+        plans[sched] = plan
+        for job in plan.order:
+            if is_nested(job):
+                walk(job)  # type: ignore[arg-type]
+
+    walk(scheduler)
+    return plans
+
+
+def number_jobs(
+    scheduler: PureScheduler, plans: dict[PureScheduler, Plan] | None = None
+) -> None:
+    """Give every job, nested ones included, its listing id (``1``, ``01``...).
+
+    Ids follow a topological order; a nested scheduler takes one id, then its own
+    jobs follow it. Ids are zero-padded to the width of the total count.
+    """
+    width = len(str(count_jobs(scheduler)))
+    counter = 0
+
+    def walk(sched: PureScheduler) -> None:
+        nonlocal counter
+        order = plans[sched].order if plans is not None else topological_order(sched)
+        for job in order:
+            counter += 1
+            job._sched_id = f"{counter:0{width}d}"
+            if is_nested(job):
+                walk(job)  # type: ignore[arg-type]
+
+    walk(scheduler)
+
+
+def is_nested(job: AbstractJob) -> bool:
+    """True for a nested scheduler (a scheduler that is also a job)."""
+    return job.is_scheduler
+
+
+def count_jobs(scheduler: PureScheduler) -> int:
+    """The number of jobs, counting each nested scheduler and its jobs."""
+    return sum(
+        1 + (count_jobs(job) if is_nested(job) else 0)  # type: ignore[arg-type]
+        for job in scheduler.jobs
+    )

@@ -1,0 +1,191 @@
+"""One run of one scheduler: start each job when its last requirement completes.
+
+Completion is reported by each task's done callback, which decrements the
+remaining-requirements counter of the job's successors and starts those that
+reach zero: O(1) per requirement, never a scan of the pending tasks. The run owns
+every task it creates; ``stop()`` cancels and awaits those still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import traceback
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from . import debug
+from .job import DONE, RUNNING, SCHEDULED
+
+if TYPE_CHECKING:
+    from .graph import Plan
+    from .job import AbstractJob
+    from .scheduler import PureScheduler
+
+#: how long ``stop()`` waits for cancelled jobs to wind down
+CANCEL_GRACE = 3.0
+
+# how a run ended
+OK, CRITICAL, TIMEOUT, CANCELLED = "ok", "critical", "timeout", "cancelled"
+
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+class Run:
+    """The state of one ``co_run()``: counters, tasks, the window and the outcome."""
+
+    def __init__(self, scheduler: PureScheduler, plan: Plan) -> None:
+        self.scheduler = scheduler
+        self.loop = asyncio.get_running_loop()
+        self.remaining = plan.remaining
+        self.successors = plan.successors
+        self.entries = plan.entries
+        self.total = len(scheduler.jobs)
+        self.finite_left = sum(1 for job in scheduler.jobs if not job.forever)
+        self.all_left = self.total
+        self.window = scheduler.jobs_window or 0
+        self.ready: deque[AbstractJob] = deque()
+        self.tasks: dict[asyncio.Task[Any], AbstractJob] = {}
+        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self.outcome: str | None = None
+        self.failed_job: AbstractJob | None = None
+        self.started = 0
+        self.done = 0
+        self.verbose = scheduler.verbose
+
+    # ----- driving
+    def start(self) -> None:
+        """Start the entry jobs, or time out at once for a timeout of 0."""
+        timeout = self.scheduler.timeout
+        if timeout is not None and timeout <= 0:
+            self.end(TIMEOUT)
+            return
+        if timeout is not None:
+            self.timer = self.loop.call_later(timeout, self.end, TIMEOUT)
+        for job in self.entries:
+            self.schedule(job)
+        self.fill()
+
+    async def wait(self) -> str:
+        """Wait until the run ends; returns how it ended."""
+        await self.finished
+        return self.outcome  # type: ignore[return-value]
+
+    def end(self, outcome: str, job: AbstractJob | None = None) -> None:
+        """Record how the run ends (the first reason wins) and wake ``wait()``."""
+        if self.outcome is not None:
+            return
+        self.outcome = outcome
+        self.failed_job = job
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    async def stop(self) -> None:
+        """Cancel every job still running and wait (a while) for them to finish."""
+        if self.outcome is None:
+            self.outcome = CANCELLED
+        timer = getattr(self, "timer", None)
+        if timer is not None:
+            timer.cancel()
+        self.ready.clear()
+        if not self.tasks:
+            return
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+        if pending:
+            names = ", ".join(self.tasks[task].repr_main() for task in pending)
+            self.scheduler._forced(f"jobs ignored cancellation for {CANCEL_GRACE}s: {names}")
+
+    # ----- jobs
+    def schedule(self, job: AbstractJob) -> None:
+        """The job's requirements are met: start it, or queue it for a window slot."""
+        job._state = SCHEDULED
+        if self.window:
+            self.ready.append(job)
+        else:
+            self.launch(job)
+
+    def fill(self) -> None:
+        """Start queued jobs while the window has free slots."""
+        ready, tasks, window = self.ready, self.tasks, self.window
+        while ready and len(tasks) < window:
+            self.launch(ready.popleft())
+
+    def launch(self, job: AbstractJob) -> None:
+        """Create the job's task."""
+        if self.verbose:
+            self.scheduler._feedback(job, "STARTING")
+        try:
+            coroutine = job._coroutine()
+        except Exception as exc:
+            coroutine = _raise(exc)
+        job._state = RUNNING
+        self.started += 1
+        task = self.loop.create_task(coroutine)  # type: ignore[arg-type]
+        self.tasks[task] = job
+        task.add_done_callback(self.on_done)
+
+    def on_done(self, task: asyncio.Task[Any]) -> None:
+        """A job's task ended: record the outcome, then start what it unblocked."""
+        job = self.tasks.pop(task)
+        if task.cancelled():
+            if self.outcome is not None:
+                return  # cancelled by stop(): the job stays shown as running
+            exc: BaseException | None = asyncio.CancelledError(
+                "the job's task was cancelled from outside the scheduler"
+            )
+        else:
+            exc = task.exception()
+        if exc is None:
+            job._result = task.result()
+        else:
+            job._exception = exc
+        job._state = DONE
+        self.done += 1
+        if self.outcome is not None:
+            return
+        if exc is not None:
+            self.job_failed(job, exc)
+            if self.outcome is not None:
+                return
+        elif self.verbose:
+            self.scheduler._feedback(job, "DONE")
+        self.all_left -= 1
+        if not job.forever:
+            self.finite_left -= 1
+            if self.finite_left == 0:
+                self.end(OK)
+                return
+        elif self.all_left == 0:
+            self.end(OK)
+            return
+        follow = self.successors.get(job)
+        if follow is not None:
+            remaining = self.remaining
+            for succ in follow:
+                left = remaining[succ] - 1
+                remaining[succ] = left
+                if left == 0:
+                    self.schedule(succ)
+        if self.window:
+            self.fill()
+
+    def job_failed(self, job: AbstractJob, exc: BaseException) -> None:
+        """A job raised: abort the run if it is critical."""
+        critical = job.is_critical()
+        if self.verbose:
+            self.scheduler._feedback(job, "RAISED EXC.")
+        if debug.DEBUG:
+            print(f"asynciojobs: {job.repr_main()} raised:", file=sys.stderr)
+            traceback.print_exception(exc, file=sys.stderr)
+        if critical:
+            self.end(CRITICAL, job)
+
+    def stats(self) -> str:
+        """``D + R + I = N`` counts from the run's counters (O(1))."""
+        done, started = self.done, self.started
+        return f"{done}D + {started - done}R + {self.total - started}I = {self.total}"

@@ -1,0 +1,340 @@
+"""PureScheduler and Scheduler: hold jobs and run them in requirement order.
+
+A scheduler is a nursery: it owns every task it starts, cancels them all when it
+ends, times out, aborts on a critical failure or is itself cancelled, and only
+returns once they have finished. ``Scheduler`` is also a job, so it nests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+from typing import Any
+
+from . import debug, graph, listing
+from .errors import InvalidScenarioError, SchedulerTimeoutError
+from .job import AbstractJob, Job, flatten_jobs
+from .jobset import JobSet
+from .loop import run_in_thread_loop
+from .runloop import CANCEL_GRACE, CANCELLED, CRITICAL, OK, TIMEOUT, Run
+from .watch import Watch
+
+# the run of the enclosing scheduler, seen by a nested scheduler's task
+_enclosing_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "asynciojobs_run", default=None
+)
+
+
+class PureScheduler:
+    """A set of jobs with requirements, run with ``run()`` or ``await co_run()``.
+
+    ``jobs_window`` caps how many jobs run at once (None or 0: no cap);
+    ``timeout`` bounds the whole run in seconds (None: no bound; 0: no time at
+    all); ``shutdown_timeout`` bounds the jobs' ``co_shutdown()`` (None: no
+    bound); ``watch`` timestamps the ``verbose`` feedback.
+
+    Jobs whose ``critical`` is None count as critical here; a critical job that
+    raises aborts the run, which then returns False.
+    """
+
+    is_scheduler = False
+
+    def __init__(
+        self,
+        *jobs_or_sequences: Any,
+        jobs_window: int | None = None,
+        timeout: float | None = None,
+        shutdown_timeout: float | None = 1,
+        watch: Watch | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.jobs: JobSet[AbstractJob] = JobSet()
+        self.jobs_window = jobs_window
+        self.timeout = timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.watch = watch
+        self.verbose = verbose
+        self._outcome: str | None = None
+        self._failed_job: AbstractJob | None = None
+        self._did_shutdown = False
+        self._run: Run | None = None
+        self.update(jobs_or_sequences)
+
+    # ----- the container
+    def add(self, job: Any) -> Any:
+        """Add a job (or a Sequence's jobs); returns its argument."""
+        for one in flatten_jobs([job], f"{type(self).__name__}.add()"):
+            self._add(one)
+        return job
+
+    def update(self, jobs: Any) -> PureScheduler:
+        """Add jobs (any nesting of jobs, sequences, lists); returns ``self``."""
+        for job in flatten_jobs(jobs, f"{type(self).__name__}.update()"):
+            self._add(job)
+        return self
+
+    def _add(self, job: AbstractJob) -> None:
+        if job is self:
+            raise ValueError(f"{type(self).__name__}.add(): a scheduler cannot contain itself")
+        self.jobs.add(job)
+        job.scheduler = self
+
+    def remove(self, job: AbstractJob) -> PureScheduler:
+        """Remove a job (``KeyError`` if absent); returns ``self``."""
+        self.jobs.remove(job)
+        if job.scheduler is self:
+            job.scheduler = None
+        return self
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.jobs)
+
+    def default_critical(self) -> bool:
+        """How this scheduler treats jobs whose ``critical`` is None: as critical."""
+        return True
+
+    # ----- running
+    async def co_run(self) -> bool:
+        """Run the jobs; True when every finite job completed with no critical failure.
+
+        Raises ``InvalidScenarioError`` before starting anything when the scenario
+        cannot complete (a cycle, a job outside this scheduler, a finite job that
+        requires a forever job, only forever jobs and no timeout).
+        """
+        plan = self._prepare(nested=_enclosing_run.get() is not None)
+        if not self.jobs:
+            return True
+        run = Run(self, plan)
+        self._run = run
+        loop = run.loop
+        if debug.DEBUG:
+            loop.set_debug(True)
+        token = _enclosing_run.set(run)
+        try:
+            if self.verbose:
+                self._feedback(None, f"entering co_run() with {len(self.jobs)} jobs")
+            run.start()
+            await run.wait()
+        finally:
+            _enclosing_run.reset(token)
+            await run.stop()
+            self._outcome = run.outcome
+            self._failed_job = run.failed_job
+            self._report_end(run)
+            self._run = None
+            await self.co_shutdown()
+        return run.outcome == OK
+
+    def _prepare(self, nested: bool) -> graph.Plan:
+        """Check the scenario, forget the last run's outcome, number the jobs."""
+        if nested:
+            plan = graph.make_plan(self)
+            plans = {self: plan}
+            if self.jobs:
+                graph.check_finite(self, plan)
+        else:
+            plans = graph.plan_tree(self, check=True)
+            plan = plans[self]
+        reused = [
+            job for sched in plans for job in sched.jobs
+            if isinstance(job, Job) and job._reuse_error()
+        ]
+        if reused:
+            raise InvalidScenarioError(
+                "jobs built from a coroutine object already ran; build them from the "
+                "coroutine function to run again: Job(func, *args)", reused
+            )
+        for job in self.jobs:
+            job._reset()
+        self._outcome = None
+        self._failed_job = None
+        self._did_shutdown = False
+        if not nested:
+            graph.number_jobs(self, plans)
+        return plan
+
+    def _report_end(self, run: Run) -> None:
+        if run.outcome == TIMEOUT:
+            self._forced(f"TIMED OUT after {self.timeout}s ({run.stats()})")
+        elif run.outcome == CRITICAL and run.failed_job is not None:
+            job = run.failed_job
+            exc = job._exception
+            self._forced(
+                f"emergency exit: critical job {job.repr_id()} {job.repr_main()} raised "
+                f"{type(exc).__name__}: {exc}"
+            )
+        elif self.verbose:
+            self._feedback(None, "scheduler is shutting down...")
+
+    def run(self) -> bool:
+        """Run synchronously on this thread's event loop (kept between calls)."""
+        return run_in_thread_loop(self.co_run())
+
+    orchestrate = run
+
+    async def co_shutdown(self) -> bool | None:
+        """Await every job's ``co_shutdown()``, at most once per run.
+
+        Returns True when they all finished within ``shutdown_timeout``, False when
+        some had to be cancelled, None when this run's shutdown already happened.
+        """
+        if self._did_shutdown:
+            return None
+        self._did_shutdown = True
+        jobs = [job for job in self.jobs if job._wants_shutdown()]
+        if not jobs:
+            return True
+        loop = asyncio.get_running_loop()
+        tasks = {loop.create_task(job.co_shutdown()): job for job in jobs}  # type: ignore[arg-type]
+        done, pending = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                self._forced(
+                    f"shutdown of {tasks[task].repr_main()} raised {type(exc).__name__}: {exc}"
+                )
+        if not pending:
+            return True
+        names = ", ".join(tasks[task].repr_main() for task in pending)
+        self._forced(f"shutdown timed out after {self.shutdown_timeout}s: {names}")
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=CANCEL_GRACE)
+        return False
+
+    def shutdown(self) -> bool | None:
+        """Synchronous ``co_shutdown()``."""
+        return run_in_thread_loop(self.co_shutdown())
+
+    # ----- outcome
+    def failed_critical(self) -> bool:
+        """True when the last run was aborted by a critical job's exception."""
+        return self._outcome == CRITICAL
+
+    def failed_time_out(self) -> float | bool:
+        """False, or the timeout (True for a timeout of 0) when the last run timed out."""
+        if self._outcome != TIMEOUT:
+            return False
+        return self.timeout if self.timeout else True
+
+    def why(self) -> str:
+        """Why the last run ended, in words."""
+        if self._outcome == TIMEOUT:
+            return f"TIMED OUT after {self.timeout}s"
+        if self._outcome == CRITICAL:
+            return "a CRITICAL job has raised an exception"
+        if self._outcome == CANCELLED:
+            return "CANCELLED from outside"
+        return "FINE"
+
+    # ----- feedback
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def _feedback(self, job: AbstractJob | None, message: str) -> None:
+        if self.watch is not None:
+            self.watch.print_elapsed()
+        else:
+            Watch.print_wall_clock()
+        stats = self._run.stats() if self._run is not None else self.stats()
+        if job is None:
+            print(f"SCHEDULER {stats}: {message}")
+        else:
+            print(f"{stats} {message:8s}: {job.repr_id()} {job!r}")
+
+    def _forced(self, message: str) -> None:
+        """A message the user must see: verbose feedback, else one line on stderr."""
+        if self.verbose:
+            self._feedback(None, message)
+        else:
+            print(f"asynciojobs: {self._name()}: {message}", file=sys.stderr)
+
+    # ----- listings and graph (see listing.py and graph.py)
+    def stats(self) -> str:
+        """``2D + 3R + 4I = 9``: done, running (or cancelled), idle, total."""
+        return listing.stats(self)
+
+    def __repr__(self) -> str:
+        return listing.scheduler_repr(self)
+
+    def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print one line per job, in topological order (nested jobs indented)."""
+        listing.print_list(self, details=details, silence_done_jobs=silence_done_jobs)
+
+    def topological_order(self):  # type: ignore[no-untyped-def]
+        """This scheduler's own jobs, each after its requirements (a generator)."""
+        yield from graph.topological_order(self)
+
+    def check_cycles(self) -> bool:
+        """True when the requirements, nested schedulers included, are sound."""
+        try:
+            graph.plan_tree(self, check=True)
+        except InvalidScenarioError as exc:
+            if self.verbose:
+                print(f"check_cycles failed {exc}")
+            return False
+        return True
+
+
+class Scheduler(PureScheduler, AbstractJob):
+    """A scheduler that is also a job: it can be nested in another scheduler.
+
+    Its own ``critical`` flag says how it reports a failure: a critical scheduler
+    (the default) raises the failed critical job's exception, or
+    ``SchedulerTimeoutError`` (a ``TimeoutError``) on timeout; a non-critical one
+    returns False. Other keywords go to ``AbstractJob``.
+    """
+
+    is_scheduler = True
+
+    def __init__(
+        self,
+        *jobs_or_sequences: Any,
+        jobs_window: int | None = None,
+        timeout: float | None = None,
+        shutdown_timeout: float | None = 1,
+        watch: Watch | None = None,
+        verbose: bool = False,
+        **kwds: Any,
+    ) -> None:
+        PureScheduler.__init__(
+            self, *jobs_or_sequences, jobs_window=jobs_window, timeout=timeout,
+            shutdown_timeout=shutdown_timeout, watch=watch, verbose=verbose,
+        )
+        AbstractJob.__init__(self, **kwds)
+
+    async def co_run(self) -> bool:
+        """Run the nested jobs; raise on failure if critical, else return False."""
+        if await PureScheduler.co_run(self):
+            return True
+        if not self.is_critical():
+            return False
+        if self._outcome == TIMEOUT:
+            raise SchedulerTimeoutError(self.timeout or 0, self.label)
+        failed = self._failed_job
+        assert failed is not None and failed._exception is not None
+        raise failed._exception
+
+    def _reset(self) -> None:
+        AbstractJob._reset(self)
+        self._did_shutdown = False
+        for job in self.jobs:
+            job._reset()
+
+    def _wants_shutdown(self) -> bool:
+        return True
+
+    def _name(self) -> str:
+        return self.repr_main()
+
+    def dot_cluster_name(self) -> str:
+        """The name of this scheduler's cluster in a DOT graph."""
+        return f"cluster_{self._sched_id}"
+
+
+#: the historical name of the nestable scheduler (asynciojobs 0.9)
+SchedulerJob = Scheduler

@@ -1,0 +1,54 @@
+"""Watch: elapsed time since a start, for timestamping feedback (monotonic clock)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+
+class Watch:
+    """Measure and print the time elapsed since creation or the last ``reset()``.
+
+    Elapsed times come from the monotonic clock, so a change of the system clock
+    does not distort them; the wall clock is only used to print the time of day.
+    """
+
+    def __init__(
+        self, message: str | None = None, *, show_elapsed: bool = True,
+        show_wall_clock: bool = False,
+    ) -> None:
+        self.show_elapsed = show_elapsed
+        self.show_wall_clock = show_wall_clock
+        self.reset()
+        if message is not None:
+            if show_elapsed:
+                print(f"{self.elapsed()}  {message}")
+            if show_wall_clock:
+                self.print_wall_clock()
+                print(message)
+
+    def reset(self) -> None:
+        """Start counting from now."""
+        self.start = time.monotonic()
+
+    def seconds(self) -> float:
+        """Seconds elapsed since the start."""
+        return time.monotonic() - self.start
+
+    def elapsed(self) -> str:
+        """Elapsed time as ``SSS.mmm``."""
+        return f"{self.seconds():07.3f}"
+
+    def print_elapsed(self, suffix: str = " ") -> None:
+        """Print the elapsed time and ``suffix``, without a newline."""
+        print(f"{self.elapsed()} {suffix}", end="")
+
+    @staticmethod
+    def wall_clock() -> str:
+        """The time of day as ``HH:MM:SS.mmm``."""
+        return datetime.now().strftime("%H:%M:%S.%f")[:-3]
+
+    @staticmethod
+    def print_wall_clock(suffix: str = " ") -> None:
+        """Print the time of day and ``suffix``, without a newline."""
+        print(Watch.wall_clock() + suffix, end="")

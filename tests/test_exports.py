@@ -1,0 +1,55 @@
+"""The public names, their historical import paths, and the version."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+
+import pytest
+
+import apssh
+import asynciojobs
+
+
+def test_all_lists_exactly_the_public_names():
+    public = {name for name in dir(asynciojobs) if not name.startswith("_")}
+    modules = {
+        name for name in public
+        if type(getattr(asynciojobs, name)).__name__ == "module"
+    }
+    assert set(asynciojobs.__all__) == (public - modules) | {"__version__"}
+    for name in asynciojobs.__all__:
+        assert getattr(asynciojobs, name) is not None
+
+
+@pytest.mark.parametrize(
+    ("module", "names"),
+    [
+        ("asynciojobs.job", ["AbstractJob", "Job"]),
+        ("asynciojobs.printjob", ["PrintJob"]),
+        ("asynciojobs.purescheduler", ["PureScheduler", "set_debug", "DEBUG"]),
+        ("asynciojobs.scheduler", ["Scheduler", "PureScheduler", "SchedulerJob"]),
+        ("asynciojobs.sequence", ["Sequence"]),
+        ("asynciojobs.watch", ["Watch"]),
+        ("asynciojobs.dotstyle", ["DotStyle"]),
+        ("asynciojobs.engine", ["Engine"]),
+        ("asynciojobs.version", ["__version__"]),
+    ],
+)
+def test_historical_import_paths(module, names):
+    mod = importlib.import_module(module)
+    for name in names:
+        assert hasattr(mod, name), f"{module}.{name}"
+
+
+def test_versions_are_the_distributions():
+    version = importlib.metadata.version("nepi-ng")
+    assert asynciojobs.__version__ == version
+    assert apssh.__version__ == version
+
+
+def test_public_names_have_docstrings():
+    for name in asynciojobs.__all__:
+        obj = getattr(asynciojobs, name)
+        if callable(obj):
+            assert obj.__doc__, name
