@@ -38,12 +38,13 @@ def make_plan(scheduler: PureScheduler) -> Plan:
     Raises ``InvalidScenarioError`` when a job requires a job that is not in this
     scheduler, and ``CycleError`` (naming one cycle) when requirements loop.
     """
-    members = scheduler.jobs
+    members = scheduler.jobs._items
     plan = Plan()
     entries, remaining, successors = plan.entries, plan.remaining, plan.successors
     outside: list[AbstractJob] = []
     for job in members:
-        required = job._required
+        jobset = job._required
+        required = jobset._items if jobset is not None else None
         if not required:
             entries.append(job)
             continue

@@ -6,12 +6,14 @@ from one state to the next. Nothing here touches asyncio's private attributes.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .dotstyle import DotStyle
-from .errors import JobNotFinishedError, JobReuseError
+from .errors import InvalidScenarioError, JobNotFinishedError, JobReuseError
+from .graph import number_jobs
 from .jobset import JobSet
 from .listing import ids
 from .symbols import legend
@@ -34,18 +36,24 @@ def flatten_jobs(
     ``TypeError`` naming ``where``.
     """
     found: list[AbstractJob] = []
+    append = found.append
 
     def walk(item: Any) -> None:
-        if item is None:
-            return
         if isinstance(item, AbstractJob):
-            found.append(item)
+            append(item)
+        elif type(item) in _CONTAINERS:
+            for sub in item:
+                if isinstance(sub, AbstractJob):
+                    append(sub)
+                else:
+                    walk(sub)
+        elif item is None:
+            return
         elif hasattr(item, "as_requirement"):  # a Sequence
             if sequence_as_last:
                 walk(item.as_requirement())
             else:
-                for sub in item.jobs:
-                    walk(sub)
+                walk(item.jobs)
         elif isinstance(item, str | bytes) or inspect.isawaitable(item):
             raise TypeError(_not_a_job(item, where))
         elif isinstance(item, Iterable):
@@ -57,6 +65,9 @@ def flatten_jobs(
     for item in items:
         walk(item)
     return found
+
+
+_CONTAINERS = (list, tuple, set, frozenset)
 
 
 def _not_a_job(item: object, where: str) -> str:
@@ -76,6 +87,12 @@ class AbstractJob:
     ``critical=None`` (the default) lets the enclosing scheduler decide: schedulers
     treat such jobs as critical, the historical ``Engine`` uses its own flag.
     """
+
+    # slots keep 100k jobs light; __dict__ still lets subclasses and users add attributes
+    __slots__ = (
+        "__dict__", "__weakref__", "_exception", "_required", "_result", "_sched_id",
+        "_state", "critical", "forever", "label", "scheduler",
+    )
 
     #: True on schedulers that are jobs (nested schedulers)
     is_scheduler = False
@@ -123,14 +140,14 @@ class AbstractJob:
         this moment), or any nesting of lists, tuples, sets and generators of those.
         A job requiring itself is ignored. Removing an absent job raises ``KeyError``.
         """
-        where = f"{self.repr_main()}.requires()"
-        for job in flatten_jobs(requirements, where, sequence_as_last=True):
+        required = self.required
+        for job in flatten_jobs(requirements, "requires()", sequence_as_last=True):
             if job is self:
                 continue
             if remove:
-                self.required.remove(job)
+                required.remove(job)
             else:
-                self.required.add(job)
+                required.add(job)
         return self
 
     # ----- state
@@ -217,6 +234,7 @@ class AbstractJob:
         self._state = IDLE
         self._result = None
         self._exception = None
+        self._sched_id = None
 
     # ----- how a job is shown
     def _get_text_label(self) -> str:
@@ -232,7 +250,16 @@ class AbstractJob:
         return f"{self.repr_id()}: {self._get_text_label()}"
 
     def repr_id(self) -> str:
-        """The job's id in its scheduler's listing, ``??`` before it is numbered."""
+        """The job's id in its scheduler's listing (``??`` outside any scheduler).
+
+        Ids are given on demand: the first one asked for numbers the whole tree.
+        """
+        if self._sched_id is None and self.scheduler is not None:
+            root = self.scheduler
+            while isinstance(root, AbstractJob) and root.scheduler is not None:
+                root = root.scheduler
+            with contextlib.suppress(InvalidScenarioError):  # a cycle: no ids
+                number_jobs(root)
         return self._sched_id or "??"
 
     def repr_short(self) -> str:
@@ -303,6 +330,8 @@ class Job(AbstractJob):
     ``co_shutdown()``. Other keywords go to ``AbstractJob``.
     """
 
+    __slots__ = ("_consumed", "args", "corun", "coshutdown")
+
     def __init__(
         self,
         corun: Callable[..., Awaitable[Any]] | Awaitable[Any],
@@ -339,7 +368,7 @@ class Job(AbstractJob):
             return self.co_run()
         corun = self.corun
         if callable(corun):
-            return _checked(corun(*self.args), self)
+            return corun(*self.args)
         if self._consumed:
             raise JobReuseError(self)
         self._consumed = True
@@ -355,7 +384,7 @@ class Job(AbstractJob):
         if coshutdown is None:
             return None
         if callable(coshutdown):
-            return await _checked(coshutdown(), self)
+            return await coshutdown()
         return await coshutdown
 
     def _wants_shutdown(self) -> bool:
@@ -374,20 +403,11 @@ class Job(AbstractJob):
                 coro.close()
 
     def __del__(self) -> None:
-        corun = self.__dict__.get("corun")
-        if not self.__dict__.get("_consumed", True) and inspect.iscoroutine(corun):
-            corun.close()
+        if not getattr(self, "_consumed", True) and inspect.iscoroutine(self.corun):
+            self.corun.close()
 
     def text_label(self) -> str:
         """``Job[name (...)]`` after the coroutine's name."""
         name = getattr(self.corun, "__name__", None)
         return f"Job[{name} (...)]" if name else "Job instance"
 
-
-def _checked(awaitable: Any, job: Job) -> Awaitable[Any]:
-    if not inspect.isawaitable(awaitable):
-        raise TypeError(
-            f"{job.repr_main()}: the function did not return an awaitable "
-            f"(got {type(awaitable).__name__}); is it an async def?"
-        )
-    return awaitable

@@ -9,9 +9,12 @@ every task it creates; ``stop()`` cancels and awaits those still running.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 import traceback
 from collections import deque
+from collections.abc import Awaitable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from . import debug
@@ -31,6 +34,17 @@ OK, CRITICAL, TIMEOUT, CANCELLED = "ok", "critical", "timeout", "cancelled"
 
 async def _raise(exc: BaseException) -> Any:
     raise exc
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _not_awaitable(job: AbstractJob, got: object) -> TypeError:
+    return TypeError(
+        f"{job.repr_main()}: expected an awaitable to run, got {type(got).__name__} "
+        "(is the function an async def?)"
+    )
 
 
 class Run:
@@ -123,9 +137,14 @@ class Run:
             coroutine = job._coroutine()
         except Exception as exc:
             coroutine = _raise(exc)
+        if type(coroutine) is not CoroutineType:
+            if inspect.isawaitable(coroutine):
+                coroutine = _await(coroutine)
+            else:
+                coroutine = _raise(_not_awaitable(job, coroutine))
         job._state = RUNNING
         self.started += 1
-        task = self.loop.create_task(coroutine)  # type: ignore[arg-type]
+        task = self.loop.create_task(coroutine)
         self.tasks[task] = job
         task.add_done_callback(self.on_done)
 

@@ -153,8 +153,6 @@ class PureScheduler:
         self._outcome = None
         self._failed_job = None
         self._did_shutdown = False
-        if not nested:
-            graph.number_jobs(self, plans)
         return plan
 
     def _report_end(self, run: Run) -> None:
