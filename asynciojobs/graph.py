@@ -6,10 +6,13 @@ remaining-requirements counter per job, never a sweep until a fixed point.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import CycleError, InvalidScenarioError
+from .jobset import JobSet
 
 if TYPE_CHECKING:
     from .job import AbstractJob
@@ -176,3 +179,146 @@ def count_jobs(scheduler: PureScheduler) -> int:
         1 + (count_jobs(job) if is_nested(job) else 0)  # type: ignore[arg-type]
         for job in scheduler.jobs
     )
+
+
+# ----- walking and cutting the graph (all linear in jobs + requirements)
+def iterate_jobs(scheduler: PureScheduler, scan_schedulers: bool = False) -> Iterator[AbstractJob]:
+    """Every leaf job, nested ones included; with ``scan_schedulers`` also each
+    scheduler (``scheduler`` itself first, then each nested one before its jobs)."""
+    if scan_schedulers:
+        yield scheduler  # type: ignore[misc]
+    for job in scheduler.jobs:
+        if is_nested(job):
+            yield from iterate_jobs(job, scan_schedulers)  # type: ignore[arg-type]
+        else:
+            yield job
+
+
+def successors_map(scheduler: PureScheduler) -> dict[AbstractJob, list[AbstractJob]]:
+    """For each job of ``scheduler``, the jobs of ``scheduler`` that require it."""
+    members = scheduler.jobs
+    found: dict[AbstractJob, list[AbstractJob]] = {job: [] for job in members}
+    for job in members:
+        for req in job._required or ():
+            if req in members:
+                found[req].append(job)
+    return found
+
+
+def predecessors(scheduler: PureScheduler, starts: Iterable[AbstractJob]) -> JobSet[AbstractJob]:
+    """The jobs of ``scheduler`` that some job of ``starts`` requires directly."""
+    members = scheduler.jobs
+    return JobSet(req for job in starts for req in job._required or () if req in members)
+
+
+def successors(scheduler: PureScheduler, starts: Iterable[AbstractJob]) -> JobSet[AbstractJob]:
+    """The jobs of ``scheduler`` that directly require some job of ``starts``."""
+    starts = set(starts)
+    return JobSet(
+        job for job in scheduler.jobs if any(req in starts for req in job._required or ())
+    )
+
+
+def closure(starts: Iterable[AbstractJob],
+            neighbours: Callable[[AbstractJob], Iterable[AbstractJob]]) -> JobSet[AbstractJob]:
+    """Every job reachable from ``starts`` through ``neighbours`` (starts excluded,
+    unless reachable again); one visit per job."""
+    found: JobSet[AbstractJob] = JobSet()
+    todo = list(starts)
+    while todo:
+        for nxt in neighbours(todo.pop()):
+            if nxt not in found:
+                found.add(nxt)
+                todo.append(nxt)
+    return found
+
+
+def predecessors_upstream(scheduler: PureScheduler,
+                          starts: Iterable[AbstractJob]) -> JobSet[AbstractJob]:
+    """Every job of ``scheduler`` that ``starts`` need, directly or not."""
+    members = scheduler.jobs
+    return closure(starts, lambda job: (r for r in job._required or () if r in members))
+
+
+def successors_downstream(scheduler: PureScheduler,
+                          starts: Iterable[AbstractJob]) -> JobSet[AbstractJob]:
+    """Every job of ``scheduler`` that needs ``starts``, directly or not."""
+    follow = successors_map(scheduler)
+    return closure(starts, lambda job: follow.get(job, ()))
+
+
+def sanitize(scheduler: PureScheduler, verbose: bool = False) -> bool:
+    """Drop requirements on jobs outside each job's scheduler, nested ones included.
+
+    Returns True when nothing had to be removed anywhere.
+    """
+    clean = True
+    members = scheduler.jobs
+    for job in members:
+        required = job._required
+        if required:
+            outside = [req for req in required if req not in members]
+            for req in outside:
+                required.discard(req)
+            if outside:
+                clean = False
+                if verbose:
+                    where = getattr(scheduler, "label", None) or repr(scheduler)
+                    print(f"********** WARNING: job {job!r} in {where} "
+                          f"had {len(outside)} requirements removed")
+        if is_nested(job) and not sanitize(job, verbose):  # type: ignore[arg-type]
+            clean = False
+    return clean
+
+
+def bypass_and_remove(scheduler: PureScheduler, job: AbstractJob) -> None:
+    """Remove ``job``; the jobs that required it now require what it required."""
+    if job not in scheduler.jobs:
+        raise ValueError(f"bypass_and_remove: {job.repr_main()} is not in this scheduler")
+    for succ in successors(scheduler, [job]):
+        succ.required.discard(job)
+        succ.required.update(req for req in job._required or () if req is not succ)
+    scheduler.remove(job)
+
+
+def keep_only(scheduler: PureScheduler, remains: Iterable[AbstractJob]) -> None:
+    """Keep only the jobs in ``remains`` (order kept), then ``sanitize()``."""
+    keep = set(remains)
+    for job in [job for job in scheduler.jobs if job not in keep]:
+        scheduler.remove(job)
+    sanitize(scheduler)
+
+
+def keep_only_between(scheduler: PureScheduler, starts: Iterable[AbstractJob] | None = None,
+                      ends: Iterable[AbstractJob] | None = None, keep_starts: bool = True,
+                      keep_ends: bool = True) -> None:
+    """Keep the jobs downstream of ``starts`` and upstream of ``ends`` (an empty
+    side does not constrain), plus the starts and ends themselves if asked."""
+    starts, ends = list(starts or ()), list(ends or ())
+    keep = set(scheduler.jobs)
+    if starts:
+        keep &= set(successors_downstream(scheduler, starts))
+    if ends:
+        keep &= set(predecessors_upstream(scheduler, ends))
+    if keep_starts:
+        keep |= set(starts)
+    if keep_ends:
+        keep |= set(ends)
+    keep_only(scheduler, keep)
+
+
+def close_jobs(scheduler: PureScheduler, idle_only: bool) -> None:
+    """``close()`` the leaf jobs (only idle ones with ``idle_only``).
+
+    A job without ``close`` is skipped; a ``close`` that is a coroutine function
+    cannot be awaited here, so its coroutine is closed rather than leaked.
+    """
+    for job in iterate_jobs(scheduler):
+        if idle_only and not job.is_idle():
+            continue
+        close = getattr(job, "close", None)
+        if close is None:
+            continue
+        result = close()
+        if inspect.iscoroutine(result):
+            result.close()

@@ -7,6 +7,7 @@ and closing with an ``--end--`` line.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -96,3 +97,109 @@ def list_lines(
 def exit_jobs(plan: graph.Plan) -> list[AbstractJob]:
     """The jobs nothing requires, forever jobs excluded."""
     return [job for job in plan.order if job not in plan.successors and not job.forever]
+
+
+def repr_entries(scheduler: PureScheduler) -> str:
+    """``entries={ids}``: the jobs with no requirement."""
+    return "entries=" + ids(graph.make_plan(scheduler).entries)
+
+
+def repr_exits(scheduler: PureScheduler) -> str:
+    """``exits={ids}``: the jobs nothing requires, forever jobs excluded."""
+    return "exits=" + ids(exit_jobs(graph.make_plan(scheduler)))
+
+
+def print_list_safe(scheduler: PureScheduler, silence_done_jobs: bool = False) -> None:
+    """Like ``list()`` but works on any graph, cycles included: insertion order and
+    hierarchical ids (``.1``, ``.2`` at the top, ``2.1`` inside the nested ``.2``)."""
+    names: dict[AbstractJob, str] = {}
+
+    def name(sched: PureScheduler, prefix: str) -> None:
+        for index, job in enumerate(sched.jobs, 1):
+            names[job] = f"{prefix}.{index}"
+            if job.is_scheduler:
+                name(job, names[job].lstrip("."))  # type: ignore[arg-type]
+
+    def walk(sched: PureScheduler) -> None:
+        for job in sched.jobs:
+            if silence_done_jobs and job.is_done() and not job.is_scheduler:
+                continue
+            required = [names.get(req, "??") for req in job._required or ()]
+            requires = "requires={" + ", ".join(required) + "}" if required else ""
+            print(f"{job.repr_short()} {names[job]} {job.repr_main()} {requires}")
+            if job.is_scheduler:
+                walk(job)  # type: ignore[arg-type]
+                print(f"--end-- {names[job]}")
+
+    name(scheduler, "")
+    walk(scheduler)
+
+
+def failed_jobs(scheduler: PureScheduler) -> list[AbstractJob]:
+    """Jobs that raised, in listing order; a nested scheduler only when its
+    exception is not already one of its own jobs' (a timeout, say)."""
+    plans = graph.plan_tree(scheduler)
+    graph.number_jobs(scheduler, plans)
+    found: list[AbstractJob] = []
+
+    def walk(sched: PureScheduler) -> set[int]:
+        seen: set[int] = set()
+        for job in plans[sched].order:
+            inner = walk(job) if job.is_scheduler else set()  # type: ignore[arg-type]
+            seen |= inner
+            exc = job._exception
+            if job.is_done() and exc is not None and id(exc) not in inner:
+                found.append(job)
+                seen.add(id(exc))
+        return seen
+
+    walk(scheduler)
+    return found
+
+
+def print_debrief(scheduler: PureScheduler, details: bool = False,
+                  silence_done_jobs: bool = False) -> None:
+    """``----- why``, the listing, every exception (critical ones with their stack),
+    then one summary line: how many jobs done, failed, cancelled, never ran."""
+    print(f"----- {scheduler.why()}")
+    print_list(scheduler, details=details, silence_done_jobs=silence_done_jobs)
+    failed = failed_jobs(scheduler)
+    critical = [job for job in failed if job.is_critical()]
+    if failed:
+        print(f"===== {len(failed)} job(s) with an exception, including "
+              f"{len(critical)} critical")
+    for job in critical:
+        title = f"CRITICAL JOB {job.repr_id()} {job.repr_short()} {job.repr_main()}"
+        bar = "    " + "*" * 20
+        print(f"{bar}\n{bar} BEG stack for {title}\n{bar}")
+        exc = job._exception
+        assert exc is not None
+        for chunk in traceback.format_exception(exc):
+            for line in chunk.rstrip("\n").splitlines():
+                print(f"    {line}")
+        print(f"{bar}\n{bar} END stack for {title}\n{bar}")
+    for job in failed:
+        if not job.is_critical():
+            print(f"non-critical: {job._get_text_label()}: exception {job._exception}")
+    print(f"===== {summary(scheduler)}")
+
+
+OUTCOMES = ("done", "failed", "cancelled", "never ran")
+
+
+def outcome(job: AbstractJob) -> str:
+    """How a job ended: one of ``OUTCOMES``."""
+    if job.is_done():
+        return "failed" if job._exception is not None else "done"
+    return "cancelled" if job.is_running() else "never ran"
+
+
+def summary(scheduler: PureScheduler) -> str:
+    """``6 jobs: 3 done, 1 failed, 1 cancelled, 1 never ran - <why>`` (leaf jobs)."""
+    tally = dict.fromkeys(OUTCOMES, 0)
+    total = 0
+    for job in graph.iterate_jobs(scheduler):
+        total += 1
+        tally[outcome(job)] += 1
+    counts = ", ".join(f"{n} {what}" for what, n in tally.items())
+    return f"{total} jobs: {counts} - {scheduler.why()}"

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from . import debug, graph, listing
+from . import debug, dot, graph, listing
 from .errors import InvalidScenarioError, SchedulerTimeoutError
 from .job import AbstractJob, Job, flatten_jobs
 from .jobset import JobSet
@@ -90,7 +92,7 @@ class PureScheduler:
     def __len__(self) -> int:
         return len(self.jobs)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[AbstractJob]:
         return iter(self.jobs)
 
     def default_critical(self) -> bool:
@@ -251,7 +253,7 @@ class PureScheduler:
         else:
             print(f"asynciojobs: {self._name()}: {message}", file=sys.stderr)
 
-    # ----- listings and graph (see listing.py and graph.py)
+    # ----- listings (see listing.py)
     def stats(self) -> str:
         """``2D + 3R + 4I = 9``: done, running (or cancelled), idle, total."""
         return listing.stats(self)
@@ -263,8 +265,25 @@ class PureScheduler:
         """Print one line per job, in topological order (nested jobs indented)."""
         listing.print_list(self, details=details, silence_done_jobs=silence_done_jobs)
 
-    def topological_order(self):  # type: ignore[no-untyped-def]
-        """This scheduler's own jobs, each after its requirements (a generator)."""
+    def list_safe(self, silence_done_jobs: bool = False) -> None:
+        """Like ``list()``, in insertion order, and working even with cycles."""
+        listing.print_list_safe(self, silence_done_jobs=silence_done_jobs)
+
+    def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Why the run ended, the listing, every exception, and a summary line."""
+        listing.print_debrief(self, details=details, silence_done_jobs=silence_done_jobs)
+
+    def repr_entries(self) -> str:
+        """``entries={ids}``."""
+        return listing.repr_entries(self)
+
+    def repr_exits(self) -> str:
+        """``exits={ids}`` (forever jobs excluded)."""
+        return listing.repr_exits(self)
+
+    # ----- the graph (see graph.py)
+    def topological_order(self) -> Iterator[AbstractJob]:
+        """This scheduler's own jobs, each after its requirements."""
         yield from graph.topological_order(self)
 
     def check_cycles(self) -> bool:
@@ -276,6 +295,97 @@ class PureScheduler:
                 print(f"check_cycles failed {exc}")
             return False
         return True
+
+    def sanitize(self, verbose: bool | None = None) -> bool:
+        """Drop requirements on jobs outside the scheduler (recursively); True if clean."""
+        return graph.sanitize(self, self.verbose if verbose is None else verbose)
+
+    def entry_jobs(self) -> Iterator[AbstractJob]:
+        """The jobs with no requirement."""
+        return (job for job in self.jobs if not job._required)
+
+    def exit_jobs(self, *, discard_forever: bool = True,
+                  compute_backlinks: bool = True) -> Iterator[AbstractJob]:
+        """The jobs that no job requires (forever ones left out by default)."""
+        follow = graph.successors_map(self)
+        return (job for job in self.jobs
+                if not follow[job] and not (discard_forever and job.forever))
+
+    def predecessors(self, *starts: AbstractJob) -> JobSet[AbstractJob]:
+        """The jobs that ``starts`` require directly."""
+        return graph.predecessors(self, starts)
+
+    def successors(self, *starts: AbstractJob,
+                   compute_backlinks: bool = True) -> JobSet[AbstractJob]:
+        """The jobs that directly require one of ``starts``."""
+        return graph.successors(self, starts)
+
+    def predecessors_upstream(self, *starts: AbstractJob) -> JobSet[AbstractJob]:
+        """Every job that ``starts`` need, directly or not."""
+        return graph.predecessors_upstream(self, starts)
+
+    def successors_downstream(self, *starts: AbstractJob,
+                              compute_backlinks: bool = True) -> JobSet[AbstractJob]:
+        """Every job that needs one of ``starts``, directly or not."""
+        return graph.successors_downstream(self, starts)
+
+    def bypass_and_remove(self, job: AbstractJob) -> None:
+        """Remove ``job``, its successors inheriting its requirements."""
+        graph.bypass_and_remove(self, job)
+
+    def keep_only(self, remains: Iterable[AbstractJob]) -> None:
+        """Keep only ``remains``, then ``sanitize()``."""
+        graph.keep_only(self, remains)
+
+    def keep_only_between(self, *, starts: Iterable[AbstractJob] | None = None,
+                          ends: Iterable[AbstractJob] | None = None,
+                          keep_starts: bool = True, keep_ends: bool = True) -> None:
+        """Keep the jobs between ``starts`` and ``ends``, then ``sanitize()``."""
+        graph.keep_only_between(self, starts, ends, keep_starts, keep_ends)
+
+    def iterate_jobs(self, scan_schedulers: bool = False) -> Iterator[AbstractJob]:
+        """Every leaf job, nested ones included (and the schedulers if asked)."""
+        return graph.iterate_jobs(self, scan_schedulers)
+
+    def close_idle_jobs(self) -> None:
+        """``close()`` the leaf jobs that never ran."""
+        graph.close_jobs(self, idle_only=True)
+
+    def close_all_jobs(self) -> None:
+        """``close()`` every leaf job."""
+        graph.close_jobs(self, idle_only=False)
+
+    # ----- pictures (see dot.py)
+    def dot_format(self, show_outcome: bool = False) -> str:
+        """The DOT text of the graph; ``show_outcome`` fills jobs by how they ended."""
+        return dot.dot_format(self, show_outcome)
+
+    def export_as_dotfile(self, filename: str | Path, show_outcome: bool = False) -> str:
+        """Write the DOT text to ``filename``."""
+        return dot.export_as_dotfile(self, filename, show_outcome)
+
+    save_as_dotfile = export_as_dotfile
+    store_as_dotfile = export_as_dotfile
+
+    def export_as_graphic(self, filename: str | Path, suffix: str,
+                          show_outcome: bool = False) -> str:
+        """Write ``{filename}.dot`` and ``{filename}.{suffix}`` with graphviz's ``dot``."""
+        return dot.export_as_graphic(self, filename, suffix, show_outcome)
+
+    def export_as_pngfile(self, filename: str | Path, show_outcome: bool = False) -> str:
+        """``export_as_graphic(filename, "png")``."""
+        return dot.export_as_graphic(self, filename, "png", show_outcome)
+
+    def export_as_svgfile(self, filename: str | Path, show_outcome: bool = False) -> str:
+        """``export_as_graphic(filename, "svg")``."""
+        return dot.export_as_graphic(self, filename, "svg", show_outcome)
+
+    def graph(self, show_outcome: bool = False) -> Any:
+        """A ``graphviz.Source`` (needs the ``graphviz`` Python package)."""
+        return dot.graph_source(self, show_outcome)
+
+    def _repr_svg_(self) -> str | None:
+        return dot.repr_svg(self)
 
 
 class Scheduler(PureScheduler, AbstractJob):
