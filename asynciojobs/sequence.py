@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ class Sequence:
     ) -> None:
         self.jobs: list[AbstractJob] = flatten_jobs(sequences_or_jobs, "Sequence()")
         self.scheduler = scheduler
-        for previous, job in zip(self.jobs, self.jobs[1:], strict=False):
+        for previous, job in itertools.pairwise(self.jobs):
             job.requires(previous)
         if required is not None:
             self.requires(required)
