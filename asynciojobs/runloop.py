@@ -1,8 +1,10 @@
 """One run of one scheduler: start each job when its last requirement completes.
 
-Completion is reported by each task's done callback, which decrements the
-remaining-requirements counter of the job's successors and starts those that
-reach zero: O(1) per requirement, never a scan of the pending tasks. The run owns
+When a job completes, the remaining-requirements counter of each of its
+successors is decremented and those that reach zero start: O(1) per
+requirement, never a scan of the pending tasks. A job that others require
+completes at the end of its own task (a thin wrapper); any other job through its
+task's done callback, which needs no extra coroutine. The run owns
 every task it creates; ``stop()`` cancels and awaits those still running.
 """
 
@@ -13,7 +15,7 @@ import inspect
 import sys
 import traceback
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,13 @@ async def _raise(exc: BaseException) -> Any:
 
 async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
+
+
+def _outside_cancel(exc: asyncio.CancelledError) -> asyncio.CancelledError:
+    """A job cancelled by someone else than its scheduler: that is its failure."""
+    return asyncio.CancelledError(
+        "the job's task was cancelled from outside the scheduler"
+    ).with_traceback(exc.__traceback__)
 
 
 def _not_awaitable(job: AbstractJob, got: object) -> TypeError:
@@ -144,23 +153,46 @@ class Run:
                 coroutine = _raise(_not_awaitable(job, coroutine))
         job._state = RUNNING
         self.started += 1
-        task = self.loop.create_task(coroutine)
-        self.tasks[task] = job
-        task.add_done_callback(self.on_done)
+        if job in self.successors:
+            # completing inline, in the job's last step, starts its successors one
+            # loop turn earlier than a done callback would (chains run 2x faster)
+            self.tasks[self.loop.create_task(self.drive(job, coroutine))] = job
+        else:
+            # no wrapper coroutine: 100k independent jobs cost what gather costs
+            task = self.loop.create_task(coroutine)
+            self.tasks[task] = job
+            task.add_done_callback(self.on_task_done)
 
-    def on_done(self, task: asyncio.Task[Any]) -> None:
-        """A job's task ended: record the outcome, then start what it unblocked."""
+    async def drive(self, job: AbstractJob, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a job that others require, and complete it before the task ends."""
+        try:
+            result = await coroutine
+        except asyncio.CancelledError as exc:
+            self.tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            if self.outcome is not None:
+                raise  # cancelled by stop(): the job stays shown as running
+            self.complete(job, None, _outside_cancel(exc))
+        except Exception as exc:
+            self.tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self.complete(job, None, exc)
+        else:
+            self.tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self.complete(job, result, None)
+
+    def on_task_done(self, task: asyncio.Task[Any]) -> None:
+        """The done callback of a job that nothing requires."""
         job = self.tasks.pop(task)
         if task.cancelled():
-            if self.outcome is not None:
-                return  # cancelled by stop(): the job stays shown as running
-            exc: BaseException | None = asyncio.CancelledError(
-                "the job's task was cancelled from outside the scheduler"
-            )
-        else:
-            exc = task.exception()
+            if self.outcome is None:
+                self.complete(job, None, _outside_cancel(asyncio.CancelledError()))
+            return  # else cancelled by stop(): the job stays shown as running
+        exc = task.exception()
+        self.complete(job, None if exc is not None else task.result(), exc)
+
+    def complete(self, job: AbstractJob, result: Any, exc: BaseException | None) -> None:
+        """Record a job's outcome, then start the jobs it unblocked."""
         if exc is None:
-            job._result = task.result()
+            job._result = result
         else:
             job._exception = exc
         job._state = DONE

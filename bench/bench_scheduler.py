@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 SHAPES = ["independent", "chain", "reverse-chain", "layered-dag", "staggered", "fan-in"]
+LISTING_SHAPES = ["independent", "reverse-chain", "layered-dag", "fan-in"]
 LEGACY_VENV = Path("/tmp/nepi-ng-bench-asynciojobs-0.21.3")
 
 
@@ -116,6 +117,41 @@ def measure(contenders: list[str], n: int, repeats: int) -> dict[str, dict[str, 
     }
 
 
+def listing_costs(shapes: list[str], n: int) -> dict[str, dict[str, float]]:
+    """CPU of list(), debrief() and dot_format() after a run, and of building the jobs."""
+    import contextlib
+    import io
+
+    from asynciojobs import Job, Scheduler
+
+    results: dict[str, dict[str, float]] = {}
+    for shape in shapes:
+        reqs = requirements(shape, n)
+        cost: dict[str, float] = {}
+
+        async def scenario(shape: str, reqs: list[list[int]], cost: dict) -> Scheduler:
+            start = time.process_time()
+            jobs = [Job(coro) for coro in coroutines(shape, n)]
+            for job, req in zip(jobs, reqs, strict=True):
+                if req:
+                    job.requires([jobs[i] for i in req])
+            scheduler = Scheduler(*jobs, critical=False)
+            cost["build"] = time.process_time() - start
+            await scheduler.co_run()
+            return scheduler
+
+        scheduler = asyncio.run(scenario(shape, reqs, cost))
+        for name in ("list", "debrief", "dot_format"):
+            sink = io.StringIO()
+            start = time.process_time()
+            with contextlib.redirect_stdout(sink):
+                text = getattr(scheduler, name)()
+            cost[name] = time.process_time() - start
+            assert sink.getvalue() or text
+        results[shape] = cost
+    return results
+
+
 def rss_kib() -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -175,6 +211,8 @@ def main() -> int:
         kind, contender, n, repeats = args.worker
         if kind == "cpu":
             print(json.dumps(measure(contender.split(","), int(n), int(repeats))))
+        elif kind == "listing":
+            print(json.dumps(listing_costs(LISTING_SHAPES, int(n))))
         else:
             print(json.dumps(memory(contender, int(n))))
         return 0
@@ -217,6 +255,27 @@ def main() -> int:
             row += f" {old:8.3f} {old / gather10[shape]:12.1f} {old / ours10[shape]:10.1f}"
         print(row)
     print(f"worst shape at 10k: {worst:.2f}x gather (target <= 3x)")
+
+    listing = subprocess_json(me, "--worker", "listing", "-", "10000", "1", pythonpath=repo)
+    old_listing = None
+    if legacy10:
+        old_listing = subprocess_json(legacy, "--worker", "listing", "-", "10000", "1")
+    print("--- listings at 10k jobs, after a run: CPU seconds and ratio to building the jobs"
+          + (" (0.21.3 in brackets)" if old_listing else ""))
+    print(f"{'shape':14} {'build':>7} " + " ".join(f"{n:>22}" for n in ("list", "debrief",
+                                                                      "dot_format")))
+    worst_listing = 0.0
+    for shape, cost in listing.items():
+        cells = []
+        for name in ("list", "debrief", "dot_format"):
+            ratio = cost[name] / cost["build"]
+            worst_listing = max(worst_listing, ratio)
+            cell = f"{cost[name]:.3f} ({ratio:4.1f}x)"
+            if old_listing:
+                cell += f" [{old_listing[shape][name]:.2f}]"
+            cells.append(f"{cell:>22}")
+        print(f"{shape:14} {cost['build']:7.3f} " + " ".join(cells))
+    print(f"worst listing: {worst_listing:.1f}x building the jobs (target < 10x)")
     if ours100:
         worst100 = max(ours100[s] / ours10[s] for s in SHAPES)
         print(f"worst 100k/10k: {worst100:.1f} (target <= 12)")

@@ -321,18 +321,22 @@ def test_window_does_not_leak_slots_on_failures(rec):
     assert last.result() == "last"
 
 
-def test_window_slot_freed_by_an_outside_cancellation():
+@pytest.mark.parametrize("with_successor", [False, True])
+def test_window_slot_freed_by_an_outside_cancellation(rec, with_successor):
+    tasks = []
+
     async def victim():
+        tasks.append(asyncio.current_task())
+        rec("victim")
         await asyncio.Event().wait()
 
     victim_job = Job(victim, critical=False)
 
     async def killer():
-        for task in asyncio.all_tasks():
-            if task.get_coro().__name__ == "victim":
-                task.cancel()
+        await rec.wait_for("victim")
+        tasks[0].cancel()
 
-    after = Job(value, "after")
+    after = Job(value, "after", required=victim_job if with_successor else None)
     s = PureScheduler(victim_job, Job(killer), after, jobs_window=2, timeout=5)
     assert s.run() is True
     assert isinstance(victim_job.raised_exception(), asyncio.CancelledError)
