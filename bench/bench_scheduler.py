@@ -209,7 +209,9 @@ def main() -> int:
 
     if args.worker:
         kind, contender, n, repeats = args.worker
-        if kind == "cpu":
+        if kind in ("cpu", "cpu-nogc"):
+            if kind == "cpu-nogc":
+                gc.disable()
             print(json.dumps(measure(contender.split(","), int(n), int(repeats))))
         elif kind == "listing":
             print(json.dumps(listing_costs(LISTING_SHAPES, int(n))))
@@ -221,8 +223,8 @@ def main() -> int:
     repeats = args.repeats or (5 if args.quick else 7)
     me = sys.executable
 
-    def cpu(n: int, reps: int = repeats) -> tuple[dict, dict]:
-        both = subprocess_json(me, "--worker", "cpu", "jobs,gather", str(n), str(reps),
+    def cpu(n: int, reps: int = repeats, kind: str = "cpu") -> tuple[dict, dict]:
+        both = subprocess_json(me, "--worker", kind, "jobs,gather", str(n), str(reps),
                                pythonpath=repo)
         return both["jobs"], both["gather"]
 
@@ -238,7 +240,7 @@ def main() -> int:
           "build + run, import excluded")
     header = f"{'shape':14} {'gather':>8} {'ours':>8} {'ours/gather':>12}"
     if ours100:
-        header += f" {'ours 100k':>10} {'/gather':>8} {'100k/10k':>9}"
+        header += f" {'ours 100k':>10} {'/gather':>8} {'100k/10k':>9} {'gather’s':>9}"
     if legacy10:
         header += f" {'0.21.3':>8} {'0.21/gather':>12} {'0.21/ours':>10}"
     print(f"--- 10k jobs\n{header}")
@@ -249,7 +251,8 @@ def main() -> int:
         row = f"{shape:14} {gather10[shape]:8.3f} {ours10[shape]:8.3f} {ratio:12.2f}"
         if ours100:
             row += (f" {ours100[shape]:10.3f} {ours100[shape] / gather100[shape]:8.2f}"
-                    f" {ours100[shape] / ours10[shape]:9.1f}")
+                    f" {ours100[shape] / ours10[shape]:9.1f}"
+                    f" {gather100[shape] / gather10[shape]:9.1f}")
         if legacy10:
             old = legacy10[shape]
             row += f" {old:8.3f} {old / gather10[shape]:12.1f} {old / ours10[shape]:10.1f}"
@@ -278,7 +281,14 @@ def main() -> int:
     print(f"worst listing: {worst_listing:.1f}x building the jobs (target < 10x)")
     if ours100:
         worst100 = max(ours100[s] / ours10[s] for s in SHAPES)
-        print(f"worst 100k/10k: {worst100:.1f} (target <= 12)")
+        gather_worst = max(gather100[s] / gather10[s] for s in SHAPES)
+        print(f"worst 100k/10k: {worst100:.1f} (target <= 12); plain gather's own: "
+              f"{gather_worst:.1f}")
+        nogc10, _ = cpu(10_000, 3, "cpu-nogc")
+        nogc100, _ = cpu(100_000, 3, "cpu-nogc")
+        ratios = "  ".join(f"{s} {nogc100[s] / nogc10[s]:.1f}" for s in SHAPES)
+        print("100k/10k with the garbage collector off (the scheduler's own scaling; with it on,"
+              " full GC passes\n  grow with the heap and cost gather as much):\n  " + ratios)
         mem_ours = subprocess_json(me, "--worker", "mem", "jobs", "100000", "1", pythonpath=repo)
         mem_gather = subprocess_json(me, "--worker", "mem", "gather", "100000", "1",
                                      pythonpath=repo)

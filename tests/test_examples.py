@@ -1,0 +1,47 @@
+"""The examples (and the demo) run to completion and print what the docs show."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_demo():
+    done = run("demo.py")
+    assert done.returncode == 0, done.stderr
+    assert "---------- after the run: FINE" in done.stdout
+    assert "<Job `collect results`> [[ -> fit02/results.txt]] requires={7}" in done.stdout
+
+
+def test_scheduler_basics():
+    done = run("scheduler_basics.py")
+    assert done.returncode == 0, done.stderr
+    assert "results: ['a', 'b', 'c', 'd']" in done.stdout
+    assert "why: TIMED OUT after 0.1s" in done.stdout
+    assert "emergency exit: critical job 1 <Job `hard`>" in done.stderr
+
+
+def test_nested(tmp_path):
+    done = run("nested.py", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    docs = (EXAMPLES.parent / "docs" / "listings-and-graphs.md").read_text()
+    listing = done.stdout.split("----- FINE\n")[1].split("=====")[0]
+    assert listing in docs  # the docs quote the real output
+    assert (tmp_path / "nested.dot").exists()
+    if shutil.which("dot"):
+        assert "<svg" in (tmp_path / "nested.svg").read_text()
+    else:
+        pytest.importorskip("no such module: dot is missing, svg not written")
