@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .dotstyle import DotStyle
@@ -234,7 +235,6 @@ class AbstractJob:
         self._state = IDLE
         self._result = None
         self._exception = None
-        self._sched_id = None
 
     # ----- how a job is shown
     def _get_text_label(self) -> str:
@@ -252,7 +252,9 @@ class AbstractJob:
     def repr_id(self) -> str:
         """The job's id in its scheduler's listing (``??`` outside any scheduler).
 
-        Ids are given on demand: the first one asked for numbers the whole tree.
+        Ids are given on demand: the first one asked for numbers the whole tree,
+        and so does the first asked for by a job added since (``list()`` always
+        renumbers).
         """
         if self._sched_id is None and self.scheduler is not None:
             root = self.scheduler
@@ -402,8 +404,9 @@ class Job(AbstractJob):
             if inspect.iscoroutine(coro):
                 coro.close()
 
-    def __del__(self) -> None:
-        if not getattr(self, "_consumed", True) and inspect.iscoroutine(self.corun):
+    def __del__(self, _coroutine: type = CoroutineType) -> None:
+        # a coroutine object that never ran would warn "never awaited" when collected
+        if not getattr(self, "_consumed", True) and type(self.corun) is _coroutine:
             self.corun.close()
 
     def text_label(self) -> str:

@@ -132,7 +132,7 @@ class PureScheduler:
         return run.outcome == OK
 
     def _prepare(self, nested: bool) -> graph.Plan:
-        """Check the scenario, forget the last run's outcome, number the jobs."""
+        """Check the scenario (the whole tree at the top) and forget the last run."""
         if nested:
             plan = graph.make_plan(self)
             plans = {self: plan}

@@ -209,9 +209,7 @@ def main() -> int:
 
     if args.worker:
         kind, contender, n, repeats = args.worker
-        if kind in ("cpu", "cpu-nogc"):
-            if kind == "cpu-nogc":
-                gc.disable()
+        if kind == "cpu":
             print(json.dumps(measure(contender.split(","), int(n), int(repeats))))
         elif kind == "listing":
             print(json.dumps(listing_costs(LISTING_SHAPES, int(n))))
@@ -223,8 +221,8 @@ def main() -> int:
     repeats = args.repeats or (5 if args.quick else 7)
     me = sys.executable
 
-    def cpu(n: int, reps: int = repeats, kind: str = "cpu") -> tuple[dict, dict]:
-        both = subprocess_json(me, "--worker", kind, "jobs,gather", str(n), str(reps),
+    def cpu(n: int, reps: int = repeats) -> tuple[dict, dict]:
+        both = subprocess_json(me, "--worker", "cpu", "jobs,gather", str(n), str(reps),
                                pythonpath=repo)
         return both["jobs"], both["gather"]
 
@@ -284,11 +282,6 @@ def main() -> int:
         gather_worst = max(gather100[s] / gather10[s] for s in SHAPES)
         print(f"worst 100k/10k: {worst100:.1f} (target <= 12); plain gather's own: "
               f"{gather_worst:.1f}")
-        nogc10, _ = cpu(10_000, 3, "cpu-nogc")
-        nogc100, _ = cpu(100_000, 3, "cpu-nogc")
-        ratios = "  ".join(f"{s} {nogc100[s] / nogc10[s]:.1f}" for s in SHAPES)
-        print("100k/10k with the garbage collector off (the scheduler's own scaling; with it on,"
-              " full GC passes\n  grow with the heap and cost gather as much):\n  " + ratios)
         mem_ours = subprocess_json(me, "--worker", "mem", "jobs", "100000", "1", pythonpath=repo)
         mem_gather = subprocess_json(me, "--worker", "mem", "gather", "100000", "1",
                                      pythonpath=repo)

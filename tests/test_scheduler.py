@@ -552,3 +552,44 @@ async def test_engine_co_orchestrate(rec):
 def test_never_job_helper_is_cancellable():
     s = PureScheduler(Job(never), timeout=0.01)
     assert s.run() is False
+
+
+CTRL_C_SCRIPT = """
+import asyncio, sys
+from asynciojobs import Job, Scheduler
+
+async def deep():
+    print("started", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        print("deep job cleaned up", flush=True)
+
+async def down():
+    print("shutdown ran", flush=True)
+
+nested = Scheduler(Job(deep, coshutdown=down, label="deep"), label="nested")
+try:
+    Scheduler(nested).run()
+except KeyboardInterrupt:
+    print("KeyboardInterrupt reached the caller", flush=True)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_cancels_and_shuts_down_everything(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "started\n"  # the job runs: now press Ctrl-C
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert out.splitlines() == [
+        "deep job cleaned up", "shutdown ran", "KeyboardInterrupt reached the caller",
+    ]
+    assert proc.returncode == 130
