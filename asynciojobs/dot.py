@@ -151,7 +151,7 @@ def export_as_graphic(scheduler: PureScheduler, filename: str | Path, suffix: st
 def graph_source(scheduler: PureScheduler, show_outcome: bool = False) -> Any:
     """A ``graphviz.Source`` of the scheduler (needs the ``graphviz`` package)."""
     try:
-        import graphviz  # type: ignore[import-not-found]
+        import graphviz  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ImportError(
             "graph() needs the graphviz package: pip install graphviz "

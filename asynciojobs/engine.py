@@ -36,7 +36,7 @@ class Engine(Scheduler):
             self.jobs_window = jobs_window
         return await self.co_run()
 
-    def orchestrate(  # type: ignore[override]
+    def orchestrate(
         self, timeout: float | None = None, jobs_window: int | None = None
     ) -> bool:
         """``run()``, setting ``timeout`` and ``jobs_window`` first when given."""

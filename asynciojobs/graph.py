@@ -175,10 +175,10 @@ def is_nested(job: AbstractJob) -> bool:
 
 def count_jobs(scheduler: PureScheduler) -> int:
     """The number of jobs, counting each nested scheduler and its jobs."""
-    return sum(
-        1 + (count_jobs(job) if is_nested(job) else 0)  # type: ignore[arg-type]
-        for job in scheduler.jobs
-    )
+    total = 0
+    for job in scheduler.jobs:
+        total += 1 + (count_jobs(job) if is_nested(job) else 0)  # type: ignore[arg-type]
+    return total
 
 
 # ----- walking and cutting the graph (all linear in jobs + requirements)

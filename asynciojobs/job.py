@@ -406,8 +406,9 @@ class Job(AbstractJob):
 
     def __del__(self, _coroutine: type = CoroutineType) -> None:
         # a coroutine object that never ran would warn "never awaited" when collected
-        if not getattr(self, "_consumed", True) and type(self.corun) is _coroutine:
-            self.corun.close()
+        corun = getattr(self, "corun", None)
+        if not getattr(self, "_consumed", True) and type(corun) is _coroutine:
+            corun.close()  # type: ignore[attr-defined]
 
     def text_label(self) -> str:
         """``Job[name (...)]`` after the coroutine's name."""

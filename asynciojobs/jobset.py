@@ -7,7 +7,7 @@ order makes listings, ids and the start order of ready jobs follow creation orde
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, MutableSet
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -57,5 +57,5 @@ class JobSet(MutableSet[T], Generic[T]):
         return JobSet(self._items)
 
     @classmethod
-    def _from_iterable(cls, it: Iterable[T]) -> JobSet[T]:
+    def _from_iterable(cls, it: Iterable[Any]) -> JobSet[Any]:
         return cls(it)

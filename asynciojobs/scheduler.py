@@ -189,7 +189,7 @@ class PureScheduler:
         if not jobs:
             return True
         loop = asyncio.get_running_loop()
-        tasks = {loop.create_task(job.co_shutdown()): job for job in jobs}  # type: ignore[arg-type]
+        tasks = {loop.create_task(job.co_shutdown()): job for job in jobs}
         done, pending = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
