@@ -141,8 +141,12 @@ class AbstractJob:
         this moment), or any nesting of lists, tuples, sets and generators of those.
         A job requiring itself is ignored. Removing an absent job raises ``KeyError``.
         """
+        try:
+            jobs = flatten_jobs(requirements, "requires()", sequence_as_last=True)
+        except TypeError as exc:
+            raise TypeError(f"{self.repr_main()}.{exc}") from None
         required = self.required
-        for job in flatten_jobs(requirements, "requires()", sequence_as_last=True):
+        for job in jobs:
             if job is self:
                 continue
             if remove:

@@ -100,7 +100,7 @@ def test_requires_at_creation_and_scheduler_keyword():
 
 @pytest.mark.parametrize("bad", ["a string", b"bytes", 42, 1.5, object()])
 def test_requires_refuses_non_jobs(bad):
-    with pytest.raises(TypeError, match="expected a job"):
+    with pytest.raises(TypeError, match=r"<Custom `custom 1`>\.requires\(\): expected a job"):
         Custom().requires(bad)
 
 
