@@ -1,9 +1,117 @@
 """apssh: ssh jobs for asynciojobs, parallel ssh commands and YAML scenarios.
 
-The ssh layer is built by later issues; for now the package only carries the
-distribution's version.
+Public names are imported on first use, so that ``import apssh`` (and the
+command-line tools' ``--help``) stay quick: asyncssh is only loaded when needed.
 """
 
-from asynciojobs._version import __version__
+from __future__ import annotations
 
-__all__ = ["__version__"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from asynciojobs._version import __version__ as __version__
+
+_WHERE = {
+    "AuthenticationError": "errors",
+    "Capture": "deferred",
+    "CaptureFormatter": "formatters",
+    "ColonFormatter": "formatters",
+    "CommandFailedError": "errors",
+    "CommandTimeoutError": "errors",
+    "ConnectError": "errors",
+    "ConnectRefusedError": "errors",
+    "ConnectTimeoutError": "errors",
+    "ConnectionLostError": "errors",
+    "Deferred": "deferred",
+    "GatewayError": "errors",
+    "HostFormatter": "formatters",
+    "HostKeyError": "errors",
+    "HostUnknownError": "errors",
+    "LocalNode": "nodes",
+    "Pull": "commands",
+    "Push": "commands",
+    "RawFormatter": "formatters",
+    "Run": "commands",
+    "RunScript": "commands",
+    "RunString": "commands",
+    "Service": "service",
+    "SshJob": "sshjob",
+    "SshJobCollector": "sshjob",
+    "SshJobScript": "sshjob",
+    "SshNode": "nodes",
+    "SshProxy": "sshproxy",
+    "SubdirFormatter": "formatters",
+    "TerminalFormatter": "formatters",
+    "TimeColonFormatter": "formatters",
+    "TimeHostFormatter": "formatters",
+    "Variables": "deferred",
+    "close_ssh_in_scheduler": "topology",
+    "co_close_ssh_in_scheduler": "topology",
+    "import_private_key": "keys",
+    "load_agent_keys": "keys",
+    "load_private_keys": "keys",
+    "topology_as_dotfile": "topology",
+    "topology_as_pngfile": "topology",
+    "topology_dot": "topology",
+    "topology_graph": "topology",
+}
+
+__all__ = sorted([*_WHERE, "__version__"], key=str.lower)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'apssh' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"apssh.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # the names, for type checkers and editors
+    from .commands import Pull as Pull
+    from .commands import Push as Push
+    from .commands import Run as Run
+    from .commands import RunScript as RunScript
+    from .commands import RunString as RunString
+    from .deferred import Capture as Capture
+    from .deferred import Deferred as Deferred
+    from .deferred import Variables as Variables
+    from .errors import AuthenticationError as AuthenticationError
+    from .errors import CommandFailedError as CommandFailedError
+    from .errors import CommandTimeoutError as CommandTimeoutError
+    from .errors import ConnectError as ConnectError
+    from .errors import ConnectionLostError as ConnectionLostError
+    from .errors import ConnectRefusedError as ConnectRefusedError
+    from .errors import ConnectTimeoutError as ConnectTimeoutError
+    from .errors import GatewayError as GatewayError
+    from .errors import HostKeyError as HostKeyError
+    from .errors import HostUnknownError as HostUnknownError
+    from .formatters import CaptureFormatter as CaptureFormatter
+    from .formatters import ColonFormatter as ColonFormatter
+    from .formatters import HostFormatter as HostFormatter
+    from .formatters import RawFormatter as RawFormatter
+    from .formatters import SubdirFormatter as SubdirFormatter
+    from .formatters import TerminalFormatter as TerminalFormatter
+    from .formatters import TimeColonFormatter as TimeColonFormatter
+    from .formatters import TimeHostFormatter as TimeHostFormatter
+    from .keys import import_private_key as import_private_key
+    from .keys import load_agent_keys as load_agent_keys
+    from .keys import load_private_keys as load_private_keys
+    from .nodes import LocalNode as LocalNode
+    from .nodes import SshNode as SshNode
+    from .service import Service as Service
+    from .sshjob import SshJob as SshJob
+    from .sshjob import SshJobCollector as SshJobCollector
+    from .sshjob import SshJobScript as SshJobScript
+    from .sshproxy import SshProxy as SshProxy
+    from .topology import close_ssh_in_scheduler as close_ssh_in_scheduler
+    from .topology import co_close_ssh_in_scheduler as co_close_ssh_in_scheduler
+    from .topology import topology_as_dotfile as topology_as_dotfile
+    from .topology import topology_as_pngfile as topology_as_pngfile
+    from .topology import topology_dot as topology_dot
+    from .topology import topology_graph as topology_graph

@@ -62,8 +62,10 @@ def _not_awaitable(job: AbstractJob, got: object) -> TypeError:
 class Run:
     """The state of one ``co_run()``: counters, tasks, the window and the outcome."""
 
-    def __init__(self, scheduler: PureScheduler, plan: Plan) -> None:
+    def __init__(self, scheduler: PureScheduler, plan: Plan, parent: Run | None = None) -> None:
         self.scheduler = scheduler
+        #: the run of the outermost scheduler (this one at the top)
+        self.root: Run = parent.root if parent is not None else self
         self.loop = asyncio.get_running_loop()
         self.remaining = plan.remaining
         self.successors = plan.successors

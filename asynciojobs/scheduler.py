@@ -28,6 +28,16 @@ _enclosing_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
 )
 
 
+def outermost_run() -> object | None:
+    """An object standing for the outermost scheduler run in progress, None outside.
+
+    Jobs use it to remember things (a failed connection, say) for the rest of the
+    whole run, nested schedulers included, and to forget them at the next run.
+    """
+    run = _enclosing_run.get()
+    return run.root if run is not None else None
+
+
 class PureScheduler:
     """A set of jobs with requirements, run with ``run()`` or ``await co_run()``.
 
@@ -107,10 +117,11 @@ class PureScheduler:
         cannot complete (a cycle, a job outside this scheduler, a finite job that
         requires a forever job, only forever jobs and no timeout).
         """
-        plan = self._prepare(nested=_enclosing_run.get() is not None)
+        parent = _enclosing_run.get()
+        plan = self._prepare(nested=parent is not None)
         if not self.jobs:
             return True
-        run = Run(self, plan)
+        run = Run(self, plan, parent)
         self._run = run
         loop = run.loop
         if debug.DEBUG:

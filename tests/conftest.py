@@ -41,3 +41,27 @@ async def value(x: object) -> object:
 
 async def boom(message: str = "boom") -> None:
     raise ValueError(message)
+
+
+# ----- the real sshd, for the apssh tests
+import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from sshd import Lab, start_lab  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> Lab:
+    """Real OpenSSH daemons on loopback (see tests/sshd.py); never skipped under CI."""
+    if shutil.which("sshd") is None and not os.path.exists("/usr/sbin/sshd"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("sshd is missing under CI: .ci/run must install openssh-server")
+        pytest.skip("sshd is not installed (apt-get install openssh-server)")
+    # not under pytest's tmp dir: a plain user must reach authorized_keys (0755 all along)
+    workdir = tempfile.mkdtemp(prefix="nepi-ng-sshd-")
+    started = start_lab(Path(workdir))
+    yield started
+    started.stop()
+    shutil.rmtree(workdir, ignore_errors=True)

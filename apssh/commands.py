@@ -1,0 +1,290 @@
+"""Commands an SshJob runs on its node: Run, RunScript, RunString, Push, Pull.
+
+Each returns a result: the exit status (or signal name) for the Run family, 0 for
+a completed copy. ``allowed_exits`` lists other results that count as success
+(ints and signal names, e.g. ``[1, "TERM"]``); 0 always does. A command given a
+``capture`` stores its stdout into variables for later ``Deferred`` commands.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .deferred import Capture
+from .formatters import CaptureFormatter, Formatter
+
+#: where scripts are uploaded, relative to the remote home
+REMOTE_WORKDIR = ".apssh-remote"
+
+
+def random_name(length: int = 8) -> str:
+    """``length`` random lowercase letters."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(length))
+
+
+class _Discard(Formatter):
+    """A formatter that drops every line (``ignore_outputs``)."""
+
+
+class AbstractCommand:
+    """What every command has: a label, allowed exits, capture and verbosity."""
+
+    def __init__(self, *, label: str | None = None, allowed_exits: Any = None,
+                 verbose: bool = False, capture: Capture | None = None,
+                 timeout: float | None = None) -> None:
+        self.label = label
+        self.allowed_exits = set(allowed_exits or ())
+        self.verbose = verbose
+        self.capture = capture
+        self.timeout = timeout
+        self.node: Any = None
+
+    def label_line(self) -> str | None:
+        """The label to show when none was given."""
+        return None
+
+    def get_label_line(self) -> str:
+        """The label, else ``label_line()``."""
+        if self.label is not None:
+            return self.label
+        return self.label_line() or f"NO-LABEL-LINE (class {type(self).__name__})"
+
+    def allows(self, result: Any) -> bool:
+        """Whether ``result`` counts as success."""
+        return result == 0 or result in self.allowed_exits
+
+    def _verbose_message(self, node: Any, message: str) -> None:
+        if self.verbose:
+            node.formatter.stderr_line(message + "\n", node.hostname)
+
+    async def co_run_remote(self, node: Any) -> Any:
+        """Run on an ssh node; returns the result."""
+        raise NotImplementedError
+
+    async def co_run_local(self, node: Any) -> Any:
+        """Run on a LocalNode; returns the result."""
+        return await self.co_run_remote(node)
+
+    def _formatter(self, node: Any) -> Formatter | None:
+        """The formatter for this command's output: a capture, or the node's own."""
+        return CaptureFormatter(verbose=False) if self.capture is not None else None
+
+    def _captured(self, formatter: Formatter | None) -> None:
+        if self.capture is not None and isinstance(formatter, CaptureFormatter):
+            self.capture.store(formatter.get_capture())
+
+
+class Run(AbstractCommand):
+    """A shell command: the arguments joined with spaces, read when it runs (so a
+    ``Deferred`` argument expands late). ``x11`` forwards X11; ``ignore_outputs``
+    drops the output; ``timeout`` bounds the command (then it is killed)."""
+
+    def __init__(self, *argv: Any, verbose: bool = False, x11: bool = False,
+                 ignore_outputs: bool = False, label: str | None = None,
+                 allowed_exits: Any = None, capture: Capture | None = None,
+                 timeout: float | None = None) -> None:
+        super().__init__(label=label, allowed_exits=allowed_exits, verbose=verbose,
+                         capture=capture, timeout=timeout)
+        self.argv = argv
+        self.x11 = x11
+        self.ignore_outputs = ignore_outputs
+
+    def command(self) -> str:
+        """The command line, as it would run now."""
+        return " ".join(str(arg) for arg in self.argv)
+
+    def __str__(self) -> str:
+        return self.command()
+
+    def label_line(self) -> str:
+        return self.command()
+
+    def _formatter(self, node: Any) -> Formatter | None:
+        if self.ignore_outputs:
+            return _Discard()
+        return super()._formatter(node)
+
+    async def co_run_remote(self, node: Any) -> Any:
+        command = self.command()
+        self._verbose_message(node, f"Run: -> {command}")
+        formatter = self._formatter(node)
+        result = await node.run(command, x11_forwarding=self.x11, timeout=self.timeout,
+                                formatter=formatter)
+        self._captured(formatter)
+        self._verbose_message(node, f"Run: {result} <- {command}")
+        return result
+
+    async def co_run_local(self, node: Any) -> Any:
+        command = self.command()
+        formatter = self._formatter(node)
+        result = await node.run(command, ignore_outputs=self.ignore_outputs,
+                                timeout=self.timeout, formatter=formatter)
+        self._captured(formatter)
+        return result
+
+
+class _RunUploaded(AbstractCommand):
+    """A script uploaded into a directory of its own, run, then removed."""
+
+    def __init__(self, *args: Any, includes: Any = None, x11: bool = False,
+                 **kwds: Any) -> None:
+        super().__init__(**kwds)
+        self.args = args
+        self.includes = [Path(p) for p in (includes or ())]
+        self.x11 = x11
+
+    def script_name(self) -> str:
+        """The script's file name on the node."""
+        raise NotImplementedError
+
+    async def install(self, node: Any, path: str) -> None:
+        """Put the script at ``path`` on the node, executable."""
+        raise NotImplementedError
+
+    def arguments(self) -> str:
+        return " ".join(str(arg) for arg in self.args)
+
+    async def co_run_remote(self, node: Any) -> Any:
+        missing = [str(p) for p in self.includes if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"includes not found: {', '.join(missing)}")
+        workdir = f"{REMOTE_WORKDIR}/{random_name()}"
+        await node.mkdir(workdir)
+        try:
+            script = f"{workdir}/{self.script_name()}"
+            await self.install(node, script)
+            if self.includes:
+                await node.put_file_s([str(p) for p in self.includes], workdir + "/",
+                                      follow_symlinks=True)
+            command = f"{script} {self.arguments()}".strip()
+            self._verbose_message(node, f"{type(self).__name__}: -> {command}")
+            formatter = self._formatter(node)
+            result = await node.run(command, x11_forwarding=self.x11, timeout=self.timeout,
+                                    formatter=formatter)
+            self._captured(formatter)
+            return result
+        finally:
+            await _remove_tree(node, workdir)
+
+    async def co_run_local(self, node: Any) -> Any:
+        with tempfile.TemporaryDirectory(prefix="apssh-") as workdir:
+            script = os.path.join(workdir, self.script_name())
+            await self.install(node, script)
+            for include in self.includes:
+                await node.put_file_s(str(include), workdir)
+            formatter = self._formatter(node)
+            result = await node.run(f"{script} {self.arguments()}".strip(),
+                                    timeout=self.timeout, formatter=formatter)
+            self._captured(formatter)
+            return result
+
+
+async def _remove_tree(node: Any, path: str) -> None:
+    sftp = await node.sftp_connect_lazy()
+    await sftp.rmtree(path, ignore_errors=True)
+
+
+class RunScript(_RunUploaded):
+    """A local script, uploaded (with its ``includes``) and run with ``args``."""
+
+    def __init__(self, local_script: str | Path, *args: Any, label: str | None = None,
+                 allowed_exits: Any = None, includes: Any = None, x11: bool = False,
+                 verbose: bool = False, capture: Capture | None = None,
+                 timeout: float | None = None) -> None:
+        self.local_script = Path(local_script)
+        if not self.local_script.exists():
+            raise FileNotFoundError(f"RunScript: no such script {local_script}")
+        super().__init__(*args, includes=includes, x11=x11, label=label,
+                         allowed_exits=allowed_exits, verbose=verbose, capture=capture,
+                         timeout=timeout)
+
+    def script_name(self) -> str:
+        return self.local_script.name
+
+    def label_line(self) -> str:
+        return f"RunScript: {self.local_script.name} {self.arguments()}".strip()
+
+    async def install(self, node: Any, path: str) -> None:
+        await node.put_file_s(str(self.local_script), path, follow_symlinks=True)
+        if hasattr(node, "sftp_connect_lazy"):
+            sftp = await node.sftp_connect_lazy()
+            await sftp.chmod(path, 0o755)
+        else:
+            os.chmod(path, 0o755)
+
+
+class RunString(_RunUploaded):
+    """A script given as a string (``#!`` line included), uploaded and run with ``args``."""
+
+    def __init__(self, script_body: str, *args: Any, label: str | None = None,
+                 allowed_exits: Any = None, includes: Any = None, x11: bool = False,
+                 remote_name: str | None = None, verbose: bool = False,
+                 capture: Capture | None = None, timeout: float | None = None) -> None:
+        self.script_body = script_body
+        self.remote_name = os.path.basename(remote_name) if remote_name else None
+        super().__init__(*args, includes=includes, x11=x11, label=label,
+                         allowed_exits=allowed_exits, verbose=verbose, capture=capture,
+                         timeout=timeout)
+
+    def script_name(self) -> str:
+        return self.remote_name or "script"
+
+    def label_line(self) -> str:
+        first = next((line for line in str(self.script_body).splitlines()
+                      if line.strip() and not line.lstrip().startswith("#")), "")
+        return f"RunString: {first[:15]}... {self.arguments()}".strip()
+
+    async def install(self, node: Any, path: str) -> None:
+        await node.put_string_script(str(self.script_body), path)
+
+
+class _Copy(AbstractCommand):
+    def __init__(self, sources: Any, destination: Any, *, label: str | None = None,
+                 verbose: bool = False, **kwds: Any) -> None:
+        super().__init__(label=label, verbose=verbose)
+        self.sources = sources
+        self.destination = destination
+        self.kwds = kwds
+
+    def _describe(self, preposition: str) -> str:
+        items = [self.sources] if isinstance(self.sources, str | Path) else list(self.sources)
+        first = str(items[0]) if items else "nothing"
+        more = f" ... ({len(items)} total)" if len(items) > 1 else ""
+        return f"{type(self).__name__}: {first}{more} {preposition} {self.destination}"
+
+
+class Push(_Copy):
+    """Copy local files (directories with ``recurse=True``) onto the node."""
+
+    def __init__(self, localpaths: Any, remotepath: Any, *, label: str | None = None,
+                 verbose: bool = False, **kwds: Any) -> None:
+        super().__init__(localpaths, remotepath, label=label, verbose=verbose, **kwds)
+
+    def label_line(self) -> str:
+        return self._describe("onto")
+
+    async def co_run_remote(self, node: Any) -> Any:
+        self._verbose_message(node, self.label_line())
+        await node.put_file_s(self.sources, self.destination, **self.kwds)
+        return 0
+
+
+class Pull(_Copy):
+    """Copy files (directories with ``recurse=True``) from the node to here."""
+
+    def __init__(self, remotepaths: Any, localpath: Any, *, label: str | None = None,
+                 verbose: bool = False, **kwds: Any) -> None:
+        super().__init__(remotepaths, localpath, label=label, verbose=verbose, **kwds)
+
+    def label_line(self) -> str:
+        return self._describe("into")
+
+    async def co_run_remote(self, node: Any) -> Any:
+        self._verbose_message(node, self.label_line())
+        await node.get_file_s(self.sources, self.destination, **self.kwds)
+        return 0

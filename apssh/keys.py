@@ -1,0 +1,99 @@
+"""Client keys: read once per process, never once per connection.
+
+``SshNode`` uses the ssh-agent (through ``SSH_AUTH_SOCK``, as OpenSSH does) and
+the default identity files ``~/.ssh/id_ed25519``, ``id_ecdsa``, ``id_rsa``; or the
+files it is given. An encrypted key is never prompted for behind the user's back:
+it is skipped with one clear line saying to load it in the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+_parsed: dict[tuple[str, int], Any] = {}
+
+
+def import_private_key(filename: str | Path, passphrase: str | None = None) -> Any | None:
+    """The private key in ``filename`` (parsed once per process), or None.
+
+    None comes with one line on stderr when the file exists but cannot be used
+    (encrypted without a passphrase, or not a key).
+    """
+    path = Path(filename).expanduser()
+    try:
+        stamp = (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+    if stamp in _parsed:
+        return _parsed[stamp]
+    try:
+        key = asyncssh.read_private_key(str(path), passphrase)
+    except asyncssh.KeyImportError as exc:
+        if "passphrase" in str(exc).lower():
+            print(f"apssh: key {path} is encrypted: load it in an agent (ssh-add {path}) "
+                  "or give its passphrase", file=sys.stderr)
+        else:
+            print(f"apssh: cannot use key {path}: {exc}", file=sys.stderr)
+        key = None
+    _parsed[stamp] = key
+    return key
+
+
+def default_identity_files() -> list[Path]:
+    """The default identity files that exist."""
+    ssh_dir = Path.home() / ".ssh"
+    return [ssh_dir / name for name in DEFAULT_IDENTITIES if (ssh_dir / name).exists()]
+
+
+def load_keys(files: Iterable[str | Path]) -> list[Any]:
+    """The usable keys among ``files`` (each parsed once per process)."""
+    keys = (import_private_key(name) for name in files)
+    return [key for key in keys if key is not None]
+
+
+async def co_load_agent_keys(agent_path: str | None = None) -> list[Any]:
+    """The keys the ssh-agent holds ([] without an agent)."""
+    path = agent_path or os.environ.get("SSH_AUTH_SOCK")
+    if not path:
+        return []
+    try:
+        async with asyncssh.connect_agent(path) as agent:
+            return list(await agent.get_keys())
+    except (OSError, asyncssh.Error) as exc:
+        print(f"apssh: when fetching agent keys: ignored {exc}", file=sys.stderr)
+        return []
+
+
+def load_agent_keys(agent_path: str | None = None) -> list[Any]:
+    """Synchronous ``co_load_agent_keys``; works inside a running event loop too."""
+    found: list[Any] = []
+
+    def fetch() -> None:
+        found.extend(asyncio.run(co_load_agent_keys(agent_path)))
+
+    thread = threading.Thread(target=fetch)
+    thread.start()
+    thread.join()
+    return found
+
+
+def load_private_keys(command_line_keys: Iterable[str | Path] | None = None,
+                      verbose: bool = False) -> list[Any]:
+    """The keys to offer: the given files; else the agent's, then the default files."""
+    if command_line_keys:
+        keys = load_keys(command_line_keys)
+    else:
+        keys = load_agent_keys() + load_keys(default_identity_files())
+    if verbose:
+        print(f"apssh: {len(keys)} keys loaded", file=sys.stderr)
+    return keys

@@ -1,0 +1,143 @@
+"""SshNode (an SshProxy with the usual defaults) and LocalNode (this machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
+from .sshproxy import SshProxy
+
+
+class SshNode(SshProxy):
+    """A node to run jobs on: ``username`` defaults to root, keys are found automatically.
+
+    Other keywords as ``SshProxy``; the node can be built anywhere, inside a
+    running event loop included.
+    """
+
+    def __init__(self, hostname: str, *, username: str | None = None,
+                 keys: list[Any] | None = None, **kwds: Any) -> None:
+        super().__init__(hostname, username=username or "root", keys=keys, **kwds)
+
+
+class LocalNode:
+    """This machine, as a node: commands run as local subprocesses."""
+
+    hostname = "LOCALNODE"
+
+    def __init__(self, formatter: Formatter | None = None, verbose: bool | None = None) -> None:
+        try:
+            self.username = getpass.getuser()
+        except (KeyError, OSError):
+            self.username = "LOCALUSER"
+        self.formatter = formatter if formatter is not None else HostFormatter(verbose=False)
+        if verbose is not None:
+            self.formatter.verbose = verbose  # type: ignore[attr-defined]
+        self.formatter.adapt_to_proxy(self)
+        self.gateway = None
+
+    def __str__(self) -> str:
+        return "LocalNode"
+
+    def __repr__(self) -> str:
+        return "<LocalNode>"
+
+    async def run(self, command: str, *, ignore_outputs: bool = False, cwd: Any = None,
+                  timeout: float | None = None,
+                  formatter: Formatter | None = None) -> int | str | None:
+        """Run ``command`` in a local shell; returns its exit status, or its signal name.
+
+        The command runs in its own process group, killed if cancelled or timed out.
+        """
+        output = asyncio.subprocess.DEVNULL if ignore_outputs else asyncio.subprocess.PIPE
+        proc = await asyncio.create_subprocess_shell(
+            command, stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
+            cwd=cwd, start_new_session=True)
+        self.formatter.session_start(self.hostname, command)
+
+        lines = formatter if formatter is not None else self.formatter
+
+        async def forward(stream: asyncio.StreamReader | None, datatype: int | None) -> None:
+            if stream is None:
+                return
+            async for raw in stream:
+                line = raw.decode("utf-8", errors="replace")
+                lines.line(line if line.endswith("\n") else line + "\n", datatype,
+                           self.hostname)
+
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(forward(proc.stdout, None),
+                                     forward(proc.stderr, EXTENDED_DATA_STDERR))
+                status = await proc.wait()
+        except BaseException:
+            _kill_group(proc.pid)
+            await proc.wait()
+            raise
+        finally:
+            self.formatter.session_stop(self.hostname, command)
+        if status < 0:
+            return signal.Signals(-status).name.removeprefix("SIG")
+        return status
+
+    async def mkdir(self, localdir: str) -> bool:
+        """Create ``localdir`` (and parents)."""
+        Path(localdir).expanduser().mkdir(parents=True, exist_ok=True)
+        return True
+
+    async def put_file_s(self, localpaths: Any, remotepath: Any, **kwds: Any) -> bool:
+        """A local copy, as Push does remotely."""
+        await asyncio.to_thread(_copy, localpaths, remotepath, kwds)
+        return True
+
+    async def get_file_s(self, remotepaths: Any, localpath: Any, **kwds: Any) -> bool:
+        """A local copy, as Pull does remotely."""
+        await asyncio.to_thread(_copy, remotepaths, localpath, kwds)
+        return True
+
+    async def put_string_script(self, script_body: str, remotefile: str, **kwds: Any) -> bool:
+        """Write an executable script."""
+        path = Path(remotefile).expanduser()
+        path.write_text(script_body)
+        path.chmod(0o755)
+        return True
+
+    async def remove_file(self, remotefile: str) -> None:
+        """Remove a file if it exists."""
+        Path(remotefile).expanduser().unlink(missing_ok=True)
+
+    async def connect_lazy(self) -> None:
+        """Nothing to connect."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _copy(sources: Any, destination: Any, kwds: dict[str, Any]) -> None:
+    """Copy files (or directories with ``recurse=True``) like SFTP put/get would."""
+    items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+    target = Path(destination).expanduser()
+    several = len(items) > 1
+    for item in items:
+        source = Path(item).expanduser()
+        dest = target / source.name if (several or target.is_dir()) else target
+        if source.is_dir():
+            if not kwds.get("recurse"):
+                raise IsADirectoryError(f"{source} is a directory (use recurse=True)")
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+        elif kwds.get("preserve"):
+            shutil.copy2(source, dest)
+        else:
+            shutil.copyfile(source, dest)

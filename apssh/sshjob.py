@@ -1,0 +1,125 @@
+"""SshJob: an asynciojobs job that runs commands, one after the other, on a node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asynciojobs import AbstractJob
+
+from .commands import AbstractCommand, Run
+from .deferred import Deferred
+from .errors import CommandFailedError
+from .nodes import LocalNode
+from .sshproxy import SshProxy
+
+
+def normalize_commands(commands: Any) -> list[AbstractCommand]:
+    """Commands as given to SshJob: one command, a list of commands (None entries
+    skipped), a string or Deferred (one Run), or a list of strings (one Run)."""
+    if isinstance(commands, AbstractCommand):
+        return [commands]
+    if isinstance(commands, str | Deferred):
+        return [Run(commands)]
+    if isinstance(commands, list | tuple):
+        items = [c for c in commands if c is not None]
+        if items and all(isinstance(c, str | Deferred) for c in items):
+            return [Run(*items)]
+        bad = [c for c in items if not isinstance(c, AbstractCommand)]
+        if not bad and items:
+            return items
+        if bad:
+            raise TypeError(f"SshJob: not a command: {bad[0]!r}")
+    raise TypeError(f"SshJob: expected commands (Run, RunScript, ... or str), got {commands!r}")
+
+
+class SshJob(AbstractJob):
+    """Run ``commands`` on ``node``, in sequence.
+
+    A command whose result is not allowed fails the job: a critical job (the
+    default) raises ``CommandFailedError`` and skips the rest; a non-critical one
+    notes it and goes on, and its result is the last failing result (else 0).
+    Connection failures are raised as ``ConnectError`` subclasses.
+    """
+
+    def __init__(self, node: SshProxy | LocalNode, *, command: Any = None, commands: Any = None,
+                 keep_connection: bool = False, verbose: bool | None = None,
+                 forever: bool = False, critical: bool = True, **kwds: Any) -> None:
+        if not isinstance(node, SshProxy | LocalNode):
+            raise ValueError(f"SshJob: node is expected to be an SshNode or a LocalNode, "
+                             f"got {node!r}")
+        self.node = node
+        self.commands = normalize_commands(commands if commands is not None else command)
+        for cmd in self.commands:
+            cmd.node = node
+            if verbose is not None:
+                cmd.verbose = verbose
+        self.keep_connection = keep_connection
+        self._errors: list[str] = []
+        super().__init__(forever=forever, critical=critical, **kwds)
+
+    async def co_run(self) -> Any:
+        """Run the commands; see the class docstring for the result."""
+        self._errors = []
+        local = isinstance(self.node, LocalNode)
+        last_failure: Any = 0
+        for index, cmd in enumerate(self.commands):
+            result = await (cmd.co_run_local(self.node) if local
+                            else cmd.co_run_remote(self.node))
+            if cmd.allows(result):
+                continue
+            label = cmd.get_label_line()
+            if self.is_critical():
+                self._errors.append(f"!Crit![{index}]:{label}->{result}")
+                raise CommandFailedError(
+                    f"command {label} returned {result} on node {self.node}",
+                    node=str(self.node), command=label, result=result)
+            self._errors.append(f"Ignr[{index}]:{label}->{result}")
+            last_failure = result
+        return last_failure
+
+    async def close(self) -> None:  # type: ignore[override]
+        """Close the node's connection, unless ``keep_connection``."""
+        if not self.keep_connection:
+            await self.node.close()
+
+    def repr_result(self) -> str:
+        if self.raised_exception():
+            return super().repr_result()
+        if self._errors:
+            return " - ".join(self._errors)
+        return "OK" if self.is_done() else ""
+
+    def text_label(self) -> str:
+        first = self.commands[0].get_label_line() if self.commands else "no command"
+        more = f".. + {len(self.commands) - 1}" if len(self.commands) > 1 else ""
+        return first + more
+
+    def graph_label(self) -> str:
+        user_host = (self.node.__user_host__() if isinstance(self.node, SshProxy)
+                     else "LOCALNODE")
+        labels = [cmd.get_label_line() for cmd in self.commands]
+        return f"{self.repr_id()}: {user_host}\n" + "\n".join(lab for lab in labels if lab)
+
+    def details(self) -> str:
+        return self.graph_label()
+
+
+class SshJobScript(SshJob):
+    """The seed's name: run a local script on the node (``RunScript``)."""
+
+    def __init__(self, node: SshProxy | LocalNode, script: str, *args: Any,
+                 **kwds: Any) -> None:
+        from .commands import RunScript
+
+        super().__init__(node, command=RunScript(script, *args), **kwds)
+
+
+class SshJobCollector(SshJob):
+    """The seed's name: retrieve files from the node (``Pull``)."""
+
+    def __init__(self, node: SshProxy | LocalNode, remotepaths: Any, localpath: Any,
+                 **kwds: Any) -> None:
+        from .commands import Pull
+
+        pull_kwds = {k: kwds.pop(k) for k in ("recurse", "preserve") if k in kwds}
+        super().__init__(node, command=Pull(remotepaths, localpath, **pull_kwds), **kwds)

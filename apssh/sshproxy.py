@@ -1,0 +1,546 @@
+"""SshProxy: one ssh connection to a node, shared by all its jobs, opened once.
+
+- The connection opens lazily; concurrent openers share one attempt. A failed
+  attempt is remembered until the outermost scheduler run ends, so N jobs on a
+  dead node (or behind a dead gateway) fail at once with the same reason.
+- Sessions wait in a queue sized on the server's ``MaxSessions`` (10 by default;
+  SFTP holds one, one is kept to stop commands) instead of being refused.
+- Handshakes to one server are paced, and a reset during the handshake (sshd
+  dropping a burst beyond ``MaxStartups``) is retried with back-off.
+- A command runs as its own process group on the node (sshd makes each session a
+  new session); when it is cancelled or times out, the group is killed from a
+  second session, so nothing is left running.
+- A connection belongs to an event loop: used from another loop (the previous
+  one being closed), the node reconnects instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import socket
+import weakref
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncssh
+
+from asynciojobs.scheduler import outermost_run
+
+from .errors import (
+    AuthenticationError,
+    CommandTimeoutError,
+    ConnectError,
+    ConnectionLostError,
+    ConnectRefusedError,
+    ConnectTimeoutError,
+    GatewayError,
+    HostKeyError,
+    HostUnknownError,
+)
+from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
+from .hostkeys import HostKeyChecker, default_known_hosts, warn_no_check
+from .keys import default_identity_files, load_keys
+
+#: "not given": distinct from None, which means "none" for known_hosts and ssh_config
+DEFAULT: Any = object()
+
+#: fast here (AES-NI, and curve25519), then everything asyncssh supports
+ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+KEX_ALGS = "^curve25519-sha256,curve25519-sha256@libssh.org"
+#: handshakes in flight towards one server (sshd's MaxStartups starts dropping at 10)
+HANDSHAKES_PER_SERVER = 8
+#: back-off before retrying a handshake that the server reset
+RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+#: back-off while the server refuses a session (at its MaxSessions), about 4 s in all
+SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+#: how long stopping a remote command may take
+KILL_TIMEOUT = 3.0
+
+PID_MARK = b"APSSH-PID "
+
+T = TypeVar("T")
+
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                  dict[tuple[Any, ...], asyncio.Semaphore]]
+_gates = weakref.WeakKeyDictionary()
+
+
+def wrap_command(command: str) -> str:
+    """The command as sent: the shell tells its pid (its process group), then runs it."""
+    return (f"printf '{PID_MARK.decode()}%s\\n' \"$$\" >&2; "
+            f"exec \"${{SHELL:-/bin/sh}}\" -c {shlex.quote(command)}")
+
+
+def kill_command(pid: int) -> str:
+    """Stop the process group ``pid``: TERM, then KILL if it lingers."""
+    return (f"kill -TERM -{pid} 2>/dev/null || exit 0; i=0; "
+            f"while kill -0 -{pid} 2>/dev/null && [ $i -lt 10 ]; "
+            f"do sleep 0.1; i=$((i+1)); done; kill -KILL -{pid} 2>/dev/null; exit 0")
+
+
+class _State:
+    """What a node holds in one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_sessions: int) -> None:
+        self.loop = loop
+        self.conn: Any = None
+        self.sftp: Any = None
+        self.pending: asyncio.Future[None] | None = None
+        self.failure: ConnectError | None = None
+        self.failure_run: object | None = None
+        self.sessions = asyncio.Semaphore(max(1, max_sessions - 1))
+        self.killers = asyncio.Semaphore(1)
+        self.sftp_lock = asyncio.Lock()
+
+
+class _Client(asyncssh.SSHClient):
+    """Reports connection events to the node, and applies its host key policy."""
+
+    def __init__(self, proxy: SshProxy) -> None:
+        self.proxy = proxy
+        self.host_key_problem: str | None = None
+        self.conn: Any = None
+
+    def connection_made(self, conn: Any) -> None:
+        self.conn = conn
+
+    def auth_completed(self) -> None:
+        self.proxy.formatter.auth_completed(self.proxy.hostname, self.proxy.username or "")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.proxy._connection_lost(self.conn, exc)
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        checker = self.proxy.host_key_checker
+        if checker.accept(host, addr, port, key):
+            return True
+        self.host_key_problem = checker.unknown_or_changed(host, addr, port)
+        return False
+
+
+class _LineSession(asyncssh.SSHClientSession[bytes]):
+    """Cuts a session's output into lines for the formatter, stdout and stderr apart."""
+
+    def __init__(self, proxy: SshProxy, command: str, formatter: Formatter) -> None:
+        self.proxy = proxy
+        self.command = command
+        self.formatter = formatter
+        self.partial = {False: b"", True: b""}
+        self.exit: int | str | None = None
+        self.pid: int | None = None
+        self.pid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, chan: Any) -> None:
+        self.proxy.formatter.session_start(self.proxy.hostname, self.command)
+
+    def data_received(self, data: bytes, datatype: int | None) -> None:
+        stderr = datatype == EXTENDED_DATA_STDERR
+        lines = (self.partial[stderr] + data).split(b"\n")
+        self.partial[stderr] = lines.pop()
+        for raw in lines:
+            self.emit(raw + b"\n", stderr)
+
+    def emit(self, raw: bytes, stderr: bool) -> None:
+        if stderr and self.pid is None and raw.startswith(PID_MARK):
+            self.pid = int(raw[len(PID_MARK):])
+            if not self.pid_known.done():
+                self.pid_known.set_result(None)
+            return
+        line = raw.decode("utf-8", errors="replace")  # binary output never breaks a job
+        self.formatter.line(line, EXTENDED_DATA_STDERR if stderr else None, self.proxy.hostname)
+
+    def flush(self) -> None:
+        """Terminate partial last lines: never glued to the next host's output."""
+        for stderr in (False, True):
+            if self.partial[stderr]:
+                raw, self.partial[stderr] = self.partial[stderr], b""
+                self.emit(raw + b"\n", stderr)
+
+    def eof_received(self) -> bool:
+        self.flush()
+        return False
+
+    def exit_status_received(self, status: int) -> None:
+        self.exit = status
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str,
+                             lang: str) -> None:
+        self.exit = signal
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.flush()
+        if not self.pid_known.done():
+            self.pid_known.set_result(None)
+        self.proxy.formatter.session_stop(self.proxy.hostname, self.command)
+
+
+class SshProxy:
+    """How to reach a node over ssh, and the one connection to it.
+
+    ``gateway`` is another node to go through (any depth); ``keys`` the private
+    keys to offer (default: the agent, then ``~/.ssh/id_*``, read once);
+    ``known_hosts`` a file or list of files (default ``~/.ssh/known_hosts``;
+    ``None`` disables checking, as in asyncssh); ``host_key_policy`` is
+    ``verify``, ``accept-new`` or ``off``; ``ssh_config`` a config file (default
+    ``~/.ssh/config`` when it exists; ``None`` to ignore it); ``timeout`` bounds
+    the connection, authentication included; ``max_sessions`` is the server's
+    ``MaxSessions``.
+    """
+
+    def __init__(self, hostname: str, *, username: str | None = None,
+                 gateway: SshProxy | None = None, keys: list[Any] | None = None,
+                 known_hosts: Any = DEFAULT, port: int = 22,
+                 formatter: Formatter | None = None, verbose: bool | None = None,
+                 debug: bool = False, timeout: float = 30, host_key_policy: str = "verify",
+                 ssh_config: Any = DEFAULT, max_sessions: int = 10) -> None:
+        if not isinstance(hostname, str):
+            raise ValueError(f"hostname is expected to be a str, got {hostname!r}")
+        if gateway is not None and not isinstance(gateway, SshProxy):
+            raise ValueError(f"gateway is expected to be an SshProxy, got {gateway!r}")
+        self.hostname = hostname
+        self.username = username
+        self.gateway = gateway
+        self.port = int(port)
+        # keys: key objects, or files to read (once per process)
+        self.keys = ([k for k in keys if not isinstance(k, str | Path)]
+                     + load_keys(k for k in keys if isinstance(k, str | Path))
+                     if keys else load_keys(default_identity_files()))
+        self._keys_given = bool(keys)
+        self.formatter = formatter if formatter is not None else HostFormatter(verbose=False)
+        if verbose is not None:
+            self.formatter.verbose = verbose  # type: ignore[attr-defined]
+        self.formatter.adapt_to_proxy(self)
+        self.debug = debug
+        self.timeout = timeout
+        self.max_sessions = max_sessions
+        if known_hosts is None:
+            host_key_policy = "off"
+            warn_no_check()
+        if known_hosts is DEFAULT or known_hosts is None:
+            paths = default_known_hosts()
+        elif isinstance(known_hosts, str | Path):
+            paths = [Path(known_hosts).expanduser()]
+        else:
+            paths = [Path(p).expanduser() for p in known_hosts]
+        self.known_hosts = known_hosts
+        self.host_key_checker = HostKeyChecker(host_key_policy, paths)
+        if ssh_config is DEFAULT:
+            default = Path.home() / ".ssh" / "config"
+            ssh_config = default if default.exists() else None
+        self.ssh_config = ssh_config
+        self._st: _State | None = None
+
+    # ----- names
+    def __user_host__(self) -> str:
+        return f"{self.username or ''}@{self.hostname}"
+
+    def __str__(self) -> str:
+        prefix = f"{self.gateway}->" if self.gateway is not None else ""
+        return prefix + self.__user_host__()
+
+    def __repr__(self) -> str:
+        keys = f"[{len(self.keys)} keys]" if self.keys else "[no key]"
+        links = ("<-SSH->" if self.is_connected() else "") + \
+            ("<-SFTP->" if self.is_sftp_connected() else "")
+        return f"<{type(self).__name__} {self.__user_host__()} {keys} {links}>".replace(" >", ">")
+
+    def debug_line(self, line: str) -> None:
+        """With ``debug``, a line about this node on stderr."""
+        if self.debug:
+            self.formatter.stderr_line(f"{line} ((from:{self!r}))", self.hostname)
+
+    def distance(self) -> int:
+        """1 for a node reached directly, 1 + its gateway's distance otherwise."""
+        return 1 if self.gateway is None else 1 + self.gateway.distance()
+
+    # ----- the connection
+    def _state(self) -> _State:
+        loop = asyncio.get_running_loop()
+        st = self._st
+        if st is None or st.loop is not loop:
+            # a connection belongs to its loop: in another one, start afresh
+            st = self._st = _State(loop, self.max_sessions)
+        return st
+
+    def is_connected(self) -> bool:
+        """True when the connection is open."""
+        return self._st is not None and self._st.conn is not None
+
+    def is_sftp_connected(self) -> bool:
+        """True when the SFTP subsystem is open."""
+        return self._st is not None and self._st.sftp is not None
+
+    async def connect_lazy(self) -> Any:
+        """The connection, opened on first use; concurrent callers share one attempt.
+
+        Raises a ``ConnectError`` subclass; a failure is remembered (and raised
+        again at once) until the outermost scheduler run ends.
+        """
+        st = self._state()
+        while True:
+            if st.conn is not None:
+                return st.conn
+            if st.failure is not None:
+                run = outermost_run()
+                if run is not None and run is st.failure_run:
+                    raise st.failure
+                st.failure = None
+            if st.pending is not None:
+                await asyncio.shield(st.pending)
+                continue
+            pending = st.pending = st.loop.create_future()
+            try:
+                st.conn = await self._open()
+                return st.conn
+            except ConnectError as exc:
+                st.failure, st.failure_run = exc, outermost_run()
+                self.formatter.connection_lost(self.hostname, exc, self.username or "")
+                raise
+            finally:
+                st.pending = None
+                pending.set_result(None)
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "username": self.username,
+            "known_hosts": self.host_key_checker.known_hosts(),
+            "encryption_algs": ENCRYPTION_ALGS,
+            "kex_algs": KEX_ALGS,
+            "x509_trusted_certs": None,
+            "config": [str(self.ssh_config)] if self.ssh_config is not None else None,
+        }
+        if self._keys_given or not self.ssh_config or not _mentions(self.ssh_config,
+                                                                     "identityfile"):
+            options["client_keys"] = self.keys
+        return options
+
+    def _gate(self, gateway_conn: Any) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        gates = _gates.setdefault(loop, {})
+        key = (id(gateway_conn), self.hostname, self.port)
+        gate = gates.get(key)
+        if gate is None:
+            gate = gates[key] = asyncio.Semaphore(HANDSHAKES_PER_SERVER)
+        return gate
+
+    async def _open(self) -> Any:
+        node = self.__user_host__()
+        gateway_conn = None
+        if self.gateway is not None:
+            try:
+                gateway_conn = await self.gateway.connect_lazy()
+            except ConnectError as exc:
+                raise GatewayError(node, exc) from exc
+        self.formatter.connection_made(self.hostname, self.username or "",
+                                       self.gateway is None)
+        client = _Client(self)
+        delays = iter(RETRY_DELAYS)
+        try:
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    try:
+                        async with self._gate(gateway_conn):
+                            if gateway_conn is not None:
+                                conn, _ = await gateway_conn.create_ssh_connection(
+                                    lambda: client, self.hostname, self.port, **self._options())
+                            else:
+                                conn, _ = await asyncssh.create_connection(
+                                    lambda: client, self.hostname, self.port, **self._options())
+                        return conn
+                    except (ConnectionResetError, asyncssh.ConnectionLost, BrokenPipeError):
+                        delay = next(delays, None)
+                        if delay is None:
+                            raise
+                        await asyncio.sleep(delay)  # back-off before trying again
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise self._classify(exc, client) from exc
+
+    def _classify(self, exc: Exception, client: _Client) -> ConnectError:
+        node = self.__user_host__()
+        if isinstance(exc, ConnectError):
+            return exc
+        if isinstance(exc, TimeoutError):
+            return ConnectTimeoutError(node, f"timed out after {self.timeout}s")
+        if isinstance(exc, ConnectionRefusedError):
+            return ConnectRefusedError(node)
+        if isinstance(exc, socket.gaierror):
+            return HostUnknownError(node)
+        if isinstance(exc, asyncssh.PermissionDenied):
+            return AuthenticationError(node)
+        if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+            if client.host_key_problem == "changed":
+                return HostKeyError(node, "host key mismatch: the key differs from known_hosts")
+            return HostKeyError(node, "host key unknown: not in known_hosts")
+        if isinstance(exc, asyncssh.ChannelOpenError):
+            return ConnectError(node, f"cannot open channel through the gateway: {exc.reason}")
+        if isinstance(exc, asyncssh.ConnectionLost | ConnectionResetError | BrokenPipeError):
+            return ConnectionLostError(node)
+        if isinstance(exc, OSError):
+            return ConnectError(node, exc.strerror or str(exc))
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        return ConnectError(node, str(reason))
+
+    def _connection_lost(self, conn: Any, exc: Exception | None) -> None:
+        st = self._st
+        if st is not None and st.conn is conn and conn is not None:
+            st.conn = None
+            st.sftp = None
+            self.formatter.connection_lost(self.hostname, exc, self.username or "")
+
+    # ----- commands
+    async def run(self, command: str, *, x11_forwarding: bool = False,
+                  timeout: float | None = None, formatter: Formatter | None = None,
+                  **kwds: Any) -> int | str | None:
+        """Run ``command``; returns its exit status, or its signal name, or None.
+
+        ``timeout`` bounds the command (``CommandTimeoutError``); a timed out or
+        cancelled command is killed on the node, with its children. Output lines
+        go to ``formatter`` (default: the node's).
+        """
+        conn = await self.connect_lazy()
+        st = self._state()
+        lines = formatter if formatter is not None else self.formatter
+        async with st.sessions:
+            chan, session = await _session_opened(lambda: conn.create_session(
+                lambda: _LineSession(self, command, lines), wrap_command(command),
+                encoding=None, x11_forwarding=x11_forwarding, **kwds))
+            try:
+                async with asyncio.timeout(timeout):
+                    await chan.wait_closed()
+            except TimeoutError:
+                await self._stop_remote(conn, chan, session)
+                raise CommandTimeoutError(self.__user_host__(), command,
+                                          timeout or 0) from None
+            except asyncio.CancelledError:
+                await self._stop_remote(conn, chan, session)
+                raise
+        return session.exit
+
+    async def _stop_remote(self, conn: Any, chan: Any, session: _LineSession) -> None:
+        """Kill a command's process group from a second session, then close its channel."""
+        st = self._state()
+        try:
+            async with asyncio.timeout(KILL_TIMEOUT):
+                await asyncio.shield(session.pid_known)
+                if session.pid is not None:
+                    async with st.killers:
+                        await conn.run(kill_command(session.pid), check=False)
+        except (TimeoutError, asyncssh.Error, OSError) as exc:
+            self.formatter.stderr_line(f"could not stop a command: {exc}\n", self.hostname)
+        finally:
+            chan.close()
+
+    # ----- sftp
+    async def sftp_connect_lazy(self) -> Any:
+        """The SFTP client, started on first use (it holds one session)."""
+        conn = await self.connect_lazy()
+        st = self._state()
+        async with st.sftp_lock:
+            if st.sftp is None:
+                await st.sessions.acquire()
+                try:
+                    st.sftp = await _session_opened(conn.start_sftp_client)
+                except BaseException:
+                    st.sessions.release()
+                    raise
+                self.formatter.sftp_start(self.hostname)
+        return st.sftp
+
+    async def mkdir(self, remotedir: str) -> bool:
+        """Create ``remotedir`` (and its parents) if needed."""
+        sftp = await self.sftp_connect_lazy()
+        await sftp.makedirs(remotedir, exist_ok=True)
+        return True
+
+    async def get_file_s(self, remotepaths: Any, localpath: Any, **kwds: Any) -> bool:
+        """SFTP get: one or several remote files or directories into ``localpath``."""
+        sftp = await self.sftp_connect_lazy()
+        await sftp.get(remotepaths, localpath, **kwds)
+        return True
+
+    async def put_file_s(self, localpaths: Any, remotepath: Any, **kwds: Any) -> bool:
+        """SFTP put: one or several local files or directories onto ``remotepath``."""
+        sftp = await self.sftp_connect_lazy()
+        await sftp.put(localpaths, remotepath, **kwds)
+        return True
+
+    async def put_string_script(self, script_body: str, remotefile: str, **kwds: Any) -> bool:
+        """Write ``script_body`` into ``remotefile``, executable."""
+        sftp = await self.sftp_connect_lazy()
+        attrs = asyncssh.SFTPAttrs(permissions=0o755)
+        async with sftp.open(remotefile, "w", attrs) as file:
+            await file.write(script_body)
+        return True
+
+    async def remove_file(self, remotefile: str) -> None:
+        """Remove ``remotefile``, if it exists."""
+        sftp = await self.sftp_connect_lazy()
+        with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+            await sftp.remove(remotefile)
+
+    # ----- closing
+    async def close(self) -> None:
+        """Close the connection (SFTP first); bounded by ``timeout``, never hangs."""
+        st, self._st = self._st, None
+        if st is None or st.loop.is_closed():
+            return
+        sftp, conn = st.sftp, st.conn
+        st.sftp = st.conn = None
+        if st.loop is not asyncio.get_running_loop():
+            if conn is not None:
+                st.loop.call_soon_threadsafe(conn.abort)
+            return
+        if sftp is not None:
+            sftp.exit()
+            self.formatter.sftp_stop(self.hostname)
+        if conn is not None:
+            conn.close()
+            try:
+                await asyncio.wait_for(conn.wait_closed(), self.timeout)
+            except TimeoutError:
+                self.formatter.stderr_line(
+                    f"Timeout ({self.timeout}s) while waiting for {self} to close\n",
+                    self.hostname)
+            self.formatter.connection_lost(self.hostname, None, self.username or "")
+
+    async def __aenter__(self) -> SshProxy:
+        await self.connect_lazy()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def _session_opened(open_session: Callable[[], Awaitable[T]]) -> T:
+    """Open a session, waiting while the server is at its ``MaxSessions``.
+
+    sshd frees a session slot a little after the channel closes (once it has
+    reaped the command), so a new session can be refused for a moment.
+    """
+    for delay in (*SESSION_RETRY_DELAYS, None):
+        try:
+            return await open_session()
+        except asyncssh.ChannelOpenError:
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)  # back-off while the server frees a slot
+    raise AssertionError("unreachable")
+
+
+_mentions_cache: dict[tuple[str, str], bool] = {}
+
+
+def _mentions(path: Any, word: str) -> bool:
+    """Whether an ssh config file mentions ``word`` (read once per process)."""
+    key = (str(path), word)
+    if key not in _mentions_cache:
+        try:
+            _mentions_cache[key] = word in Path(path).read_text().lower()
+        except OSError:
+            _mentions_cache[key] = False
+    return _mentions_cache[key]

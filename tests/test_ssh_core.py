@@ -1,0 +1,299 @@
+"""apssh against a real OpenSSH sshd: commands, results, connections, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+import subprocess
+
+import pytest
+from sshd import Lab
+
+from apssh import (
+    AuthenticationError,
+    CommandFailedError,
+    CommandTimeoutError,
+    ConnectRefusedError,
+    GatewayError,
+    HostKeyError,
+    Run,
+    SshJob,
+    SshNode,
+    close_ssh_in_scheduler,
+)
+from apssh.formatters import EXTENDED_DATA_STDERR, Formatter
+from asynciojobs import Scheduler
+
+_unique = itertools.count(1)
+
+
+class Recorder(Formatter):
+    """Keeps every line and event, per host."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: list[tuple[str, str]] = []
+        self.err: list[tuple[str, str]] = []
+        self.events: list[tuple[str, str]] = []
+
+    def line(self, line, datatype, hostname):
+        (self.err if datatype == EXTENDED_DATA_STDERR else self.out).append((hostname, line))
+
+    def connection_made(self, hostname, username, direct):
+        self.events.append(("connect", hostname))
+
+    def connection_lost(self, hostname, exc, username):
+        self.events.append(("lost" if exc else "closed", hostname))
+
+    def stderr_line(self, line, hostname, username=None):
+        self.events.append(("stderr", line))
+
+    def connects(self, hostname: str | None = None) -> int:
+        return sum(1 for kind, host in self.events
+                   if kind == "connect" and hostname in (None, host))
+
+
+def node(lab: Lab, host: str = "127.0.0.1", *, formatter: Formatter | None = None,
+         **kwds) -> SshNode:
+    kwds.setdefault("port", lab.port)
+    kwds.setdefault("keys", [lab.keys.client_key])
+    kwds.setdefault("known_hosts", lab.known_hosts)
+    kwds.setdefault("ssh_config", None)
+    kwds.setdefault("timeout", 10)
+    return SshNode(host, formatter=formatter or Recorder(), **kwds)
+
+
+def remote_processes(pattern: str) -> list[str]:
+    """Processes on this machine (where sshd runs) whose command line matches."""
+    found = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True)
+    return [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+# ----- running commands
+def test_run_output_and_result(lab):
+    rec = Recorder()
+    job = SshJob(node(lab, formatter=rec), command=Run("echo hello; echo oops >&2"))
+    assert Scheduler(job).run() is True
+    assert job.result() == 0
+    assert rec.out == [("127.0.0.1", "hello\n")]
+    assert rec.err == [("127.0.0.1", "oops\n")]  # the pid marker never shows
+    assert job.repr_result() == "OK"
+
+
+def test_arguments_are_joined_and_read_at_run_time(lab):
+    rec = Recorder()
+    job = SshJob(node(lab, formatter=rec), command=Run("echo", 1, "two", 3.0))
+    Scheduler(job).run()
+    assert rec.out == [("127.0.0.1", "1 two 3.0\n")]
+
+
+def test_critical_failure_raises_command_failed(lab):
+    job = SshJob(node(lab), commands=[Run("false"), Run("echo never")])
+    s = Scheduler(job, critical=False)
+    assert s.run() is False
+    exc = job.raised_exception()
+    assert isinstance(exc, CommandFailedError) and exc.result == 1
+    assert "command false returned 1 on node" in str(exc)
+
+
+def test_non_critical_job_goes_on_and_returns_the_last_failure(lab):
+    job = SshJob(node(lab), critical=False,
+                 commands=[Run("false"), Run("true"), Run("exit 3"), Run("echo ok")])
+    assert Scheduler(job).run() is True
+    assert job.result() == 3
+    assert job.repr_result() == "Ignr[0]:false->1 - Ignr[2]:exit 3->3"
+
+
+def test_allowed_exits_and_signals(lab):
+    job = SshJob(node(lab), commands=[Run("exit 4", allowed_exits=[4]),
+                                      Run("kill -TERM $$", allowed_exits=["TERM"])])
+    assert Scheduler(job).run() is True
+
+
+def test_partial_last_line_is_terminated(lab):
+    rec = Recorder()
+    Scheduler(SshJob(node(lab, formatter=rec), command=Run("printf 'no newline'"))).run()
+    assert rec.out == [("127.0.0.1", "no newline\n")]
+
+
+def test_binary_output_does_not_break_a_job(lab):
+    rec = Recorder()
+    job = SshJob(node(lab, formatter=rec), command=Run("head -c 4000 /dev/urandom"))
+    assert Scheduler(job).run() is True
+    assert rec.out  # decoded with replacement characters
+
+
+def test_a_line_with_format_keywords_is_printed_as_is(lab, capsys):
+    from apssh import HostFormatter
+
+    job = SshJob(node(lab, formatter=HostFormatter(verbose=False)),
+                 command=Run("echo '{host} {linenl} 100%'"))
+    Scheduler(job).run()
+    assert capsys.readouterr().out == "root@127.0.0.1:{host} {linenl} 100%\n"
+
+
+# ----- one connection per node
+def test_one_connection_per_node_for_many_jobs(lab):
+    rec = Recorder()
+    n = node(lab, "127.0.0.2", formatter=rec)
+    jobs = [SshJob(n, command=Run(f"echo {i}")) for i in range(12)]
+    assert Scheduler(*jobs).run() is True
+    assert rec.connects() == 1
+    assert sorted(line for _, line in rec.out) == sorted(f"{i}\n" for i in range(12))
+
+
+def test_the_connection_outlives_run_and_is_reused(lab):
+    rec = Recorder()
+    n = node(lab, "127.0.0.3", formatter=rec)
+    first = Scheduler(SshJob(n, command=Run("true")))
+    assert first.run() is True
+    assert n.is_connected()
+    assert Scheduler(SshJob(n, command=Run("true"))).run() is True
+    assert rec.connects() == 1  # a second scheduler, the same connection
+    close_ssh_in_scheduler(first)
+    assert not n.is_connected()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning",
+                            "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_node_reconnects_in_a_new_event_loop(lab):
+    rec = Recorder()
+    n = node(lab, "127.0.0.4", formatter=rec)
+
+    async def once(close: bool):
+        status = await n.run("true")
+        if close:
+            await n.close()
+        return status
+
+    assert asyncio.run(once(close=False)) == 0
+    assert asyncio.run(once(close=True)) == 0  # the first loop is closed: reconnect
+    assert rec.connects() == 2
+    gc.collect()  # the first loop's socket, left open by this test: collected here
+
+
+async def test_nodes_can_be_built_inside_a_running_loop(lab):
+    n = node(lab, "127.0.0.5", keys=None)  # keys found automatically
+    assert n.username == "root"
+    n2 = node(lab, "127.0.0.5")
+    assert await n2.run("true") == 0
+    await n2.close()
+
+
+def test_many_concurrent_commands_wait_for_a_session(lab):
+    n = node(lab, "127.0.0.6")
+    jobs = [SshJob(n, command=Run("sleep 0.05")) for _ in range(40)]
+    assert Scheduler(*jobs).run() is True  # MaxSessions 10: they queue, none fails
+
+
+def test_plain_user(lab):
+    if lab.plain_user is None:
+        pytest.skip("no plain user (not root)")
+    rec = Recorder()
+    job = SshJob(node(lab, username=lab.plain_user, formatter=rec), command=Run("id -un"))
+    assert Scheduler(job).run() is True
+    assert rec.out == [("127.0.0.1", f"{lab.plain_user}\n")]
+
+
+# ----- failures
+def test_a_dead_node_fails_all_its_jobs_at_once_after_one_attempt(lab):
+    rec = Recorder()
+    dead = node(lab, "127.0.0.9", port=1, formatter=rec)  # nothing listens on port 1
+    jobs = [SshJob(dead, command=Run("true"), critical=False) for _ in range(8)]
+    assert Scheduler(*jobs).run() is True
+    assert all(isinstance(job.raised_exception(), ConnectRefusedError) for job in jobs)
+    assert rec.connects() == 1
+    assert str(jobs[0].raised_exception()) == "root@127.0.0.9: connection refused"
+    # the failure is forgotten when the run ends: the next run tries again
+    Scheduler(SshJob(dead, command=Run("true"), critical=False)).run()
+    assert rec.connects() == 2
+
+
+def test_authentication_failure(lab, tmp_path):
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    job = SshJob(node(lab, keys=[other]), command=Run("true"), critical=False)
+    Scheduler(job).run()
+    assert isinstance(job.raised_exception(), AuthenticationError)
+
+
+def test_host_key_unknown_and_changed(lab, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    job = SshJob(node(lab, known_hosts=empty), command=Run("true"), critical=False)
+    Scheduler(job).run()
+    assert isinstance(job.raised_exception(), HostKeyError)
+    assert "unknown" in str(job.raised_exception())
+    wrong = tmp_path / "wrong"
+    fake = tmp_path / "fake"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(fake)], check=True)
+    fake_pub = " ".join((tmp_path / "fake.pub").read_text().split()[:2])
+    wrong.write_text(f"[127.0.0.1]:{lab.port} {fake_pub}\n")
+    job = SshJob(node(lab, known_hosts=wrong), command=Run("true"), critical=False)
+    Scheduler(job).run()
+    assert "mismatch" in str(job.raised_exception())
+
+
+def test_accept_new_records_then_refuses_a_change(lab, tmp_path):
+    known = tmp_path / "known_hosts"
+    job = SshJob(node(lab, known_hosts=known, host_key_policy="accept-new"), command=Run("true"))
+    assert Scheduler(job).run() is True
+    assert f"[127.0.0.1]:{lab.port} ssh-ed25519" in known.read_text()
+    job = SshJob(node(lab, known_hosts=known), command=Run("true"))  # now verify passes
+    assert Scheduler(job).run() is True
+
+
+def test_host_key_policy_off(lab, tmp_path):
+    empty = tmp_path / "none"
+    job = SshJob(node(lab, known_hosts=empty, host_key_policy="off"), command=Run("true"))
+    assert Scheduler(job).run() is True
+
+
+# ----- gateways
+def test_nodes_behind_a_gateway_share_its_connection(lab):
+    rec = Recorder()
+    gateway = node(lab, "127.0.1.1", port=lab.gateway.port, formatter=rec)
+    nodes = [node(lab, f"127.0.0.{i}", gateway=gateway, formatter=rec) for i in (10, 11, 12)]
+    jobs = [SshJob(n, command=Run("echo through")) for n in nodes]
+    assert Scheduler(*jobs).run() is True
+    assert rec.connects("127.0.1.1") == 1
+    assert [line for _, line in rec.out] == ["through\n"] * 3
+    assert nodes[0].distance() == 2
+    deeper = node(lab, "127.0.0.13", gateway=nodes[0], formatter=rec)
+    assert Scheduler(SshJob(deeper, command=Run("true"))).run() is True
+    assert deeper.distance() == 3
+
+
+def test_a_dead_gateway_fails_every_node_behind_it_once(lab):
+    rec = Recorder()
+    gateway = node(lab, "127.0.1.1", port=1, formatter=rec)
+    nodes = [node(lab, f"127.0.0.{i}", gateway=gateway, formatter=rec) for i in (10, 11)]
+    jobs = [SshJob(n, command=Run("true"), critical=False) for n in nodes for _ in range(3)]
+    Scheduler(*jobs).run()
+    errors = [job.raised_exception() for job in jobs]
+    assert all(isinstance(e, GatewayError) for e in errors)
+    assert "gateway root@127.0.1.1 unreachable (connection refused)" in str(errors[0])
+    assert rec.connects("127.0.1.1") == 1
+
+
+# ----- nothing left running
+@pytest.mark.parametrize("as_plain_user", [False, True])
+def test_command_timeout_kills_the_remote_process(lab, as_plain_user):
+    if as_plain_user and lab.plain_user is None:
+        pytest.skip("no plain user (not root)")
+    user = lab.plain_user if as_plain_user else "root"
+    token = f"29.{next(_unique)}{id(lab) % 1000}"
+    job = SshJob(node(lab, username=user),
+                 command=Run(f"sleep {token}; echo finished", timeout=0.5), critical=False)
+    Scheduler(job).run()
+    assert isinstance(job.raised_exception(), CommandTimeoutError)
+    assert remote_processes(f"sleep {token}") == []
+
+
+def test_scheduler_timeout_kills_remote_children_too(lab):
+    token = f"28.{next(_unique)}"
+    job = SshJob(node(lab), command=Run(f"(sleep {token}) & sleep {token}; wait"))
+    s = Scheduler(job, timeout=0.5, critical=False)
+    assert s.run() is False
+    assert remote_processes(f"sleep {token}") == []
