@@ -24,6 +24,7 @@ from apssh import (
 )
 from apssh.formatters import EXTENDED_DATA_STDERR, Formatter
 from asynciojobs import Scheduler
+from asynciojobs.loop import run_in_thread_loop
 
 _unique = itertools.count(1)
 
@@ -54,14 +55,34 @@ class Recorder(Formatter):
                    if kind == "connect" and hostname in (None, host))
 
 
+_created: list[SshNode] = []
+
+
 def node(lab: Lab, host: str = "127.0.0.1", *, formatter: Formatter | None = None,
          **kwds) -> SshNode:
+    """A node of the test sshd (closed after the test)."""
     kwds.setdefault("port", lab.port)
     kwds.setdefault("keys", [lab.keys.client_key])
     kwds.setdefault("known_hosts", lab.known_hosts)
     kwds.setdefault("ssh_config", None)
     kwds.setdefault("timeout", 10)
-    return SshNode(host, formatter=formatter or Recorder(), **kwds)
+    created = SshNode(host, formatter=formatter or Recorder(), **kwds)
+    _created.append(created)
+    return created
+
+
+@pytest.fixture(autouse=True)
+def close_nodes():
+    """Close what each test opened, so no connection outlives its test."""
+    yield
+    nodes = list(reversed(_created))  # nodes behind gateways first
+    _created.clear()
+
+    async def close_all() -> None:
+        for each in nodes:
+            await each.close()
+
+    run_in_thread_loop(close_all())
 
 
 def remote_processes(pattern: str) -> list[str]:

@@ -1,0 +1,242 @@
+"""Scripts, file transfers, capture and deferred commands, LocalNode, formatters."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_ssh_core import Recorder, close_nodes, node  # noqa: F401 - the fixture
+
+from apssh import (
+    Capture,
+    CaptureFormatter,
+    Deferred,
+    HostFormatter,
+    LocalNode,
+    Pull,
+    Push,
+    RawFormatter,
+    Run,
+    RunScript,
+    RunString,
+    Service,
+    SshJob,
+    SshJobCollector,
+    SshJobScript,
+    SubdirFormatter,
+    TimeHostFormatter,
+    Variables,
+    topology_dot,
+)
+from apssh.formatters import ColonFormatter, TimeColonFormatter
+from asynciojobs import Scheduler, Sequence
+
+
+def leftovers() -> list[str]:
+    """What uploaded scripts left in root's remote work directory (sshd runs here)."""
+    workdir = Path("/root/.apssh-remote")
+    return sorted(p.name for p in workdir.iterdir()) if workdir.exists() else []
+
+
+# ----- scripts
+def test_run_string_with_args_and_remote_name(lab):
+    rec = Recorder()
+    script = "#!/bin/sh\n# a comment\necho \"args: $*\"\necho \"me: $(basename $0)\"\n"
+    command = RunString(script, "a", "b c", remote_name="/some/where/probe.sh")
+    assert command.label_line() == 'RunString: echo "args: $*"... a b c'
+    job = SshJob(node(lab, formatter=rec), command=command)
+    before = leftovers()
+    assert Scheduler(job).run() is True
+    assert rec.out == [("127.0.0.1", "args: a b c\n"), ("127.0.0.1", "me: probe.sh\n")]
+    assert leftovers() == before  # the uploaded script is removed after it ran
+
+
+def test_run_script_with_includes(lab, tmp_path):
+    include = tmp_path / "lib.sh"
+    include.write_text("greet() { echo \"hello $1\"; }\n")
+    script = tmp_path / "main.sh"
+    script.write_text("#!/bin/bash\nsource $(dirname $0)/lib.sh\ngreet \"$1\"\nexit 2\n")
+    script.chmod(0o644)  # made executable on the node
+    rec = Recorder()
+    command = RunScript(script, "world", includes=[include], allowed_exits=[2])
+    assert command.label_line() == "RunScript: main.sh world"
+    assert Scheduler(SshJob(node(lab, formatter=rec), command=command)).run() is True
+    assert rec.out == [("127.0.0.1", "hello world\n")]
+
+
+def test_run_script_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such script"):
+        RunScript(tmp_path / "nope.sh")
+
+
+def test_two_jobs_running_the_same_script_at_once_do_not_collide(lab):
+    script = "#!/bin/sh\nsleep 0.2\necho done\n"
+    rec = Recorder()
+    n = node(lab, formatter=rec)
+    jobs = [SshJob(n, command=RunString(script, remote_name="same")) for _ in range(3)]
+    assert Scheduler(*jobs).run() is True
+    assert [line for _, line in rec.out] == ["done\n"] * 3
+
+
+# ----- file transfers
+def test_push_and_pull_files_and_directories(lab, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("A")
+    (tree / "sub" / "b.txt").write_text("B")
+    remote = f"/tmp/nepi-ng-push-{tmp_path.name}"
+    back = tmp_path / "back"
+    back.mkdir()
+    n = node(lab)
+    push = Push(localpaths=[str(tree)], remotepath=remote, recurse=True)
+    assert push.label_line() == f"Push: {tree} onto {remote}"
+    s = Scheduler(Sequence(
+        SshJob(n, commands=[Run(f"mkdir -p {remote}"), push]),
+        SshJob(n, command=Pull(remotepaths=f"{remote}/tree", localpath=str(back), recurse=True,
+                               preserve=True)),
+        SshJob(n, command=Run(f"rm -rf {remote}")),
+    ))
+    assert s.run() is True
+    assert (back / "tree" / "sub" / "b.txt").read_text() == "B"
+    assert (back / "tree" / "a.txt").read_text() == "A"
+
+
+def test_pull_of_a_missing_file_fails_the_job(lab, tmp_path):
+    job = SshJob(node(lab), command=Pull("/no/such/file", str(tmp_path)), critical=False)
+    Scheduler(job).run()
+    assert job.raised_exception() is not None
+
+
+# ----- capture and deferred
+def test_capture_feeds_a_deferred_command(lab):
+    env = Variables()
+    rec = Recorder()
+    n = node(lab, formatter=rec)
+    first = SshJob(n, command=Run("echo x", capture=Capture("run1", env)))
+    second = SshJob(n, command=Run(Deferred("echo {{run1}}-{{run1}}", env),
+                                   capture=Capture("final", env)), required=first)
+    third = SshJob(n, command=Run(Deferred("echo {{final}} {{unknown}}", env)), required=second)
+    assert Scheduler(first, second, third).run() is True
+    assert env.run1 == "x" and env["final"] == "x-x"
+    assert rec.out == [("127.0.0.1", "x-x {{ unknown }}\n")]  # captured lines are not shown
+    assert env.missing == ""
+
+
+def test_deferred_helpers():
+    env = Variables(a=1)
+    d = Deferred("echo {{a}}", env)
+    assert str(d) == "echo 1"
+    assert str(d.replace("echo", "print")) == "print 1"
+    assert str(d.dup_from_string("x{{a}}")) == "x1"
+    env.a = 2
+    assert str(d) == "echo 2"
+
+
+# ----- LocalNode
+def test_local_node_runs_everything(tmp_path):
+    rec = Recorder()
+    local = LocalNode(formatter=rec)
+    source = tmp_path / "in.txt"
+    source.write_text("data")
+    script = tmp_path / "s.sh"
+    script.write_text("#!/bin/sh\necho script $1\n")
+    job = SshJob(local, commands=[
+        Run("echo hello; echo err >&2"),
+        RunString("#!/bin/sh\necho string $1\n", "arg"),
+        RunScript(script, "x"),
+        Push(str(source), str(tmp_path / "pushed.txt")),
+        Pull(str(tmp_path / "pushed.txt"), str(tmp_path / "pulled.txt")),
+    ])
+    assert Scheduler(job).run() is True
+    assert [line for _, line in rec.out] == ["hello\n", "string arg\n", "script x\n"]
+    assert rec.err == [("LOCALNODE", "err\n")]
+    assert (tmp_path / "pulled.txt").read_text() == "data"
+
+
+def test_local_node_timeout_kills_the_process_group():
+    token = "27.4242"
+    job = SshJob(LocalNode(formatter=Recorder()), command=Run(f"sleep {token}", timeout=0.3),
+                 critical=False)
+    Scheduler(job).run()
+    assert job.raised_exception() is not None
+    found = subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True)
+    assert found.returncode == 1  # none left
+
+
+# ----- formatters
+def test_formatters_print_host_and_time(lab, capsys):
+    n = node(lab, "127.0.0.7", formatter=HostFormatter(verbose=False))
+    Scheduler(SshJob(n, command=Run("echo one; echo two >&2"))).run()
+    out, err = capsys.readouterr()
+    assert out == "root@127.0.0.7:one\n"
+    assert err == "root@127.0.0.7:two\n"
+    n = node(lab, "127.0.0.7", formatter=TimeHostFormatter(verbose=False))
+    Scheduler(SshJob(n, command=Run("echo one"))).run()
+    out = capsys.readouterr().out
+    assert out.endswith(":127.0.0.7:one\n") and out[2] == "-" and out[5] == "-"
+    n = node(lab, "127.0.0.7", formatter=RawFormatter(verbose=False))
+    Scheduler(SshJob(n, command=Run("echo raw"))).run()
+    assert capsys.readouterr().out == "raw\n"
+    assert ColonFormatter is HostFormatter and TimeColonFormatter is TimeHostFormatter
+
+
+def test_verbose_formatter_reports_events_on_stderr(lab, capsys):
+    n = node(lab, "127.0.0.8", formatter=HostFormatter(verbose=True))
+    Scheduler(SshJob(n, command=Run("true"))).run()
+    err = capsys.readouterr().err
+    assert "Connecting (direct) to root@127.0.0.8" in err
+    assert "Session started for true" in err
+
+
+def test_subdir_formatter_writes_one_file_per_host(lab, tmp_path):
+    formatter = SubdirFormatter(tmp_path / "run", verbose=False)
+    n = node(lab, "127.0.0.9", formatter=formatter)
+    Scheduler(SshJob(n, command=Run("echo out; echo err >&2"))).run()
+    assert (tmp_path / "run" / "127.0.0.9").read_text() == "out\n"
+    assert (tmp_path / "run" / "127.0.0.9.err").read_text() == "err\n"
+
+
+def test_capture_formatter_keeps_stdout():
+    formatter = CaptureFormatter()
+    formatter.start_capture()
+    formatter.line("a\n", None, "h")
+    assert formatter.get_capture() == "a\n"
+
+
+# ----- service, topology, seed names
+def test_service_commands():
+    service = Service("tcpdump -i eth0", service_id="tcpdump")
+    start = service.start_command().command()
+    assert "systemd-run" in start and "--unit=tcpdump" in start
+    assert start.startswith("systemctl is-active tcpdump")
+    assert service.stop_command().command() == "systemctl stop tcpdump"
+    assert service.status_command(output="/tmp/s").command() == \
+        "systemctl status tcpdump > /tmp/s"
+    assert service.journal_command(since="1 hour ago").command() == \
+        "journalctl --unit tcpdump --since '1 hour ago'"
+
+
+def test_topology_dot(lab):
+    gateway = node(lab, "127.0.1.1", port=lab.gateway.port)
+    behind = node(lab, "127.0.0.10", gateway=gateway)
+    s = Scheduler(SshJob(behind, command=Run("true")))
+    text = topology_dot(s)
+    assert '1 [label="root@127.0.0.10",shape=box]' in text
+    assert "2 -> 1" in text and "0 -> 2" in text
+
+
+def test_seed_job_names(lab, tmp_path):
+    script = tmp_path / "seed.sh"
+    script.write_text("#!/bin/sh\necho seed\n")
+    rec = Recorder()
+    n = node(lab, formatter=rec)
+    remote = f"/tmp/nepi-ng-seed-{tmp_path.name}"
+    s = Scheduler(Sequence(
+        SshJobScript(n, str(script)),
+        SshJob(n, command=Run(f"echo collected > {remote}")),
+        SshJobCollector(n, remote, str(tmp_path / "got")),
+    ))
+    assert s.run() is True
+    assert (tmp_path / "got").read_text() == "collected\n"
+    assert ("127.0.0.1", "seed\n") in rec.out
