@@ -16,15 +16,18 @@ from .sshproxy import SshProxy
 
 
 class SshNode(SshProxy):
-    """A node to run jobs on: ``username`` defaults to root, keys are found automatically.
+    """A node to run jobs on: ``username`` defaults to root (unless the ssh config names
+    one), keys are found automatically.
 
     Other keywords as ``SshProxy``; the node can be built anywhere, inside a
     running event loop included.
     """
 
+    default_username = "root"
+
     def __init__(self, hostname: str, *, username: str | None = None,
                  keys: list[Any] | None = None, **kwds: Any) -> None:
-        super().__init__(hostname, username=username or "root", keys=keys, **kwds)
+        super().__init__(hostname, username=username, keys=keys, **kwds)
 
 
 class LocalNode:

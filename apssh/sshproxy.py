@@ -29,6 +29,7 @@ import asyncssh
 
 from asynciojobs.scheduler import outermost_run
 
+from . import sshconfig
 from .errors import (
     AuthenticationError,
     CommandTimeoutError,
@@ -190,9 +191,12 @@ class SshProxy:
     ``MaxSessions``.
     """
 
+    #: the user when neither the caller nor the ssh config name one
+    default_username: str | None = None
+
     def __init__(self, hostname: str, *, username: str | None = None,
                  gateway: SshProxy | None = None, keys: list[Any] | None = None,
-                 known_hosts: Any = DEFAULT, port: int = 22,
+                 known_hosts: Any = DEFAULT, port: Any = DEFAULT,
                  formatter: Formatter | None = None, verbose: bool | None = None,
                  debug: bool = False, timeout: float = 30, host_key_policy: str = "verify",
                  ssh_config: Any = DEFAULT, max_sessions: int = 10) -> None:
@@ -200,15 +204,22 @@ class SshProxy:
             raise ValueError(f"hostname is expected to be a str, got {hostname!r}")
         if gateway is not None and not isinstance(gateway, SshProxy):
             raise ValueError(f"gateway is expected to be an SshProxy, got {gateway!r}")
+        if ssh_config is DEFAULT:
+            default = Path.home() / ".ssh" / "config"
+            ssh_config = default if default.exists() else None
+        self.ssh_config = ssh_config
+        # what the caller gives wins, then the ssh config, then the defaults
+        config = sshconfig.lookup(ssh_config, hostname) if ssh_config is not None else {}
         self.hostname = hostname
-        self.username = username
+        self.username = username or config.get("User") or self.default_username
         self.gateway = gateway
-        self.port = int(port)
+        self.port = int(port if port is not DEFAULT else config.get("Port", 22))
+        if not keys and config.get("IdentityFile"):
+            keys = config["IdentityFile"]
         # keys: key objects, or files to read (once per process)
         self.keys = ([k for k in keys if not isinstance(k, str | Path)]
                      + load_keys(k for k in keys if isinstance(k, str | Path))
                      if keys else load_keys(default_identity_files()))
-        self._keys_given = bool(keys)
         self.formatter = formatter if formatter is not None else HostFormatter(verbose=False)
         if verbose is not None:
             self.formatter.verbose = verbose  # type: ignore[attr-defined]
@@ -219,7 +230,9 @@ class SshProxy:
         if known_hosts is None:
             host_key_policy = "off"
             warn_no_check()
-        if known_hosts is DEFAULT or known_hosts is None:
+        if known_hosts is DEFAULT and config.get("UserKnownHostsFile"):
+            paths = [Path(p).expanduser() for p in config["UserKnownHostsFile"]]
+        elif known_hosts is DEFAULT or known_hosts is None:
             paths = default_known_hosts()
         elif isinstance(known_hosts, str | Path):
             paths = [Path(known_hosts).expanduser()]
@@ -227,10 +240,6 @@ class SshProxy:
             paths = [Path(p).expanduser() for p in known_hosts]
         self.known_hosts = known_hosts
         self.host_key_checker = HostKeyChecker(host_key_policy, paths)
-        if ssh_config is DEFAULT:
-            default = Path.home() / ".ssh" / "config"
-            ssh_config = default if default.exists() else None
-        self.ssh_config = ssh_config
         self._st: _State | None = None
 
     # ----- names
@@ -311,10 +320,8 @@ class SshProxy:
             "kex_algs": KEX_ALGS,
             "x509_trusted_certs": None,
             "config": [str(self.ssh_config)] if self.ssh_config is not None else None,
+            "client_keys": self.keys,
         }
-        if self._keys_given or not self.ssh_config or not _mentions(self.ssh_config,
-                                                                     "identityfile"):
-            options["client_keys"] = self.keys
         return options
 
     def _gate(self, gateway_conn: Any) -> asyncio.Semaphore:
@@ -530,17 +537,3 @@ async def _session_opened(open_session: Callable[[], Awaitable[T]]) -> T:
                 raise
             await asyncio.sleep(delay)  # back-off while the server frees a slot
     raise AssertionError("unreachable")
-
-
-_mentions_cache: dict[tuple[str, str], bool] = {}
-
-
-def _mentions(path: Any, word: str) -> bool:
-    """Whether an ssh config file mentions ``word`` (read once per process)."""
-    key = (str(path), word)
-    if key not in _mentions_cache:
-        try:
-            _mentions_cache[key] = word in Path(path).read_text().lower()
-        except OSError:
-            _mentions_cache[key] = False
-    return _mentions_cache[key]

@@ -318,3 +318,28 @@ def test_scheduler_timeout_kills_remote_children_too(lab):
     s = Scheduler(job, timeout=0.5, critical=False)
     assert s.run() is False
     assert remote_processes(f"sleep {token}") == []
+
+
+# ----- ssh config
+def test_ssh_config_aliases_are_honoured(lab):
+    rec = Recorder()
+    aliased = SshNode("node1", ssh_config=lab.ssh_config, formatter=rec)  # nothing else given
+    _created.append(aliased)
+    assert (aliased.username, aliased.port) == ("root", lab.port)
+    job = SshJob(aliased, command=Run("echo via alias"))
+    assert Scheduler(job).run() is True
+    assert rec.out == [("node1", "via alias\n")]
+
+
+def test_explicit_arguments_win_over_the_ssh_config(lab):
+    n = SshNode("node1", ssh_config=lab.ssh_config, username="someone", port=1)
+    assert (n.username, n.port) == ("someone", 1)
+    ignored = SshNode("node1", ssh_config=None, port=lab.port)
+    assert ignored.username == "root"
+
+
+def test_a_broken_ssh_config_is_named(tmp_path):
+    bad = tmp_path / "config"
+    bad.write_text("Host x\n  Port notanumber\n")
+    with pytest.raises(ValueError, match=f"ssh config {bad}"):
+        SshNode("x", ssh_config=bad)
