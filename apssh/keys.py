@@ -20,7 +20,7 @@ import asyncssh
 
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
-_parsed: dict[tuple[str, int], Any] = {}
+_parsed: dict[tuple[str, int, str | None], Any] = {}
 
 
 def import_private_key(filename: str | Path, passphrase: str | None = None) -> Any | None:
@@ -31,7 +31,7 @@ def import_private_key(filename: str | Path, passphrase: str | None = None) -> A
     """
     path = Path(filename).expanduser()
     try:
-        stamp = (str(path), path.stat().st_mtime_ns)
+        stamp = (str(path), path.stat().st_mtime_ns, passphrase)
     except OSError:
         return None
     if stamp in _parsed:

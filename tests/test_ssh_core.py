@@ -343,3 +343,33 @@ def test_a_broken_ssh_config_is_named(tmp_path):
     bad.write_text("Host x\n  Port notanumber\n")
     with pytest.raises(ValueError, match=f"ssh config {bad}"):
         SshNode("x", ssh_config=bad)
+
+
+# ----- keys and host-key defaults
+def test_an_encrypted_key_is_skipped_with_a_clear_line(tmp_path, capsys):
+    from apssh import import_private_key
+
+    locked = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(locked)],
+                   check=True)
+    assert import_private_key(locked) is None
+    err = capsys.readouterr().err
+    assert f"key {locked} is encrypted: load it in an agent (ssh-add {locked})" in err
+    assert import_private_key(locked, "secret") is not None
+
+
+def test_known_hosts_none_disables_checking_and_says_so(lab, capsys):
+    import apssh.hostkeys
+
+    apssh.hostkeys._warned_none = False
+    n = node(lab, known_hosts=None)
+    assert "host keys are NOT checked" in capsys.readouterr().err
+    assert Scheduler(SshJob(n, command=Run("true"))).run() is True
+    node(lab, known_hosts=None)
+    assert capsys.readouterr().err == ""  # said once
+
+
+def test_a_hundred_concurrent_commands_on_one_node(lab):
+    n = node(lab, "127.0.0.14")
+    jobs = [SshJob(n, command=Run("true")) for _ in range(100)]
+    assert Scheduler(*jobs).run() is True  # MaxSessions 10: 100/100
