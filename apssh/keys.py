@@ -38,7 +38,7 @@ def import_private_key(filename: str | Path, passphrase: str | None = None) -> A
         return _parsed[stamp]
     try:
         key = asyncssh.read_private_key(str(path), passphrase)
-    except asyncssh.KeyImportError as exc:
+    except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
         if "passphrase" in str(exc).lower():
             print(f"apssh: key {path} is encrypted: load it in an agent (ssh-add {path}) "
                   "or give its passphrase", file=sys.stderr)
