@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -29,10 +30,21 @@ def thread_runner() -> asyncio.Runner:
     if runner is not None and runner.get_loop().is_closed():
         runner = None
     if runner is None:
-        runner = asyncio.Runner()
+        runner = asyncio.Runner(loop_factory=_loop_factory())
         _local.runner = runner
         _runners.append(runner)
     return runner
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (NEPI_NG_UVLOOP=0 to opt out), else asyncio's."""
+    if os.environ.get("NEPI_NG_UVLOOP", "1") == "0":
+        return None
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
 
 
 def run_in_thread_loop(coroutine: Coroutine[Any, Any, T]) -> T:
