@@ -41,10 +41,10 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     if os.environ.get("NEPI_NG_UVLOOP", "1") == "0":
         return None
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
     except ImportError:
         return None
-    return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return uvloop.new_event_loop
 
 
 def run_in_thread_loop(coroutine: Coroutine[Any, Any, T]) -> T:
