@@ -240,3 +240,51 @@ def test_seed_job_names(lab, tmp_path):
     assert s.run() is True
     assert (tmp_path / "got").read_text() == "collected\n"
     assert ("127.0.0.1", "seed\n") in rec.out
+
+
+# ----- the example, and Ctrl-C
+def test_ssh_hello_example(lab):
+    import sys
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "ssh_hello.py"
+    done = subprocess.run(
+        [sys.executable, str(example), "127.0.0.1", "127.0.0.2", "--port", str(lab.port),
+         "--key", str(lab.keys.client_key), "--known-hosts", str(lab.known_hosts)],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    name = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
+    assert f"root@127.0.0.2:I am {name}, known as 127.0.0.2" in done.stdout
+    assert "files back: ['back-0.txt', 'back-1.txt']" in done.stdout
+
+
+CTRL_C = """
+import sys
+from apssh import SshNode, SshJob, Run
+from asynciojobs import Scheduler
+port, key, known, token = sys.argv[1:5]
+node = SshNode("127.0.0.15", port=int(port), keys=[key], known_hosts=known, ssh_config=None)
+try:
+    Scheduler(SshJob(node, command=Run(f"echo started; sleep {token}"))).run()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_leaves_nothing_running_on_the_node(lab, tmp_path):
+    import signal
+    import sys
+
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C)
+    token = "26.5151"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(lab.port), str(lab.keys.client_key),
+         str(lab.known_hosts), token], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().endswith("started\n")  # the remote command runs: Ctrl-C
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert "interrupted" in out and proc.returncode == 130
+    found = subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True)
+    assert found.returncode == 1  # nothing left on the node
