@@ -5,8 +5,9 @@
   dead node (or behind a dead gateway) fail at once with the same reason.
 - Sessions wait in a queue sized on the server's ``MaxSessions`` (10 by default;
   SFTP holds one, one is kept to stop commands) instead of being refused.
-- Handshakes to one server are paced, and a reset during the handshake (sshd
-  dropping a burst beyond ``MaxStartups``) is retried with back-off.
+- Handshakes are paced (a window that grows while they succeed and halves when
+  a server drops one, as sshd does beyond ``MaxStartups``), and a dropped
+  handshake is retried with back-off.
 - A command runs as its own process group on the node (sshd makes each session a
   new session); when it is cancelled or times out, the group is killed from a
   second session, so nothing is left running.
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import shlex
 import socket
@@ -51,8 +53,6 @@ DEFAULT: Any = object()
 #: fast here (AES-NI, and curve25519), then everything asyncssh supports
 ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 KEX_ALGS = "^curve25519-sha256,curve25519-sha256@libssh.org"
-#: handshakes in flight towards one server (sshd's MaxStartups starts dropping at 10)
-HANDSHAKES_PER_SERVER = 8
 #: back-off before retrying a handshake that the server reset
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 #: back-off while the server refuses a session (at its MaxSessions), about 4 s in all
@@ -64,9 +64,66 @@ PID_MARK = b"APSSH-PID "
 
 T = TypeVar("T")
 
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                  dict[tuple[Any, ...], asyncio.Semaphore]]
-_gates = weakref.WeakKeyDictionary()
+class HandshakePacer:
+    """How many handshakes may be in flight at once, in one event loop.
+
+    The limit grows by about one for each limit's worth of handshakes that succeed,
+    and halves when a server resets one (sshd's ``MaxStartups`` dropping a burst):
+    additive increase, multiplicative decrease, as TCP paces its window.
+    """
+
+    def __init__(self, start: float = 64, floor: float = 4, ceiling: float = 256) -> None:
+        self.limit = start
+        self.floor = floor
+        self.ceiling = ceiling
+        self.in_flight = 0
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def __aenter__(self) -> None:
+        while self.in_flight >= int(self.limit):
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self.waiters:
+                    self.waiters.remove(waiter)
+        self.in_flight += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.in_flight -= 1
+        self.wake()
+
+    def wake(self) -> None:
+        """Let waiting handshakes go, as many as the limit allows."""
+        free = int(self.limit) - self.in_flight
+        while free > 0 and self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+    def succeeded(self) -> None:
+        """A handshake went through: open up a little."""
+        self.limit = min(self.ceiling, self.limit + 1 / self.limit)
+        self.wake()
+
+    def reset(self) -> None:
+        """A server dropped a handshake: back off."""
+        self.limit = max(self.floor, self.limit / 2)
+
+
+_pacers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HandshakePacer]
+_pacers = weakref.WeakKeyDictionary()
+
+
+def pacer() -> HandshakePacer:
+    """This event loop's handshake pacer."""
+    loop = asyncio.get_running_loop()
+    found = _pacers.get(loop)
+    if found is None:
+        found = _pacers[loop] = HandshakePacer()
+    return found
 
 
 def wrap_command(command: str) -> str:
@@ -324,15 +381,6 @@ class SshProxy:
         }
         return options
 
-    def _gate(self, gateway_conn: Any) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        gates = _gates.setdefault(loop, {})
-        key = (id(gateway_conn), self.hostname, self.port)
-        gate = gates.get(key)
-        if gate is None:
-            gate = gates[key] = asyncio.Semaphore(HANDSHAKES_PER_SERVER)
-        return gate
-
     async def _open(self) -> Any:
         node = self.__user_host__()
         gateway_conn = None
@@ -345,19 +393,22 @@ class SshProxy:
                                        self.gateway is None)
         client = _Client(self)
         delays = iter(RETRY_DELAYS)
+        pace = pacer()
         try:
             async with asyncio.timeout(self.timeout):
                 while True:
                     try:
-                        async with self._gate(gateway_conn):
+                        async with pace:
                             if gateway_conn is not None:
                                 conn, _ = await gateway_conn.create_ssh_connection(
                                     lambda: client, self.hostname, self.port, **self._options())
                             else:
                                 conn, _ = await asyncssh.create_connection(
                                     lambda: client, self.hostname, self.port, **self._options())
+                        pace.succeeded()
                         return conn
                     except (ConnectionResetError, asyncssh.ConnectionLost, BrokenPipeError):
+                        pace.reset()
                         delay = next(delays, None)
                         if delay is None:
                             raise
