@@ -373,3 +373,28 @@ def test_a_hundred_concurrent_commands_on_one_node(lab):
     n = node(lab, "127.0.0.14")
     jobs = [SshJob(n, command=Run("true")) for _ in range(100)]
     assert Scheduler(*jobs).run() is True  # MaxSessions 10: 100/100
+
+
+async def test_handshake_pacer_grows_and_backs_off():
+    from apssh.sshproxy import HandshakePacer
+
+    pace = HandshakePacer(start=4, floor=2, ceiling=8)
+    entered = []
+
+    async def handshake(i):
+        async with pace:
+            entered.append(i)
+            await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(handshake(i)) for i in range(6)]
+    await asyncio.sleep(0)
+    assert pace.in_flight == 4 and len(pace.waiters) == 2  # the window holds 4
+    await asyncio.gather(*tasks)
+    assert sorted(entered) == list(range(6)) and pace.in_flight == 0
+    pace.reset()
+    assert pace.limit == 2
+    pace.reset()
+    assert pace.limit == 2  # never below the floor
+    for _ in range(100):
+        pace.succeeded()
+    assert pace.limit == 8  # never above the ceiling
