@@ -398,3 +398,39 @@ async def test_handshake_pacer_grows_and_backs_off():
     for _ in range(100):
         pace.succeeded()
     assert pace.limit == 8  # never above the ceiling
+
+
+# ----- 0.27 bugs that concern the library
+def test_sshproxy_without_username_and_nodes_without_formatter_print_nothing(capsys):
+    from apssh import HostFormatter, SshProxy
+
+    proxy = SshProxy("somewhere", username=None, formatter=HostFormatter(), ssh_config=None)
+    assert proxy.__user_host__() == "@somewhere"  # 0.27 crashed on len(None)
+    SshNode("somewhere", ssh_config=None)  # 0.27 printed "WARNING: no formatter specified"
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+
+
+def test_every_connection_failure_has_a_one_line_reason():
+    import socket
+
+    import asyncssh
+
+    from apssh.errors import ConnectionLostError, HostUnknownError
+    from apssh.sshproxy import _Client
+
+    n = SshNode("fit01", ssh_config=None, timeout=7)
+    client = _Client(n)
+    cases = [
+        (ConnectionRefusedError(), ConnectRefusedError, "root@fit01: connection refused"),
+        (TimeoutError(), TimeoutError, "root@fit01: timed out after 7s"),
+        (socket.gaierror(), HostUnknownError, "root@fit01: cannot resolve host name"),
+        (asyncssh.PermissionDenied("no"), AuthenticationError,
+         "root@fit01: authentication failed"),
+        (asyncssh.ConnectionLost("gone"), ConnectionLostError, "root@fit01: connection lost"),
+        (asyncssh.HostKeyNotVerifiable("x"), HostKeyError,
+         "root@fit01: host key unknown: not in known_hosts"),
+    ]
+    for exc, kind, message in cases:
+        found = n._classify(exc, client)
+        assert isinstance(found, kind) and str(found) == message
