@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import string
 import tempfile
 from pathlib import Path
@@ -161,7 +162,7 @@ class _RunUploaded(AbstractCommand):
             if self.includes:
                 await node.put_file_s([str(p) for p in self.includes], workdir + "/",
                                       follow_symlinks=True)
-            command = f"{script} {self.arguments()}".strip()
+            command = f"{shlex.quote(script)} {self.arguments()}".strip()
             self._verbose_message(node, f"{type(self).__name__}: -> {command}")
             formatter = self._formatter(node)
             result = await node.run(command, x11_forwarding=self.x11, timeout=self.timeout,
@@ -178,7 +179,7 @@ class _RunUploaded(AbstractCommand):
             for include in self.includes:
                 await node.put_file_s(str(include), workdir)
             formatter = self._formatter(node)
-            result = await node.run(f"{script} {self.arguments()}".strip(),
+            result = await node.run(f"{shlex.quote(script)} {self.arguments()}".strip(),
                                     timeout=self.timeout, formatter=formatter)
             self._captured(formatter)
             return result

@@ -53,3 +53,37 @@ def test_public_names_have_docstrings():
         obj = getattr(asynciojobs, name)
         if callable(obj):
             assert obj.__doc__, name
+
+
+def test_apssh_public_names_and_historical_paths():
+    for name in apssh.__all__:
+        assert getattr(apssh, name) is not None, name
+    for module, names in {
+        "apssh.nodes": ["SshNode", "LocalNode"],
+        "apssh.sshproxy": ["SshProxy"],
+        "apssh.sshjob": ["SshJob", "SshJobScript", "SshJobCollector"],
+        "apssh.commands": ["Run", "RunScript", "RunString", "Push", "Pull"],
+        "apssh.formatters": ["HostFormatter", "TimeHostFormatter", "RawFormatter",
+                             "SubdirFormatter", "CaptureFormatter", "TerminalFormatter",
+                             "ColonFormatter", "TimeColonFormatter"],
+        "apssh.keys": ["load_private_keys", "load_agent_keys", "import_private_key"],
+        "apssh.deferred": ["Variables", "Deferred", "Capture"],
+        "apssh.service": ["Service"],
+        "apssh.topology": ["close_ssh_in_scheduler", "co_close_ssh_in_scheduler",
+                           "topology_dot", "topology_graph", "topology_as_dotfile",
+                           "topology_as_pngfile"],
+    }.items():
+        mod = importlib.import_module(module)
+        for name in names:
+            assert hasattr(mod, name), f"{module}.{name}"
+    with pytest.raises(AttributeError):
+        apssh.NoSuchThing  # noqa: B018
+
+
+def test_import_apssh_does_not_import_asyncssh():
+    import subprocess
+    import sys
+
+    code = "import sys, apssh; apssh.__version__; print('asyncssh' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -288,3 +289,32 @@ def test_ctrl_c_leaves_nothing_running_on_the_node(lab, tmp_path):
     assert "interrupted" in out and proc.returncode == 130
     found = subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True)
     assert found.returncode == 1  # nothing left on the node
+
+
+def test_script_names_are_never_interpreted_by_a_shell(lab, tmp_path):
+    marker = tmp_path / "injected"
+    rec = Recorder()
+    command = RunString("#!/bin/sh\necho safe\n", remote_name=f"x; touch {marker}")
+    assert Scheduler(SshJob(node(lab, formatter=rec), command=command)).run() is True
+    assert rec.out == [("127.0.0.1", "safe\n")]
+    assert not marker.exists()
+    odd = tmp_path / "my script; touch nepi-ng-injected"
+    odd.write_text("#!/bin/sh\necho odd\n")
+    local = Recorder()
+    assert Scheduler(SshJob(LocalNode(formatter=local), command=RunScript(odd))).run() is True
+    assert local.out == [("LOCALNODE", "odd\n")]
+    assert not Path("nepi-ng-injected").exists()
+
+
+def test_ignore_outputs_and_topology_files(lab, tmp_path):
+    from apssh import topology_as_dotfile, topology_as_pngfile
+
+    rec = Recorder()
+    n = node(lab, formatter=rec)
+    s = Scheduler(SshJob(n, command=Run("echo hidden", ignore_outputs=True)))
+    assert s.run() is True
+    assert rec.out == []
+    assert "(Over)wrote" in topology_as_dotfile(s, tmp_path / "topo.dot")
+    if shutil.which("dot"):
+        assert topology_as_pngfile(s, tmp_path / "topo").endswith("topo.png")
+        assert (tmp_path / "topo.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,6 +7,7 @@ import gc
 import itertools
 import subprocess
 
+import asyncssh
 import pytest
 from sshd import Lab
 
@@ -27,6 +28,8 @@ from asynciojobs import Scheduler
 from asynciojobs.loop import run_in_thread_loop
 
 _unique = itertools.count(1)
+asyncssh_read_key = asyncssh.read_private_key
+asyncssh_read_known = asyncssh.read_known_hosts
 
 
 class Recorder(Formatter):
@@ -434,3 +437,27 @@ def test_every_connection_failure_has_a_one_line_reason():
     for exc, kind, message in cases:
         found = n._classify(exc, client)
         assert isinstance(found, kind) and str(found) == message
+
+
+def test_keys_and_known_hosts_are_parsed_once_per_process(lab, monkeypatch):
+    import apssh.hostkeys
+    import apssh.keys
+
+    calls = {"keys": 0, "known": 0}
+    real_key, real_known = asyncssh_read_key, asyncssh_read_known
+
+    def count_key(*args, **kwds):
+        calls["keys"] += 1
+        return real_key(*args, **kwds)
+
+    def count_known(*args, **kwds):
+        calls["known"] += 1
+        return real_known(*args, **kwds)
+
+    monkeypatch.setattr(apssh.keys.asyncssh, "read_private_key", count_key)
+    monkeypatch.setattr(apssh.hostkeys.asyncssh, "read_known_hosts", count_known)
+    apssh.keys._parsed.clear()
+    apssh.hostkeys._parsed.clear()
+    nodes = [node(lab, f"127.0.0.{i}") for i in range(1, 6)]
+    assert Scheduler(*(SshJob(n, command=Run("true")) for n in nodes)).run() is True
+    assert calls == {"keys": 1, "known": 1}
