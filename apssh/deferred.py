@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
+_env: Any = None
 
-_env = jinja2.Environment(undefined=jinja2.DebugUndefined, keep_trailing_newline=True)
+
+def _environment() -> Any:
+    """Jinja2's environment, made on first use (importing jinja2 costs start-up time)."""
+    global _env
+    if _env is None:
+        import jinja2
+
+        _env = jinja2.Environment(undefined=jinja2.DebugUndefined, keep_trailing_newline=True)
+    return _env
 
 
 class Variables(dict[str, Any]):
@@ -32,10 +40,12 @@ class Deferred:
     def __init__(self, template: str, variables: Variables) -> None:
         self.template = template
         self.variables = variables
-        self._compiled = _env.from_string(template)
+        self._compiled: Any = None
 
     def __str__(self) -> str:
-        return self._compiled.render(**self.variables)
+        if self._compiled is None:
+            self._compiled = _environment().from_string(self.template)
+        return str(self._compiled.render(**self.variables))
 
     def __repr__(self) -> str:
         return f"Deferred({self.template!r})"

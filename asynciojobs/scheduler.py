@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import debug, dot, graph, listing
+from . import debug, graph, listing
 from .errors import InvalidScenarioError, SchedulerTimeoutError
 from .job import AbstractJob, Job, flatten_jobs
 from .jobset import JobSet
@@ -369,10 +369,14 @@ class PureScheduler:
     # ----- pictures (see dot.py)
     def dot_format(self, show_outcome: bool = False) -> str:
         """The DOT text of the graph; ``show_outcome`` fills jobs by how they ended."""
+        from . import dot
+
         return dot.dot_format(self, show_outcome)
 
     def export_as_dotfile(self, filename: str | Path, show_outcome: bool = False) -> str:
         """Write the DOT text to ``filename``."""
+        from . import dot
+
         return dot.export_as_dotfile(self, filename, show_outcome)
 
     save_as_dotfile = export_as_dotfile
@@ -381,21 +385,31 @@ class PureScheduler:
     def export_as_graphic(self, filename: str | Path, suffix: str,
                           show_outcome: bool = False) -> str:
         """Write ``{filename}.dot`` and ``{filename}.{suffix}`` with graphviz's ``dot``."""
+        from . import dot
+
         return dot.export_as_graphic(self, filename, suffix, show_outcome)
 
     def export_as_pngfile(self, filename: str | Path, show_outcome: bool = False) -> str:
         """``export_as_graphic(filename, "png")``."""
+        from . import dot
+
         return dot.export_as_graphic(self, filename, "png", show_outcome)
 
     def export_as_svgfile(self, filename: str | Path, show_outcome: bool = False) -> str:
         """``export_as_graphic(filename, "svg")``."""
+        from . import dot
+
         return dot.export_as_graphic(self, filename, "svg", show_outcome)
 
     def graph(self, show_outcome: bool = False) -> Any:
         """A ``graphviz.Source`` (needs the ``graphviz`` Python package)."""
+        from . import dot
+
         return dot.graph_source(self, show_outcome)
 
     def _repr_svg_(self) -> str | None:
+        from . import dot
+
         return dot.repr_svg(self)
 
 
