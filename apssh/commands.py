@@ -102,6 +102,12 @@ class Run(AbstractCommand):
     def __str__(self) -> str:
         return self.command()
 
+    def __add__(self, more: Any) -> Run:
+        """A new Run with ``more`` appended to the command line (0.27 lost it)."""
+        return Run(*self.argv, more, verbose=self.verbose, x11=self.x11,
+                   ignore_outputs=self.ignore_outputs, label=self.label,
+                   allowed_exits=self.allowed_exits, capture=self.capture, timeout=self.timeout)
+
     def label_line(self) -> str:
         return self.command()
 

@@ -318,3 +318,10 @@ def test_ignore_outputs_and_topology_files(lab, tmp_path):
     if shutil.which("dot"):
         assert topology_as_pngfile(s, tmp_path / "topo").endswith("topo.png")
         assert (tmp_path / "topo.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_plus_text_appends_to_the_command():
+    longer = Run("ls", "-l", allowed_exits=[2]) + "/tmp"
+    assert longer.command() == "ls -l /tmp" and longer.allowed_exits == {2}
+    with pytest.raises(TypeError):
+        Push("a", "b", "extra")  # 0.27 forwarded stray positional arguments to asyncssh

@@ -461,3 +461,17 @@ def test_keys_and_known_hosts_are_parsed_once_per_process(lab, monkeypatch):
     nodes = [node(lab, f"127.0.0.{i}") for i in range(1, 6)]
     assert Scheduler(*(SshJob(n, command=Run("true")) for n in nodes)).run() is True
     assert calls == {"keys": 1, "known": 1}
+
+
+def test_proxyjump_from_the_ssh_config(lab, tmp_path):
+    config = tmp_path / "config"
+    config.write_text(
+        f"Host jumper\n  HostName 127.0.1.1\n  Port {lab.gateway.port}\n  User root\n"
+        f"  IdentityFile {lab.keys.client_key}\n  UserKnownHostsFile {lab.known_hosts}\n"
+        f"Host behind\n  HostName 127.0.0.5\n  Port {lab.port}\n  ProxyJump jumper\n"
+        f"  IdentityFile {lab.keys.client_key}\n  UserKnownHostsFile {lab.known_hosts}\n")
+    rec = Recorder()
+    behind = SshNode("behind", ssh_config=config, formatter=rec)
+    _created.append(behind)
+    assert Scheduler(SshJob(behind, command=Run("echo jumped"))).run() is True
+    assert rec.out == [("behind", "jumped\n")]
