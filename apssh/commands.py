@@ -251,6 +251,11 @@ class RunString(_RunUploaded):
 
 
 class _Copy(AbstractCommand):
+    """A file transfer through the node's ``method`` (SFTP, or a copy on a LocalNode)."""
+
+    preposition = ""
+    method = ""
+
     def __init__(self, sources: Any, destination: Any, *, label: str | None = None,
                  verbose: bool = False, **kwds: Any) -> None:
         super().__init__(label=label, verbose=verbose)
@@ -258,40 +263,33 @@ class _Copy(AbstractCommand):
         self.destination = destination
         self.kwds = kwds
 
-    def _describe(self, preposition: str) -> str:
+    def label_line(self) -> str:
         items = [self.sources] if isinstance(self.sources, str | Path) else list(self.sources)
         first = str(items[0]) if items else "nothing"
         more = f" ... ({len(items)} total)" if len(items) > 1 else ""
-        return f"{type(self).__name__}: {first}{more} {preposition} {self.destination}"
+        return f"{type(self).__name__}: {first}{more} {self.preposition} {self.destination}"
+
+    async def co_run_remote(self, node: Any) -> Any:
+        self._verbose_message(node, self.label_line())
+        await getattr(node, self.method)(self.sources, self.destination, **self.kwds)
+        return 0
 
 
 class Push(_Copy):
     """Copy local files (directories with ``recurse=True``) onto the node."""
 
+    preposition, method = "onto", "put_file_s"
+
     def __init__(self, localpaths: Any, remotepath: Any, *, label: str | None = None,
                  verbose: bool = False, **kwds: Any) -> None:
         super().__init__(localpaths, remotepath, label=label, verbose=verbose, **kwds)
-
-    def label_line(self) -> str:
-        return self._describe("onto")
-
-    async def co_run_remote(self, node: Any) -> Any:
-        self._verbose_message(node, self.label_line())
-        await node.put_file_s(self.sources, self.destination, **self.kwds)
-        return 0
 
 
 class Pull(_Copy):
     """Copy files (directories with ``recurse=True``) from the node to here."""
 
+    preposition, method = "into", "get_file_s"
+
     def __init__(self, remotepaths: Any, localpath: Any, *, label: str | None = None,
                  verbose: bool = False, **kwds: Any) -> None:
         super().__init__(remotepaths, localpath, label=label, verbose=verbose, **kwds)
-
-    def label_line(self) -> str:
-        return self._describe("into")
-
-    async def co_run_remote(self, node: Any) -> Any:
-        self._verbose_message(node, self.label_line())
-        await node.get_file_s(self.sources, self.destination, **self.kwds)
-        return 0

@@ -27,6 +27,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _venvs import throwaway_python
+
 SHAPES = ["independent", "chain", "reverse-chain", "layered-dag", "staggered", "fan-in"]
 LISTING_SHAPES = ["independent", "reverse-chain", "layered-dag", "fan-in"]
 LEGACY_VENV = Path("/tmp/nepi-ng-bench-asynciojobs-0.21.3")
@@ -186,17 +190,7 @@ def subprocess_json(python: str, *args: str, pythonpath: str | None = None) -> d
 
 
 def legacy_python() -> str | None:
-    python = LEGACY_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"installing asynciojobs 0.21.3 into {LEGACY_VENV} ...", file=sys.stderr)
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(LEGACY_VENV)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "asynciojobs==0.21.3"],
-                           check=True, capture_output=True)
-        except subprocess.CalledProcessError as exc:
-            print(f"could not install asynciojobs 0.21.3: {exc}", file=sys.stderr)
-            return None
-    return str(python)
+    return throwaway_python(LEGACY_VENV, "asynciojobs==0.21.3")
 
 
 def main() -> int:

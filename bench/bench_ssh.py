@@ -25,6 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+sys.path.insert(0, str(REPO / "bench"))
+
+from _venvs import throwaway_python  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
 LEGACY = Path("/tmp/nepi-ng-bench-apssh-0.27.0")
@@ -120,17 +123,7 @@ def median_of(command: list[str], repeats: int, env: dict[str, str] | None = Non
 
 
 def legacy_python() -> str | None:
-    python = LEGACY / "bin" / "python"
-    if not python.exists():
-        print(f"installing apssh 0.27.0 into {LEGACY} ...", file=sys.stderr)
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(LEGACY)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "apssh==0.27.0"],
-                           check=True, capture_output=True)
-        except subprocess.CalledProcessError as exc:
-            print(f"could not install apssh 0.27.0: {exc}", file=sys.stderr)
-            return None
-    return str(python)
+    return throwaway_python(LEGACY, "apssh==0.27.0")
 
 
 def scale(keys: Keys, daemons: list[Sshd], known: Path, hosts: Path, work: Path,
