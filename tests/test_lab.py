@@ -1,0 +1,93 @@
+"""The embedded lab: commands, SFTP, cancellation, a gateway, OpenSSH as a client."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+
+import pytest
+from test_ssh_core import Recorder
+
+from apssh import Pull, Push, Run, RunString, SshJob
+from apssh.lab import Lab
+from asynciojobs import Scheduler
+
+
+async def test_lab_nodes_run_commands_in_their_own_directory():
+    async with Lab(nodes=3) as lab:
+        rec = Recorder()
+        jobs = [SshJob(lab.ssh_node(f"node{i}", formatter=rec),
+                       command=Run("echo $LAB_NODE; pwd; echo err >&2"))
+                for i in (1, 2, 3)]
+        assert await Scheduler(*jobs).co_run() is True
+        lines = sorted(line for _, line in rec.out)
+        assert [line for line in lines if line.startswith("node")] == \
+            ["node1\n", "node2\n", "node3\n"]
+        assert f"{lab.workdir}/nodes/node2\n" in lines
+        assert [line for _, line in rec.err] == ["err\n"] * 3
+        for job in jobs:
+            await job.node.close()
+
+
+async def test_lab_sftp_scripts_and_exit_codes(tmp_path):
+    async with Lab(nodes=1) as lab:
+        source = tmp_path / "data.txt"
+        source.write_text("payload")
+        node = lab.ssh_node("node1", formatter=Recorder())
+        job = SshJob(node, commands=[
+            Push(str(source), "data.txt"),
+            Run("cat data.txt > copy.txt"),
+            Pull("copy.txt", str(tmp_path / "back.txt")),
+            RunString("#!/bin/sh\nexit 3\n", allowed_exits=[3]),
+        ])
+        assert await Scheduler(job).co_run() is True
+        assert (tmp_path / "back.txt").read_text() == "payload"
+        assert (lab.workdir / "nodes" / "node1" / "data.txt").read_text() == "payload"
+        await node.close()
+
+
+async def test_lab_kills_a_cancelled_command():
+    async with Lab(nodes=1) as lab:
+        node = lab.ssh_node("node1", formatter=Recorder())
+        token = "25.3737"
+        job = SshJob(node, command=Run(f"sleep {token}", timeout=0.5), critical=False)
+        await Scheduler(job).co_run()
+        assert job.raised_exception() is not None
+        found = subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True)
+        assert found.returncode == 1
+        await node.close()
+
+
+async def test_lab_gateway_resolves_names_only_it_knows():
+    async with Lab(nodes=2, gateway=True) as lab:
+        rec = Recorder()
+        gateway = lab.ssh_node("gateway", formatter=rec)
+        nodes = [lab.ssh_node(name, formatter=rec, gateway=gateway) for name in ("fit01", "fit02")]
+        jobs = [SshJob(n, command=Run("echo $LAB_NODE")) for n in nodes]
+        assert await Scheduler(*jobs).co_run() is True
+        assert sorted(line for _, line in rec.out) == ["fit01\n", "fit02\n"]
+        assert rec.connects("127.0.0.1") == 1  # the gateway, shared
+        for n in (*nodes, gateway):
+            await n.close()
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="no OpenSSH client")
+async def test_openssh_reaches_the_lab_with_its_ssh_config():
+    async with Lab(nodes=1, gateway=True) as lab:
+        for host in ("gateway", "fit01"):
+            proc = await asyncio.create_subprocess_exec(
+                "ssh", "-F", str(lab.ssh_config), "-o", "BatchMode=yes", host, "echo $LAB_NODE",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, err = await proc.communicate()
+            assert proc.returncode == 0, err
+            assert out.decode() == f"{host}\n"
+
+
+async def test_lab_stops_cleanly(tmp_path):
+    lab = Lab(nodes=2, workdir=tmp_path / "lab")
+    await lab.start()
+    port = lab.nodes[0].port
+    await lab.stop()
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
