@@ -1,83 +1,119 @@
-"""The demo: a small experiment in the r2lab style, run by the local scheduler.
+"""The demo: an r2lab-style experiment on the embedded lab, over real SSH.
 
-Until the embedded ssh lab exists, the "nodes" are simulated by coroutines: three
-nodes are prepared in parallel, then a server starts on one (a forever job) and a
-client runs on another, then results are collected. The listing is printed before
-and after the run.
+    ./dev demo                  # or: .venv/bin/python examples/demo.py [output-dir]
+
+A lab of three nodes behind a gateway starts on loopback. The experiment then
+prepares the nodes in parallel, picks a port on fit01 (its value is captured),
+starts a server there (a forever job) and a client on fit02 that talks to it,
+pulls the client's results back, and prints the listing of the run, with where
+its graph (svg) and results are.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import shutil
 import sys
+from pathlib import Path
 
-from asynciojobs import Job, PrintJob, Scheduler, Sequence, Watch
+from apssh import Capture, Deferred, Pull, Run, RunString, SshJob, Variables
+from apssh.formatters import TimeHostFormatter
+from apssh.lab import Lab
+from asynciojobs import Scheduler, Sequence
 
-watch = Watch()
+PREPARE = """#!/bin/sh
+# what an image load and a driver setup would be on real nodes
+mkdir -p results
+echo "$1 prepared with $(python3 --version)"
+"""
+
+SERVER = """
+import socket, sys
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+sock.listen()
+print("server listening on", sys.argv[1], flush=True)
+while True:
+    conn, _ = sock.accept()
+    with conn:
+        data = conn.recv(1024)
+        conn.sendall(b"pong " + data)
+"""
+
+CLIENT = """#!/bin/sh
+# ping the server a few times (it may still be starting: retry)
+python3 - "$1" <<'EOF' > results/measures.txt
+import socket, sys, time
+port, done, deadline = int(sys.argv[1]), 0, time.monotonic() + 10
+while done < 5 and time.monotonic() < deadline:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            start = time.perf_counter()
+            s.sendall(f"ping {done}".encode())
+            reply = s.recv(1024).decode()
+            print(f"{reply} in {1e6 * (time.perf_counter() - start):.0f} us")
+            done += 1
+    except OSError:
+        time.sleep(0.1)
+sys.exit(0 if done == 5 else 1)
+EOF
+echo "client done: $(wc -l < results/measures.txt) measures"
+"""
+
+PICK_PORT = ("python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0));"
+             " print(s.getsockname()[1])'")
 
 
-def stamp(message: str) -> None:
-    print(f"{watch.elapsed()}  {message}")
-
-
-async def prepare(node: str) -> str:
-    stamp(f"{node}: loading image")
-    await asyncio.sleep(random.uniform(0.1, 0.3))
-    stamp(f"{node}: ready")
-    return f"{node}-ready"
-
-
-async def server(node: str, bus: asyncio.Queue[str]) -> None:
-    stamp(f"{node}: server listening")
-    while True:
-        request = await bus.get()
-        stamp(f"{node}: server got {request!r}")
-
-
-async def client(node: str, bus: asyncio.Queue[str], count: int) -> int:
-    for i in range(count):
-        await bus.put(f"ping {i} from {node}")
-        await asyncio.sleep(0.05)
-    return count
-
-
-async def collect(node: str) -> str:
-    await asyncio.sleep(0.05)
-    stamp(f"{node}: results collected")
-    return f"{node}/results.txt"
-
-
-def build() -> Scheduler:
-    bus: asyncio.Queue[str] = asyncio.Queue()
-    nodes = ["fit01", "fit02", "fit03"]
-    scheduler = Scheduler(label="demo", timeout=10)
-    preparation = Scheduler(
-        *(Job(prepare, node, label=f"prepare {node}") for node in nodes),
-        label="prepare nodes", scheduler=scheduler,
-    )
-    serve = Job(server, "fit01", bus, forever=True, label="server on fit01",
-                required=preparation, scheduler=scheduler)
+def experiment(lab: Lab, outdir: Path) -> Scheduler:
+    """The scenario, as one would write it for R2lab."""
+    formatter = TimeHostFormatter(verbose=False)
+    gateway = lab.ssh_node("gateway", formatter=formatter)
+    fit01, fit02, fit03 = (lab.ssh_node(name, gateway=gateway, formatter=formatter)
+                           for name in ("fit01", "fit02", "fit03"))
+    env = Variables()
+    scheduler = Scheduler(label="demo", timeout=30, critical=False)
+    prepare = Scheduler(
+        *(SshJob(node, command=RunString(PREPARE, node.hostname, remote_name="prepare.sh"),
+                 label=f"prepare {node.hostname}")
+          for node in (fit01, fit02, fit03)),
+        label="prepare nodes", scheduler=scheduler)
+    port = SshJob(fit01, command=Run(PICK_PORT, capture=Capture("port", env)),
+                  label="pick a port", required=prepare, scheduler=scheduler)
+    SshJob(fit01, command=RunString(Deferred("#!/usr/bin/env python3\n" + SERVER, env),
+                                    Deferred("{{port}}", env), remote_name="server.py"),
+           label="server on fit01", forever=True, required=port, scheduler=scheduler)
     Sequence(
-        PrintJob("all nodes are ready", label="banner"),
-        Job(client, "fit02", bus, 5, label="client on fit02"),
-        Job(collect, "fit02", label="collect results"),
-        required=preparation, scheduler=scheduler,
-    )
-    assert serve.forever
+        SshJob(fit02, command=RunString(CLIENT, Deferred("{{port}}", env)),
+               label="client on fit02"),
+        SshJob(fit02, command=Pull("results/measures.txt", str(outdir / "measures.txt")),
+               label="pull results"),
+        required=port, scheduler=scheduler)
     return scheduler
 
 
-def main() -> int:
-    scheduler = build()
-    print("---------- the scenario")
-    scheduler.list()
-    print("---------- running it")
-    ok = scheduler.run()
-    print(f"---------- after the run: {scheduler.why()}")
-    scheduler.list()
+async def main(outdir: Path) -> int:
+    outdir.mkdir(parents=True, exist_ok=True)
+    async with Lab(nodes=3, gateway=True) as lab:
+        print(f"lab: 3 nodes behind a gateway, in {lab.workdir} (ssh -F {lab.ssh_config} fit01)")
+        scheduler = experiment(lab, outdir)
+        print("---------- the scenario")
+        scheduler.list()
+        print("---------- running it")
+        ok = await scheduler.co_run()
+        print(f"---------- after the run: {scheduler.why()}")
+        scheduler.list()
+        for job in scheduler.iterate_jobs():
+            await job.node.close()  # type: ignore[attr-defined]
+    dotfile = outdir / "demo.dot"
+    scheduler.export_as_dotfile(dotfile, show_outcome=True)
+    if shutil.which("dot"):
+        print(f"graph:   {scheduler.export_as_svgfile(outdir / 'demo', show_outcome=True)}")
+    else:
+        print(f"graph:   {dotfile} (install graphviz - apt-get install graphviz - for the svg)")
+    print(f"results: {outdir / 'measures.txt'}")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(asyncio.run(main(Path(sys.argv[1] if len(sys.argv) > 1 else "demo-output"))))

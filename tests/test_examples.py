@@ -19,11 +19,14 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo():
-    done = run("demo.py")
+def test_demo(tmp_path):
+    done = run("demo.py", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "---------- after the run: FINE" in done.stdout
-    assert "<Job `collect results`> [[ -> fit02/results.txt]] requires={7}" in done.stdout
+    assert "6 ⚠ ☉ ↺ ∞ <SshJob `server on fit01`>  requires={5}" in done.stdout
+    assert "fit02  :client done: 5 measures" in done.stdout
+    assert len((tmp_path / "measures.txt").read_text().splitlines()) == 5
+    assert (tmp_path / "demo.dot").exists()
 
 
 def test_scheduler_basics():
