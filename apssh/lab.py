@@ -223,11 +223,12 @@ class Lab:
         kwds.setdefault("username", self.username)
         kwds.setdefault("keys", [self.client_key])
         kwds.setdefault("known_hosts", self.known_hosts)
-        kwds.setdefault("ssh_config", None)
         if self.gateway is not None and node is not self.gateway:
             gateway = kwds.pop("gateway", None) or self.ssh_node("gateway", formatter=formatter)
-            return SshNode(name, gateway=gateway, formatter=formatter, **kwds)
-        return SshNode("127.0.0.1", port=node.port, formatter=formatter, **kwds)
+            return SshNode(name, gateway=gateway, formatter=formatter, ssh_config=None, **kwds)
+        # by name: the lab's ssh_config says where it listens
+        kwds.setdefault("ssh_config", self.ssh_config)
+        return SshNode(name, formatter=formatter, **kwds)
 
     async def stop(self) -> None:
         """Stop every node and kill what still runs; remove a temporary workdir."""

@@ -67,7 +67,7 @@ async def test_lab_gateway_resolves_names_only_it_knows():
         jobs = [SshJob(n, command=Run("echo $LAB_NODE")) for n in nodes]
         assert await Scheduler(*jobs).co_run() is True
         assert sorted(line for _, line in rec.out) == ["fit01\n", "fit02\n"]
-        assert rec.connects("127.0.0.1") == 1  # the gateway, shared
+        assert rec.connects("gateway") == 1  # the gateway, shared
         for n in (*nodes, gateway):
             await n.close()
 
@@ -91,3 +91,33 @@ async def test_lab_stops_cleanly(tmp_path):
     await lab.stop()
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+def test_nepi_ng_lab_command_serves_until_interrupted(tmp_path):
+    import signal
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "apssh.cli_nepi", "lab", "--nodes", "2",
+                             "--workdir", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines = []
+    while not (line := proc.stdout.readline()).startswith("Ctrl-C"):
+        lines.append(line)
+    assert lines[0].startswith("nepi-ng lab: 2 nodes")
+    assert any(f"ssh -F {tmp_path}/ssh_config node2" in line for line in lines)
+    done = subprocess.run(["ssh", "-F", str(tmp_path / "ssh_config"), "-o", "BatchMode=yes",
+                           "node2", "echo $LAB_NODE"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.stdout == "node2\n", done.stderr
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    proc.stdout.close()
+
+
+def test_nepi_ng_refuses_bad_arguments(capsys):
+    from apssh.cli_nepi import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["lab", "--nodes", "0"])
+    assert exc.value.code == 2
+    assert "--nodes: at least 1" in capsys.readouterr().err
