@@ -32,6 +32,8 @@ _WHERE = {
     "Push": "commands",
     "RawFormatter": "formatters",
     "Run": "commands",
+    "ScenarioError": "loader",
+    "YamlLoader": "loader",
     "RunScript": "commands",
     "RunString": "commands",
     "Service": "service",
@@ -102,6 +104,8 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .keys import import_private_key as import_private_key
     from .keys import load_agent_keys as load_agent_keys
     from .keys import load_private_keys as load_private_keys
+    from .loader import ScenarioError as ScenarioError
+    from .loader import YamlLoader as YamlLoader
     from .nodes import LocalNode as LocalNode
     from .nodes import SshNode as SshNode
     from .service import Service as Service

@@ -20,12 +20,60 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--gateway", action="store_true",
                      help="nodes named fitNN, reachable only through the lab gateway")
     lab.add_argument("--workdir", help="where the lab keeps its files (default: a temp dir)")
+    run = commands.add_parser("run", help="run a YAML scenario (Jinja2 allowed)")
+    run.add_argument("scenario", help="the scenario file (.yaml or .yaml.j2)")
+    run.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                     help="a Jinja2 variable (repeatable)")
+    run.add_argument("--list", action="store_true", help="print the planned jobs and exit")
+    run.add_argument("--graph", metavar="FILE.svg", help="write the graph of the scenario")
+    run.add_argument("--timeout", type=float, help="bound the whole run, in seconds")
+    run.add_argument("--window", type=int, help="at most this many jobs at once")
+    run.add_argument("--verbose", action="store_true", help="report each job as it runs")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_scenario(args, parser)
     if args.nodes < 1:
         parser.error("--nodes: at least 1")
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a lab stops
         asyncio.run(serve_lab(args.nodes, args.gateway, args.workdir))
     return 0
+
+
+def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``nepi-ng run``: 0 only when the scenario succeeded; 2 for a bad scenario."""
+    from asynciojobs.dot import GraphvizError
+
+    from .loader import ScenarioError, YamlLoader
+
+    env = {}
+    for definition in args.define:
+        name, equal, value = definition.partition("=")
+        if not equal or not name.isidentifier():
+            parser.error(f"-D {definition}: expected NAME=VALUE")
+        env[name] = value
+    try:
+        scheduler = YamlLoader(args.scenario).load(env)
+    except ScenarioError as exc:
+        print(f"nepi-ng: {exc}", file=sys.stderr)
+        return 2
+    scheduler.timeout = args.timeout
+    scheduler.jobs_window = args.window
+    scheduler.verbose = args.verbose
+    scheduler.critical = False
+    if args.list:
+        scheduler.list()
+        return 0
+    try:
+        ok = scheduler.run()
+    finally:
+        if args.graph:
+            try:
+                print(scheduler.export_as_svgfile(args.graph, show_outcome=True))
+            except GraphvizError as exc:
+                print(f"nepi-ng: --graph: {exc}", file=sys.stderr)
+    if not ok:
+        scheduler.debrief()
+    return 0 if ok else 1
 
 
 async def serve_lab(nodes: int, gateway: bool, workdir: str | None) -> None:
