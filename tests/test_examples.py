@@ -58,3 +58,12 @@ def test_tutorial():
     assert "result: rate=11" in done.stdout
     assert "root@node2:node2 got 42" in done.stdout
     assert "2 ⚠ ☉ ☓   <SshJob `client`> OK " in done.stdout
+
+
+def test_demo_in_yaml(tmp_path):
+    done = run("demo_yaml.py", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "5 ⚠ ☉ ↺ ∞ <SshJob `server on fit01`>  requires={4}" in done.stdout
+    assert (tmp_path / "measures.txt").read_text().splitlines() == [
+        "pong ping 1", "pong ping 2", "pong ping 3"]
+    assert "Connection failed" not in done.stdout + done.stderr
