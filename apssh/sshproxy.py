@@ -18,14 +18,10 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import shlex
 import socket
-import weakref
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncssh
 
@@ -43,9 +39,11 @@ from .errors import (
     HostKeyError,
     HostUnknownError,
 )
-from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
+from .formatters import Formatter, HostFormatter
 from .hostkeys import HostKeyChecker, default_known_hosts, warn_no_check
 from .keys import default_identity_files, load_keys
+from .pacing import RETRY_DELAYS, pacer
+from .remote import LineSession, kill_command, session_opened, wrap_command
 
 #: "not given": distinct from None, which means "none" for known_hosts and ssh_config
 DEFAULT: Any = object()
@@ -53,91 +51,8 @@ DEFAULT: Any = object()
 #: fast here (AES-NI, and curve25519), then everything asyncssh supports
 ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 KEX_ALGS = "^curve25519-sha256,curve25519-sha256@libssh.org"
-#: back-off before retrying a handshake that the server reset
-RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-#: back-off while the server refuses a session (at its MaxSessions), about 4 s in all
-SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 #: how long stopping a remote command may take
 KILL_TIMEOUT = 3.0
-
-PID_MARK = b"APSSH-PID "
-
-T = TypeVar("T")
-
-class HandshakePacer:
-    """How many handshakes may be in flight at once, in one event loop.
-
-    The limit grows by about one for each limit's worth of handshakes that succeed,
-    and halves when a server resets one (sshd's ``MaxStartups`` dropping a burst):
-    additive increase, multiplicative decrease, as TCP paces its window.
-    """
-
-    def __init__(self, start: float = 64, floor: float = 4, ceiling: float = 256) -> None:
-        self.limit = start
-        self.floor = floor
-        self.ceiling = ceiling
-        self.in_flight = 0
-        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def __aenter__(self) -> None:
-        while self.in_flight >= int(self.limit):
-            waiter = asyncio.get_running_loop().create_future()
-            self.waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self.waiters:
-                    self.waiters.remove(waiter)
-        self.in_flight += 1
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.in_flight -= 1
-        self.wake()
-
-    def wake(self) -> None:
-        """Let waiting handshakes go, as many as the limit allows."""
-        free = int(self.limit) - self.in_flight
-        while free > 0 and self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                free -= 1
-
-    def succeeded(self) -> None:
-        """A handshake went through: open up a little."""
-        self.limit = min(self.ceiling, self.limit + 1 / self.limit)
-        self.wake()
-
-    def reset(self) -> None:
-        """A server dropped a handshake: back off."""
-        self.limit = max(self.floor, self.limit / 2)
-
-
-_pacers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HandshakePacer]
-_pacers = weakref.WeakKeyDictionary()
-
-
-def pacer() -> HandshakePacer:
-    """This event loop's handshake pacer."""
-    loop = asyncio.get_running_loop()
-    found = _pacers.get(loop)
-    if found is None:
-        found = _pacers[loop] = HandshakePacer()
-    return found
-
-
-def wrap_command(command: str) -> str:
-    """The command as sent: the shell tells its pid (its process group), then runs it."""
-    return (f"printf '{PID_MARK.decode()}%s\\n' \"$$\" >&2; "
-            f"exec \"${{SHELL:-/bin/sh}}\" -c {shlex.quote(command)}")
-
-
-def kill_command(pid: int) -> str:
-    """Stop the process group ``pid``: TERM, then KILL if it lingers."""
-    return (f"kill -TERM -{pid} 2>/dev/null || exit 0; i=0; "
-            f"while kill -0 -{pid} 2>/dev/null && [ $i -lt 10 ]; "
-            f"do sleep 0.1; i=$((i+1)); done; kill -KILL -{pid} 2>/dev/null; exit 0")
-
 
 class _State:
     """What a node holds in one event loop."""
@@ -177,62 +92,6 @@ class _Client(asyncssh.SSHClient):
             return True
         self.host_key_problem = checker.unknown_or_changed(host, addr, port)
         return False
-
-
-class _LineSession(asyncssh.SSHClientSession[bytes]):
-    """Cuts a session's output into lines for the formatter, stdout and stderr apart."""
-
-    def __init__(self, proxy: SshProxy, command: str, formatter: Formatter) -> None:
-        self.proxy = proxy
-        self.command = command
-        self.formatter = formatter
-        self.partial = {False: b"", True: b""}
-        self.exit: int | str | None = None
-        self.pid: int | None = None
-        self.pid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, chan: Any) -> None:
-        self.proxy.formatter.session_start(self.proxy.hostname, self.command)
-
-    def data_received(self, data: bytes, datatype: int | None) -> None:
-        stderr = datatype == EXTENDED_DATA_STDERR
-        lines = (self.partial[stderr] + data).split(b"\n")
-        self.partial[stderr] = lines.pop()
-        for raw in lines:
-            self.emit(raw + b"\n", stderr)
-
-    def emit(self, raw: bytes, stderr: bool) -> None:
-        if stderr and self.pid is None and raw.startswith(PID_MARK):
-            self.pid = int(raw[len(PID_MARK):])
-            if not self.pid_known.done():
-                self.pid_known.set_result(None)
-            return
-        line = raw.decode("utf-8", errors="replace")  # binary output never breaks a job
-        self.formatter.line(line, EXTENDED_DATA_STDERR if stderr else None, self.proxy.hostname)
-
-    def flush(self) -> None:
-        """Terminate partial last lines: never glued to the next host's output."""
-        for stderr in (False, True):
-            if self.partial[stderr]:
-                raw, self.partial[stderr] = self.partial[stderr], b""
-                self.emit(raw + b"\n", stderr)
-
-    def eof_received(self) -> bool:
-        self.flush()
-        return False
-
-    def exit_status_received(self, status: int) -> None:
-        self.exit = status
-
-    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str,
-                             lang: str) -> None:
-        self.exit = signal
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.flush()
-        if not self.pid_known.done():
-            self.pid_known.set_result(None)
-        self.proxy.formatter.session_stop(self.proxy.hostname, self.command)
 
 
 class SshProxy:
@@ -464,8 +323,8 @@ class SshProxy:
         st = self._state()
         lines = formatter if formatter is not None else self.formatter
         async with st.sessions:
-            chan, session = await _session_opened(lambda: conn.create_session(
-                lambda: _LineSession(self, command, lines), wrap_command(command),
+            chan, session = await session_opened(lambda: conn.create_session(
+                lambda: LineSession(self, command, lines), wrap_command(command),
                 encoding=None, x11_forwarding=x11_forwarding, **kwds))
             try:
                 async with asyncio.timeout(timeout):
@@ -479,7 +338,7 @@ class SshProxy:
                 raise
         return session.exit
 
-    async def _stop_remote(self, conn: Any, chan: Any, session: _LineSession) -> None:
+    async def _stop_remote(self, conn: Any, chan: Any, session: LineSession) -> None:
         """Kill a command's process group from a second session, then close its channel."""
         st = self._state()
         try:
@@ -502,7 +361,7 @@ class SshProxy:
             if st.sftp is None:
                 await st.sessions.acquire()
                 try:
-                    st.sftp = await _session_opened(conn.start_sftp_client)
+                    st.sftp = await session_opened(conn.start_sftp_client)
                 except BaseException:
                     st.sessions.release()
                     raise
@@ -572,19 +431,3 @@ class SshProxy:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-async def _session_opened(open_session: Callable[[], Awaitable[T]]) -> T:
-    """Open a session, waiting while the server is at its ``MaxSessions``.
-
-    sshd frees a session slot a little after the channel closes (once it has
-    reaped the command), so a new session can be refused for a moment.
-    """
-    for delay in (*SESSION_RETRY_DELAYS, None):
-        try:
-            return await open_session()
-        except asyncssh.ChannelOpenError:
-            if delay is None:
-                raise
-            await asyncio.sleep(delay)  # back-off while the server frees a slot
-    raise AssertionError("unreachable")

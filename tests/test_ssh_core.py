@@ -379,7 +379,7 @@ def test_a_hundred_concurrent_commands_on_one_node(lab):
 
 
 async def test_handshake_pacer_grows_and_backs_off():
-    from apssh.sshproxy import HandshakePacer
+    from apssh.pacing import HandshakePacer
 
     pace = HandshakePacer(start=4, floor=2, ceiling=8)
     entered = []
