@@ -82,6 +82,7 @@ class Run:
         self.started = 0
         self.done = 0
         self.verbose = scheduler.verbose
+        self.timer: asyncio.TimerHandle | None = None
 
     # ----- driving
     def start(self) -> None:
@@ -114,9 +115,8 @@ class Run:
         """Cancel every job still running and wait (a while) for them to finish."""
         if self.outcome is None:
             self.outcome = CANCELLED
-        timer = getattr(self, "timer", None)
-        if timer is not None:
-            timer.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
         self.ready.clear()
         if not self.tasks:
             return
