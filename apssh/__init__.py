@@ -22,6 +22,7 @@ _WHERE = {
     "ConnectRefusedError": "errors",
     "ConnectTimeoutError": "errors",
     "ConnectionLostError": "errors",
+    "CopyError": "errors",
     "Deferred": "deferred",
     "GatewayError": "errors",
     "HostFormatter": "formatters",
@@ -90,6 +91,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .errors import ConnectionLostError as ConnectionLostError
     from .errors import ConnectRefusedError as ConnectRefusedError
     from .errors import ConnectTimeoutError as ConnectTimeoutError
+    from .errors import CopyError as CopyError
     from .errors import GatewayError as GatewayError
     from .errors import HostKeyError as HostKeyError
     from .errors import HostUnknownError as HostUnknownError

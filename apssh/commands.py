@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .deferred import Capture
+from .errors import ApsshError, CopyError
 from .formatters import CaptureFormatter, Formatter
 
 #: where scripts are uploaded, relative to the remote home
@@ -83,17 +84,19 @@ class AbstractCommand:
 class Run(AbstractCommand):
     """A shell command: the arguments joined with spaces, read when it runs (so a
     ``Deferred`` argument expands late). ``x11`` forwards X11; ``ignore_outputs``
-    drops the output; ``timeout`` bounds the command (then it is killed)."""
+    drops the output; ``timeout`` bounds the command (then it is killed); ``stdin``
+    (bytes) is fed to the command, which otherwise gets no input."""
 
     def __init__(self, *argv: Any, verbose: bool = False, x11: bool = False,
                  ignore_outputs: bool = False, label: str | None = None,
                  allowed_exits: Any = None, capture: Capture | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, stdin: bytes | None = None) -> None:
         super().__init__(label=label, allowed_exits=allowed_exits, verbose=verbose,
                          capture=capture, timeout=timeout)
         self.argv = argv
         self.x11 = x11
         self.ignore_outputs = ignore_outputs
+        self.stdin = stdin
 
     def command(self) -> str:
         """The command line, as it would run now."""
@@ -106,7 +109,8 @@ class Run(AbstractCommand):
         """A new Run with ``more`` appended to the command line (0.27 lost it)."""
         return Run(*self.argv, more, verbose=self.verbose, x11=self.x11,
                    ignore_outputs=self.ignore_outputs, label=self.label,
-                   allowed_exits=self.allowed_exits, capture=self.capture, timeout=self.timeout)
+                   allowed_exits=self.allowed_exits, capture=self.capture, timeout=self.timeout,
+                   stdin=self.stdin)
 
     def label_line(self) -> str:
         return self.command()
@@ -121,7 +125,7 @@ class Run(AbstractCommand):
         self._verbose_message(node, f"Run: -> {command}")
         formatter = self._formatter(node)
         result = await node.run(command, x11_forwarding=self.x11, timeout=self.timeout,
-                                formatter=formatter)
+                                formatter=formatter, stdin=self.stdin)
         self._captured(formatter)
         self._verbose_message(node, f"Run: {result} <- {command}")
         return result
@@ -130,7 +134,7 @@ class Run(AbstractCommand):
         command = self.command()
         formatter = self._formatter(node)
         result = await node.run(command, ignore_outputs=self.ignore_outputs,
-                                timeout=self.timeout, formatter=formatter)
+                                timeout=self.timeout, formatter=formatter, stdin=self.stdin)
         self._captured(formatter)
         return result
 
@@ -271,7 +275,13 @@ class _Copy(AbstractCommand):
 
     async def co_run_remote(self, node: Any) -> Any:
         self._verbose_message(node, self.label_line())
-        await getattr(node, self.method)(self.sources, self.destination, **self.kwds)
+        try:
+            await getattr(node, self.method)(self.sources, self.destination, **self.kwds)
+        except ApsshError:  # the connection's errors, as they are
+            raise
+        except Exception as exc:  # what failed, with what was being copied
+            reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+            raise CopyError(str(node), self.label_line(), str(reason)) from exc
         return 0
 
 

@@ -78,6 +78,16 @@ class CommandFailedError(ApsshError):
         super().__init__(message)
 
 
+class CopyError(ApsshError):
+    """A Push or Pull failed on ``node`` (a missing file, no permission...)."""
+
+    def __init__(self, node: str, copy: str, reason: str) -> None:
+        self.node = node
+        self.copy = copy
+        self.reason = reason
+        super().__init__(f"{node}: {copy}: {reason}")
+
+
 class CommandTimeoutError(ApsshError, TimeoutError):
     """A command ran longer than its own timeout; it was killed on the node."""
 

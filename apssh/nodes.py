@@ -53,16 +53,19 @@ class LocalNode:
         return "<LocalNode>"
 
     async def run(self, command: str, *, ignore_outputs: bool = False, cwd: Any = None,
-                  timeout: float | None = None,
-                  formatter: Formatter | None = None) -> int | str | None:
+                  timeout: float | None = None, formatter: Formatter | None = None,
+                  stdin: bytes | None = None) -> int | str | None:
         """Run ``command`` in a local shell; returns its exit status, or its signal name.
+
+        ``stdin``, when given, is fed to the command (else it reads nothing).
 
         The command runs in its own process group, killed if cancelled or timed out.
         """
         output = asyncio.subprocess.DEVNULL if ignore_outputs else asyncio.subprocess.PIPE
+        feed_from = asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE
         proc = await asyncio.create_subprocess_shell(
-            command, stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
-            cwd=cwd, start_new_session=True)
+            command, stdin=feed_from, stdout=output, stderr=output, cwd=cwd,
+            start_new_session=True)
         self.formatter.session_start(self.hostname, command)
 
         lines = formatter if formatter is not None else self.formatter
@@ -75,9 +78,16 @@ class LocalNode:
                 lines.line(line if line.endswith("\n") else line + "\n", datatype,
                            self.hostname)
 
+        async def feed() -> None:
+            if proc.stdin is not None:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    proc.stdin.write(stdin or b"")
+                    await proc.stdin.drain()
+                proc.stdin.close()
+
         try:
             async with asyncio.timeout(timeout):
-                await asyncio.gather(forward(proc.stdout, None),
+                await asyncio.gather(feed(), forward(proc.stdout, None),
                                      forward(proc.stderr, EXTENDED_DATA_STDERR))
                 status = await proc.wait()
         except BaseException:

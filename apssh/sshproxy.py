@@ -312,12 +312,13 @@ class SshProxy:
     # ----- commands
     async def run(self, command: str, *, x11_forwarding: bool = False,
                   timeout: float | None = None, formatter: Formatter | None = None,
-                  **kwds: Any) -> int | str | None:
+                  stdin: bytes | None = None, **kwds: Any) -> int | str | None:
         """Run ``command``; returns its exit status, or its signal name, or None.
 
         ``timeout`` bounds the command (``CommandTimeoutError``); a timed out or
         cancelled command is killed on the node, with its children. Output lines
-        go to ``formatter`` (default: the node's).
+        go to ``formatter`` (default: the node's). ``stdin``, when given, is sent
+        to the command, then end-of-file (``b""``: end-of-file at once).
         """
         conn = await self.connect_lazy()
         st = self._state()
@@ -326,6 +327,10 @@ class SshProxy:
             chan, session = await session_opened(lambda: conn.create_session(
                 lambda: LineSession(self, command, lines), wrap_command(command),
                 encoding=None, x11_forwarding=x11_forwarding, **kwds))
+            if stdin is not None:
+                if stdin:
+                    chan.write(stdin)
+                chan.write_eof()
             try:
                 async with asyncio.timeout(timeout):
                     await chan.wait_closed()

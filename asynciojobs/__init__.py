@@ -3,41 +3,67 @@
 Describe jobs (``Job`` around a coroutine, or your own ``AbstractJob``), say which
 require which, put them in a ``Scheduler`` and ``run()`` it: each job starts as
 soon as the jobs it requires are done.
+
+Public names are imported on first use, so that importing the package (and the
+command-line tools' ``--help``) does not load asyncio until it is needed.
 """
 
-from ._version import __version__
-from .debug import set_debug
-from .engine import Engine
-from .errors import (
-    CycleError,
-    InvalidScenarioError,
-    JobNotFinishedError,
-    JobReuseError,
-    SchedulerError,
-    SchedulerTimeoutError,
-)
-from .job import AbstractJob, Job
-from .printjob import PrintJob
-from .scheduler import PureScheduler, Scheduler, SchedulerJob
-from .sequence import Sequence
-from .watch import Watch
+from __future__ import annotations
 
-__all__ = [
-    "AbstractJob",
-    "CycleError",
-    "Engine",
-    "InvalidScenarioError",
-    "Job",
-    "JobNotFinishedError",
-    "JobReuseError",
-    "PrintJob",
-    "PureScheduler",
-    "Scheduler",
-    "SchedulerError",
-    "SchedulerJob",
-    "SchedulerTimeoutError",
-    "Sequence",
-    "Watch",
-    "__version__",
-    "set_debug",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__ as __version__
+
+_WHERE = {
+    "AbstractJob": "job",
+    "CycleError": "errors",
+    "Engine": "engine",
+    "InvalidScenarioError": "errors",
+    "Job": "job",
+    "JobNotFinishedError": "errors",
+    "JobReuseError": "errors",
+    "PrintJob": "printjob",
+    "PureScheduler": "scheduler",
+    "Scheduler": "scheduler",
+    "SchedulerError": "errors",
+    "SchedulerJob": "scheduler",
+    "SchedulerTimeoutError": "errors",
+    "Sequence": "sequence",
+    "Watch": "watch",
+    "set_debug": "debug",
+}
+
+__all__ = sorted([*_WHERE, "__version__"], key=str.lower)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asynciojobs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"asynciojobs.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # the names, for type checkers and editors
+    from .debug import set_debug as set_debug
+    from .engine import Engine as Engine
+    from .errors import CycleError as CycleError
+    from .errors import InvalidScenarioError as InvalidScenarioError
+    from .errors import JobNotFinishedError as JobNotFinishedError
+    from .errors import JobReuseError as JobReuseError
+    from .errors import SchedulerError as SchedulerError
+    from .errors import SchedulerTimeoutError as SchedulerTimeoutError
+    from .job import AbstractJob as AbstractJob
+    from .job import Job as Job
+    from .printjob import PrintJob as PrintJob
+    from .scheduler import PureScheduler as PureScheduler
+    from .scheduler import Scheduler as Scheduler
+    from .scheduler import SchedulerJob as SchedulerJob
+    from .sequence import Sequence as Sequence
+    from .watch import Watch as Watch

@@ -1,0 +1,444 @@
+"""The ``apssh``, ``appush`` and ``appull`` commands: one command or copy on many hosts.
+
+``Apssh().main(*argv)`` (and ``Appush``, ``Appull``) parse ``argv`` and return
+the exit code: 0 when every host succeeded, 255 when a host could not be
+reached, else the largest remote exit code (``apssh``) or 1 (a failed copy);
+2 for bad input, 130 after Ctrl-C. Only argparse and the target grammar are
+imported up front: ``--help``, ``--version`` and input errors stay quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from asynciojobs._version import __version__
+
+from .errors import ApsshError
+from .targets import Target, TargetError, excluded, expand, parse_gateway
+
+#: how many hosts make the progress line worth showing (on a terminal)
+PROGRESS_FROM = 10
+#: file descriptors wanted per host, and for everything else
+FDS_PER_HOST, FDS_BASE = 2, 128
+
+
+class UsageError(ApsshError):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def raise_open_files_limit(hosts: int) -> None:
+    """Raise the soft open-file limit so that ``hosts`` connections fit (if allowed)."""
+    import resource
+
+    needed = FDS_BASE + FDS_PER_HOST * hosts
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("-t", "--target", dest="targets", action="append", default=[],
+        help="hosts: a file, a directory (e.g. --mark output) or a list; "
+             "[[gwuser@]gw->][user@]host[:port], ranges fit[01-37], exclusions fit[01-09]!fit05;"
+             " repeatable")
+    add("-x", "--exclude", dest="excludes", action="append", default=[],
+        help="hosts to leave out, same syntax as -t; repeatable")
+    add("-l", "--login", help="remote user when a target names none "
+        "(default: the ssh config's, else the local user)")
+    add("-g", "--gateway", help="[user@]host[:port] (or a chain a->b) to go through, "
+        "for targets that name no gateway")
+    add("-p", "--port", type=int, help="remote port when a target names none (default 22)")
+    add("-F", dest="ssh_config", metavar="FILE",
+        help="ssh config file, or 'none' (default: ~/.ssh/config)")
+    add("--known-hosts", metavar="FILE", help="known_hosts file (default: ~/.ssh/known_hosts)")
+    add("--host-key-policy", choices=("verify", "accept-new", "off"), default="verify",
+        help="how host keys are checked (default: verify)")
+    add("-k", "--key", dest="keys", action="append", default=[],
+        help="private key file; repeatable; replaces the agent and default keys")
+    add("-K", "--ok-if-no-key", action="store_true",
+        help="go ahead even when no key is found")
+    add("-w", "--window", type=int, default=0,
+        help="at most this many hosts at a time (default 0: no cap; handshakes are paced)")
+    add("-c", "--connect-timeout", dest="timeout", type=float, default=30.0,
+        help="connection timeout in seconds (default 30)")
+    add("-L", "--list-targets", action="store_true", help="list the targets and exit")
+    add("-n", "--dry-run", action="store_true", help="show the selected hosts and exit")
+    add("-r", "--raw-format", action="store_true", help="lines as they are, no host prefix")
+    add("-tc", "--time-colon-format", action="store_true",
+        help="prefix lines with time:host:")
+    add("-f", "--format", help="line format, with {host} {fqdn} {user} {time} {line} {linenl}")
+    add("-o", "--out-dir", help="each host's output in OUT_DIR/<host> (stderr in <host>.err)")
+    add("-d", "--date-time", action="store_true", help="like -o, in a directory named by date")
+    add("-m", "--mark", action="store_true",
+        help="with -o/-d: write 0ok/<host> and 1failed/<host>, usable as targets")
+    add("-v", "--verbose", action="store_true", help="report connections and steps")
+    add("-D", "--debug", action="store_true", help="more details")
+
+
+class Tool:
+    """What the three commands share: options, targets, nodes, the run and the report."""
+
+    prog = "apssh"
+    #: copies fail with 1, commands with their exit code
+    copies = False
+
+    def parser(self) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog=self.prog, description=self.description())
+        _add_common_options(parser)
+        parser.add_argument("-V", "--version", action="version",
+                            version=f"{self.prog} version {__version__}")
+        return parser
+
+    def description(self) -> str:
+        return (self.__doc__ or "").strip()
+
+    # ----- the entry point
+    def main(self, *argv: str) -> int:
+        """Run with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+        args_list = list(argv) if argv else sys.argv[1:]
+        try:
+            args = self.parser().parse_args(args_list)
+        except SystemExit as exc:  # --help, --version, or argparse's own errors
+            return int(exc.code or 0)
+        try:
+            self.check(args)
+            targets, excludes, dropped = self.targets(args)
+            if args.dry_run:
+                return self.dry_run(targets, excludes, dropped)
+            if not targets:
+                raise UsageError("no target left: nothing to do")
+            return self.run(args, targets)
+        except (UsageError, TargetError, ValueError, OSError) as exc:
+            print(f"{self.prog}: {exc}", file=sys.stderr)
+            return 2
+
+    def check(self, args: argparse.Namespace) -> None:
+        """Reject what cannot work before touching the network."""
+        if not args.targets:
+            raise UsageError("it makes no sense to run without any target (-t)")
+        if args.mark and not (args.out_dir or args.date_time):
+            raise UsageError("-m/--mark needs -o/--out-dir or -d/--date-time")
+        if args.window < 0:
+            raise UsageError(f"-w/--window must be 0 (no cap) or more, not {args.window}")
+        if args.port is not None and not 0 < args.port < 65536:
+            raise UsageError(f"-p/--port {args.port} is not a port number")
+        if args.ssh_config and args.ssh_config != "none" and not Path(
+                args.ssh_config).expanduser().is_file():
+            raise UsageError(f"-F {args.ssh_config}: no such file")
+
+    def targets(self, args: argparse.Namespace) -> tuple[list[Target], list[Target], int]:
+        """The selected targets, the exclusions (as given), how many they left out."""
+        gateway = (parse_gateway(args.gateway, user=args.login, port=args.port)
+                   if args.gateway else None)
+        targets = expand(args.targets, user=args.login, port=args.port, gateway=gateway)
+        excludes = expand(args.excludes)
+        if args.debug:
+            for target in targets:
+                print(f"{self.prog}: using target {target}", file=sys.stderr)
+        selected = [t for t in targets if not excluded(t, excludes)]
+        return selected, excludes, len(targets) - len(selected)
+
+    def dry_run(self, targets: list[Target], excludes: list[Target], dropped: int) -> int:
+        print(f"========== {len(excludes)} excludes found:")
+        for target in excludes:
+            print(target)
+        print(f"========== {len(targets)} hostnames selected ({dropped} excluded):")
+        for target in targets:
+            print(target)
+        return 0
+
+    # ----- per tool
+    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
+        """The command to run on ``target``."""
+        raise NotImplementedError
+
+    def prepare(self, args: argparse.Namespace) -> None:
+        """Read what the commands need once (stdin, scripts...); may raise UsageError."""
+
+    # ----- the run
+    def run(self, args: argparse.Namespace, targets: list[Target]) -> int:
+        from .proxies import build_proxies, describe
+        from .report import Progress
+        from .sshproxy import DEFAULT
+
+        self.prepare(args)
+        raise_open_files_limit(len(targets) + sum(1 for t in targets if t.gateway))
+        keys = self.keys(args)
+        progress = (Progress(len(targets), sys.stderr)
+                    if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
+                    and not args.verbose else None)
+        live = self.live_formatter(args, progress)
+        proxies = build_proxies(
+            targets, formatter_for=lambda target: self.formatter_for(args, target, live),
+            gateway_formatter=live, keys=keys, known_hosts=args.known_hosts or DEFAULT,
+            host_key_policy=args.host_key_policy,
+            ssh_config=None if args.ssh_config == "none" else args.ssh_config or DEFAULT,
+            timeout=args.timeout, debug=args.debug)
+        if args.list_targets:
+            for target in targets:
+                print(describe(proxies[target]))
+            return 0
+        if args.verbose:
+            print(f"{self.prog} is working on {len(targets)} nodes", file=sys.stderr)
+        return self.execute(args, targets, proxies, progress)
+
+    def keys(self, args: argparse.Namespace) -> list[Any]:
+        from .keys import load_private_keys
+
+        keys = load_private_keys(args.keys or None, args.verbose or args.debug)
+        if not keys and not args.ok_if_no_key:
+            raise UsageError("could not find any usable key (see -k, or -K to go ahead)")
+        return keys
+
+    def live_formatter(self, args: argparse.Namespace, progress: Any) -> Any:
+        """The formatter the nodes share: per-host files, or lines on the terminal."""
+        from .report import LiveFormatter, OutDirFormatter
+
+        if args.out_dir or args.date_time:
+            self.run_dir = Path(args.out_dir or time.strftime("%Y-%m-%d@%H:%M"))
+            return OutDirFormatter(self.run_dir, verbose=args.verbose)
+        if args.raw_format:
+            return LiveFormatter("{linenl}", verbose=args.verbose, progress=progress)
+        if args.time_colon_format:
+            return LiveFormatter("{time}:{host}:{linenl}", verbose=args.verbose,
+                                 progress=progress)
+        if args.format:
+            return LiveFormatter(args.format, verbose=args.verbose, progress=progress)
+        return LiveFormatter(verbose=args.verbose, progress=progress)
+
+    def formatter_for(self, args: argparse.Namespace, target: Target, live: Any) -> Any:
+        """The formatter of one target's node (the shared one, unless gathering)."""
+        return live
+
+    def execute(self, args: argparse.Namespace, targets: list[Target],
+                proxies: dict[Target, Any], progress: Any) -> int:
+        from asynciojobs import Scheduler
+        from asynciojobs.loop import run_in_thread_loop
+
+        from .report import exit_code, outcome_of, report, write_marks
+        from .sshjob import SshJob
+        from .topology import co_close_ssh_in_scheduler
+
+        class HostJob(SshJob):
+            async def co_run(self) -> Any:
+                if progress is not None:
+                    progress.started()
+                ok = False
+                try:
+                    result = await super().co_run()
+                    ok = result == 0
+                    return result
+                finally:
+                    if progress is not None:
+                        progress.finished(ok)
+
+        jobs = {target: HostJob(proxies[target], critical=False,
+                                verbose=args.verbose or args.debug,
+                                command=self.command(args, target,
+                                                     proxies[target].username or ""))
+                for target in targets}
+        scheduler = Scheduler(*jobs.values(), jobs_window=args.window or None,
+                              verbose=args.verbose)
+
+        async def everything() -> None:
+            try:
+                await scheduler.co_run()
+            finally:
+                await co_close_ssh_in_scheduler(scheduler)
+
+        interrupted = False
+        try:
+            run_in_thread_loop(everything())
+        except KeyboardInterrupt:
+            interrupted = True
+        if progress is not None:
+            progress.clear()
+        outcomes = [outcome_of(target, job) for target, job in jobs.items()]
+        self.finish(args, outcomes)
+        if args.mark:
+            write_marks(self.run_dir, outcomes)
+        if args.out_dir or args.date_time:
+            print(self.run_dir)
+        report(self.prog, outcomes)
+        if interrupted:
+            return 130
+        return exit_code(outcomes, copies=self.copies)
+
+    def finish(self, args: argparse.Namespace, outcomes: list[Any]) -> None:
+        """Print what is printed at the end (the gathered view)."""
+
+
+class Apssh(Tool):
+    """Run a command on many hosts at once, over ssh."""
+
+    prog = "apssh"
+
+    def parser(self) -> argparse.ArgumentParser:
+        parser = super().parser()
+        add = parser.add_argument
+        add("-b", "--gather", action="store_true",
+            help="gathered output: each distinct output once, under its hosts (like clush -b)")
+        add("--command-timeout", type=float, metavar="SECONDS",
+            help="stop the command (killed on the host) after this long")
+        add("-I", "--stdin", action="store_true",
+            help="read standard input once and feed it to the command on every host")
+        add("-s", "--script", action="store_true",
+            help="the first word is a local script (or a script body) to upload and run")
+        add("-i", "--includes", action="append", default=[],
+            help="with -s: files copied next to the script; repeatable")
+        add("commands", nargs=argparse.REMAINDER, help="the command to run remotely")
+        return parser
+
+    def check(self, args: argparse.Namespace) -> None:
+        super().check(args)
+        if not args.commands and not (args.dry_run or args.list_targets):
+            raise UsageError("no command to run")
+        if args.includes and not args.script:
+            raise UsageError("-i/--includes only makes sense with -s/--script")
+        missing = [p for p in args.includes if not Path(p).is_file()]
+        if missing:
+            raise UsageError(f"-i {missing[0]}: no such file")
+        if args.gather and (args.out_dir or args.date_time):
+            raise UsageError("-b/--gather and -o/-d are exclusive")
+
+    def prepare(self, args: argparse.Namespace) -> None:
+        self.stdin = sys.stdin.buffer.read() if args.stdin else b""
+        self.gathered: dict[Target, Any] = {}
+
+    def formatter_for(self, args: argparse.Namespace, target: Target, live: Any) -> Any:
+        if not args.gather:
+            return live
+        from .report import GatherFormatter
+
+        formatter = self.gathered[target] = GatherFormatter(live)
+        return formatter
+
+    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
+        from .commands import Run, RunScript, RunString
+
+        first, *rest = args.commands
+        if not args.script:
+            return Run(*args.commands, stdin=self.stdin, timeout=args.command_timeout)
+        if Path(first).is_file():
+            return RunScript(first, *rest, includes=args.includes, timeout=args.command_timeout)
+        return RunString(first, *rest, includes=args.includes, timeout=args.command_timeout)
+
+    def finish(self, args: argparse.Namespace, outcomes: list[Any]) -> None:
+        if args.gather:
+            from .report import print_gathered
+
+            print_gathered((o.target, "".join(self.gathered[o.target].chunks))
+                           for o in outcomes if o.target in self.gathered)
+
+
+def _expand_path(template: str, target: Target, username: str) -> str:
+    from .formatters import shorten_hostname
+
+    return (template.replace("{host}", shorten_hostname(target.host))
+            .replace("{fqdn}", target.host)
+            .replace("{user}", f"{username}@" if username else ""))
+
+
+def _remote(path: str) -> bool:
+    return path.startswith("@:")
+
+
+def _remote_path(path: str) -> str:
+    """``@:path`` -> ``path``; a bare ``@:`` is the remote home."""
+    return path[2:] or "."
+
+
+class _Copy(Tool):
+    copies = True
+
+    def parser(self) -> argparse.ArgumentParser:
+        parser = super().parser()
+        parser.add_argument("paths", nargs="*", help=self.paths_help)
+        return parser
+
+    paths_help = ""
+
+
+class Appush(_Copy):
+    """Copy local files onto many hosts at once (SFTP): ``appush -t HOSTS FILE... @:DEST``."""
+
+    prog = "appush"
+    paths_help = "local files, then the remote destination: @:path (a bare @: is the home)"
+
+    def check(self, args: argparse.Namespace) -> None:
+        super().check(args)
+        if len(args.paths) < 2 and not (args.dry_run or args.list_targets):
+            raise UsageError("expected local files, then a remote destination @:path")
+        if args.paths:
+            *sources, destination = args.paths
+            if not _remote(destination):
+                raise UsageError(f"{destination} is not remote - should start with @:")
+            for source in sources:
+                if _remote(source):
+                    raise UsageError(f"{source} is remote - local files come first")
+
+    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
+        from .commands import Push
+
+        *sources, destination = args.paths
+        local = [_expand_path(s, target, username) for s in sources]
+        missing = [p for p in local if not os.path.exists(p)]
+        if missing:
+            raise UsageError(f"{missing[0]}: no such local file")
+        return Push(local, _remote_path(_expand_path(destination, target, username)),
+                    recurse=True)
+
+
+class Appull(_Copy):
+    """Copy files from many hosts at once (SFTP): ``appull -t HOSTS @:FILE... LOCAL``;
+    use ``{host}`` in LOCAL to keep each host's copy apart."""
+
+    prog = "appull"
+    paths_help = "remote files (@:path), then the local destination (may use {host})"
+
+    def check(self, args: argparse.Namespace) -> None:
+        super().check(args)
+        if len(args.paths) < 2 and not (args.dry_run or args.list_targets):
+            raise UsageError("expected remote files @:path, then a local destination")
+        if args.paths:
+            *sources, destination = args.paths
+            for source in sources:
+                if not _remote(source):
+                    raise UsageError(f"{source} is not remote - should start with @:")
+            if _remote(destination):
+                raise UsageError(f"{destination} is remote - the destination must be local")
+
+    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
+        from .commands import Pull
+
+        *sources, destination = args.paths
+        remote = [_remote_path(_expand_path(s, target, username)) for s in sources]
+        local = Path(_expand_path(destination, target, username))
+        # several files, or a name ending with '/': a directory, created as needed
+        if len(remote) > 1 or destination.endswith("/") or local.is_dir():
+            local.mkdir(parents=True, exist_ok=True)
+        else:
+            local.parent.mkdir(parents=True, exist_ok=True)
+        return Pull(remote, str(local), recurse=True)
+
+
+def apssh_main() -> None:
+    """The ``apssh`` console script."""
+    sys.exit(Apssh().main())
+
+
+def appush_main() -> None:
+    """The ``appush`` console script."""
+    sys.exit(Appush().main())
+
+
+def appull_main() -> None:
+    """The ``appull`` console script."""
+    sys.exit(Appull().main())
