@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from asynciojobs._version import __version__
 
@@ -82,6 +82,13 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     add("-D", "--debug", action="store_true", help="more details")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 class Tool:
     """What the three commands share: options, targets, nodes, the run and the report."""
 
@@ -90,7 +97,7 @@ class Tool:
     copies = False
 
     def parser(self) -> argparse.ArgumentParser:
-        parser = argparse.ArgumentParser(prog=self.prog, description=self.description())
+        parser = _Parser(prog=self.prog, description=self.description())
         _add_common_options(parser)
         parser.add_argument("-V", "--version", action="version",
                             version=f"{self.prog} version {__version__}")
@@ -129,6 +136,9 @@ class Tool:
             raise UsageError(f"-w/--window must be 0 (no cap) or more, not {args.window}")
         if args.port is not None and not 0 < args.port < 65536:
             raise UsageError(f"-p/--port {args.port} is not a port number")
+        for key in args.keys:
+            if not Path(key).expanduser().is_file():
+                raise UsageError(f"-k {key}: no such file")
         if args.ssh_config and args.ssh_config != "none" and not Path(
                 args.ssh_config).expanduser().is_file():
             raise UsageError(f"-F {args.ssh_config}: no such file")
@@ -181,6 +191,10 @@ class Tool:
             host_key_policy=args.host_key_policy,
             ssh_config=None if args.ssh_config == "none" else args.ssh_config or DEFAULT,
             timeout=args.timeout, debug=args.debug)
+        keyless = [t for t in targets if not proxies[t].keys]
+        if keyless and not args.ok_if_no_key:
+            raise UsageError(f"could not find any usable key for {keyless[0]} "
+                             "(see -k, or -K to go ahead)")
         if args.list_targets:
             for target in targets:
                 print(describe(proxies[target]))
@@ -189,13 +203,12 @@ class Tool:
             print(f"{self.prog} is working on {len(targets)} nodes", file=sys.stderr)
         return self.execute(args, targets, proxies, progress)
 
-    def keys(self, args: argparse.Namespace) -> list[Any]:
+    def keys(self, args: argparse.Namespace) -> list[Any] | None:
+        """The -k keys, else the agent's and the default ones; None when there are
+        none (then each node looks at its ssh config's IdentityFile)."""
         from .keys import load_private_keys
 
-        keys = load_private_keys(args.keys or None, args.verbose or args.debug)
-        if not keys and not args.ok_if_no_key:
-            raise UsageError("could not find any usable key (see -k, or -K to go ahead)")
-        return keys
+        return load_private_keys(args.keys or None, args.verbose or args.debug) or None
 
     def live_formatter(self, args: argparse.Namespace, progress: Any) -> Any:
         """The formatter the nodes share: per-host files, or lines on the terminal."""
@@ -244,8 +257,8 @@ class Tool:
                                 command=self.command(args, target,
                                                      proxies[target].username or ""))
                 for target in targets}
-        scheduler = Scheduler(*jobs.values(), jobs_window=args.window or None,
-                              verbose=args.verbose)
+        # the scheduler's verbose lines would go to stdout, mixed with the output
+        scheduler = Scheduler(*jobs.values(), jobs_window=args.window or None)
 
         async def everything() -> None:
             try:
@@ -442,3 +455,7 @@ def appush_main() -> None:
 def appull_main() -> None:
     """The ``appull`` console script."""
     sys.exit(Appull().main())
+
+
+if __name__ == "__main__":
+    apssh_main()
