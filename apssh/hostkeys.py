@@ -8,6 +8,7 @@ first time and refuses a host whose key changed, as OpenSSH's
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,12 @@ def default_known_hosts() -> list[Path]:
     return [Path.home() / ".ssh" / "known_hosts"]
 
 
-def read_known_hosts(paths: list[Path]) -> Any:
+def read_known_hosts(paths: list[str]) -> Any:
     """An ``SSHKnownHosts`` of the existing files among ``paths`` (cached by mtime)."""
     stamps = []
     for path in paths:
         try:
-            stamps.append((str(path), path.stat().st_mtime_ns))
+            stamps.append((path, os.stat(path).st_mtime_ns))
         except OSError:
             continue
     key = tuple(stamps)
@@ -57,16 +58,17 @@ class HostKeyChecker:
                              f"got {policy!r}")
         self.policy = policy
         self.paths = paths
+        self._names = [str(path) for path in paths]  # once: a connection only stats them
 
     def known_hosts(self) -> Any:
         """The ``known_hosts`` argument for asyncssh (None turns checking off)."""
         if self.policy == "off":
             return None
-        return read_known_hosts(self.paths)
+        return read_known_hosts(self._names)
 
     def unknown_or_changed(self, host: str, addr: str, port: int) -> str:
         """``unknown`` when no key is recorded for the host, else ``changed``."""
-        trusted = read_known_hosts(self.paths).match(host, addr, port)[0]
+        trusted = read_known_hosts(self._names).match(host, addr, port)[0]
         return "changed" if trusted else "unknown"
 
     def accept(self, host: str, addr: str, port: int, key: Any) -> bool:

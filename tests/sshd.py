@@ -82,14 +82,15 @@ class Sshd:
     """One sshd process listening on ``addresses`` at ``port``."""
 
     def __init__(self, keys: Keys, name: str, addresses: list[str], *,
-                 max_sessions: int = 10, max_startups: str = "10:30:100") -> None:
+                 max_sessions: int = 10, max_startups: str = "10:30:100",
+                 port: int | None = None) -> None:
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         if not Path(sshd).exists():
             raise RuntimeError("sshd not found: install openssh-server")
         self.keys = keys
         self.name = name
         self.addresses = addresses
-        self.port = free_port(addresses[0])
+        self.port = port or free_port(addresses[0])
         self.dir = keys.workdir / name
         self.dir.mkdir(exist_ok=True)
         self.dir.chmod(0o755)
@@ -143,6 +144,8 @@ class Sshd:
 
     def known_hosts_lines(self) -> list[str]:
         key = " ".join(self.keys.host_pub.split()[:2])
+        if self.port == 22:  # how OpenSSH records (and looks up) the default port
+            return [f"{address} {key}" for address in self.addresses]
         return [f"[{address}]:{self.port} {key}" for address in self.addresses]
 
     def stop(self) -> None:
