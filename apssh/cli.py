@@ -286,7 +286,12 @@ class Tool:
         from .sshjob import SshJob
         from .topology import co_close_ssh_in_scheduler
 
+        gateways = {proxy.gateway for proxy in proxies.values()}
+
         class HostJob(SshJob):
+            """One host's job: it shows on the progress line, and closes its
+            connection when done (with -w, connections do not pile up)."""
+
             async def co_run(self) -> Any:
                 if progress is not None:
                     progress.started()
@@ -298,6 +303,8 @@ class Tool:
                 finally:
                     if progress is not None:
                         progress.finished(ok)
+                    if self.node not in gateways:
+                        await self.node.close()
 
         jobs = {target: HostJob(proxies[target], critical=False,
                                 verbose=args.verbose or args.debug,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 
@@ -152,6 +153,55 @@ def test_window_with_unreachable_hosts_does_not_hang(lab, capsys):
                          "-t", f"{H}.1:1 {H}.2:1 {H}.3 {H}.4", "echo ok")
     assert code == 255
     assert sorted(out.splitlines()) == [f"{H}.3:ok", f"{H}.4:ok"]
+
+
+def test_window_bounds_open_connections(lab, capsys):
+    """0.27 kept every connection open until the end, whatever -w."""
+    code, out, err = run(capsys, Apssh, *base(lab), "-v", "-w", "2", "-t", f"{H}.[1-6]",
+                         "true")
+    assert code == 0
+    open_now = highest = 0
+    for line in err.splitlines():
+        if "Connecting (direct)" in line:
+            open_now += 1
+        elif "Connection closed to" in line:
+            open_now -= 1
+        highest = max(highest, open_now)
+    assert highest == 2
+    assert open_now == 0
+
+
+def test_connect_timeout(lab, capsys):
+    with socket.socket() as silent:  # accepts TCP, never speaks SSH
+        silent.bind((f"{H}.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        code, out, err = run(capsys, Apssh, *base(lab), "-c", "0.5", "-t", f"{H}.1:{port}",
+                             "true")
+    assert code == 255
+    assert f"apssh: root@{H}.1:{port}: timed out after 0.5s" in err
+
+
+def test_no_key_then_ok_if_no_key(lab, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    args = ["-p", str(lab.port), "-F", "none", "--known-hosts", str(lab.known_hosts),
+            "-l", "root", "-t", f"{H}.1"]
+    for tool, more in ((Apssh, ["true"]), (Appush, [str(lab.known_hosts), "@:"]),
+                       (Appull, ["@:x", str(tmp_path)])):
+        code, out, err = run(capsys, tool, *args, *more)
+        assert code == 2
+        assert err == (f"{tool.prog}: could not find any usable key for root@{H}.1:{lab.port}"
+                       " (see -k, or -K to go ahead)\n")
+        code, out, err = run(capsys, tool, *args, "-K", *more)  # 0.27's appush crashed here
+        assert code == 255
+        assert "authentication failed" in err
+
+
+def test_debug_names_the_targets(lab, capsys):
+    code, out, err = run(capsys, Apssh, *base(lab), "-D", "-t", f"{H}.[1-2]", "true")
+    assert code == 0
+    assert f"apssh: using target root@{H}.1:{lab.port}" in err.splitlines()
 
 
 # ----- output modes
