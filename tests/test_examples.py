@@ -67,3 +67,16 @@ def test_demo_in_yaml(tmp_path):
     assert (tmp_path / "measures.txt").read_text().splitlines() == [
         "pong ping 1", "pong ping 2", "pong ping 3"]
     assert "Connection failed" not in done.stdout + done.stderr
+
+
+def test_cli_tour(tmp_path):
+    done = run("cli_tour.py", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    out, err = done.stdout, done.stderr
+    assert "fit03:I am fit03" in out
+    assert "fit[01-02,04-05] (4)\n--------------------\nLinux\n" in out
+    assert "apssh: 2 ok, 3 failed: fit[01,03,05]" in err
+    assert "========== 3 hostnames selected (2 excluded):\nfit01\nfit03\nfit05\n" in out
+    assert "['pulled/fit02/flag', 'pulled/fit04/flag']" in out
+    assert "apssh: gateway:1: connection refused" in err
+    assert out.rstrip().endswith("(exit code 255)")
