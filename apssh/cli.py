@@ -45,45 +45,6 @@ def raise_open_files_limit(hosts: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-#: where liboqs would be, for asyncssh's import (see _import_asyncssh)
-_MULTIARCH = getattr(sys.implementation, "_multiarch", "")
-_LIB_DIRS = ("/usr/local/lib", f"/usr/lib/{_MULTIARCH}", f"/lib/{_MULTIARCH}", "/usr/lib",
-             "/lib", "/usr/lib64", "/lib64")
-
-
-def _import_asyncssh() -> None:
-    """Import asyncssh, with a quick search for liboqs.
-
-    asyncssh looks for liboqs at import time with ``ctypes.util.find_library``,
-    which on Linux runs ``ldconfig -p``, then ``gcc`` and ``ld`` when it is absent:
-    about 70 ms of CPU for each command line. Looking for the file in the usual
-    library directories (and ``LD_LIBRARY_PATH``) finds it the same way when it is
-    installed.
-    """
-    if "asyncssh" in sys.modules or not sys.platform.startswith("linux"):
-        return
-    import ctypes.util
-    import glob
-
-    original = ctypes.util.find_library
-
-    def find_library(name: str) -> str | None:
-        if name not in ("oqs", "liboqs"):
-            return original(name)
-        dirs = [*os.environ.get("LD_LIBRARY_PATH", "").split(":"), *_LIB_DIRS]
-        for directory in filter(None, dirs):
-            found = sorted(glob.glob(os.path.join(directory, "liboqs.so*")))
-            if found:
-                return found[-1]
-        return None
-
-    ctypes.util.find_library = find_library
-    try:
-        import asyncssh  # noqa: F401
-    finally:
-        ctypes.util.find_library = original
-
-
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("-t", "--target", dest="targets", action="append", default=[],
@@ -217,7 +178,6 @@ class Tool:
     # ----- the run
     def run(self, args: argparse.Namespace, targets: list[Target]) -> int:
         self.prepare(args)
-        _import_asyncssh()
         from .proxies import build_proxies, describe
         from .report import Progress
         from .sshproxy import DEFAULT

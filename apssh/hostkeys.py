@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+from ._asyncssh import asyncssh
 
 POLICIES = ("verify", "accept-new", "off")
 

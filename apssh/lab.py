@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
+from ._asyncssh import asyncssh
 from .formatters import Formatter
 from .nodes import SshNode
 

@@ -13,8 +13,7 @@ import shlex
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncssh
-
+from ._asyncssh import asyncssh
 from .formatters import EXTENDED_DATA_STDERR, Formatter
 
 if TYPE_CHECKING:

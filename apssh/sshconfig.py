@@ -11,7 +11,7 @@ import getpass
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+from ._asyncssh import asyncssh
 
 _cache: dict[tuple[str, int, str], dict[str, Any]] = {}
 

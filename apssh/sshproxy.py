@@ -23,11 +23,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 from asynciojobs.scheduler import outermost_run
 
 from . import sshconfig
+from ._asyncssh import asyncssh
 from .errors import (
     AuthenticationError,
     CommandTimeoutError,

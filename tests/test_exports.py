@@ -87,3 +87,21 @@ def test_import_apssh_does_not_import_asyncssh():
     code = "import sys, apssh; apssh.__version__; print('asyncssh' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False"
+
+
+def test_liboqs_found_without_ldconfig(tmp_path, monkeypatch):
+    from apssh._asyncssh import find_liboqs
+
+    (tmp_path / "liboqs.so.5").write_bytes(b"")
+    monkeypatch.setenv("LD_LIBRARY_PATH", f"/no/such/dir:{tmp_path}")
+    assert find_liboqs() == str(tmp_path / "liboqs.so.5")
+
+
+def test_importing_asyncssh_leaves_find_library_alone():
+    import subprocess
+    import sys
+
+    code = ("import ctypes.util; before = ctypes.util.find_library; import apssh.sshproxy, sys; "
+            "print('asyncssh' in sys.modules, ctypes.util.find_library is before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "True True", out.stderr
