@@ -198,14 +198,14 @@ class Tool:
             host_key_policy=args.host_key_policy,
             ssh_config=None if args.ssh_config == "none" else args.ssh_config or DEFAULT,
             timeout=args.timeout, debug=args.debug)
-        keyless = [t for t in targets if not proxies[t].keys]
-        if keyless and not args.ok_if_no_key:
-            raise UsageError(f"could not find any usable key for {keyless[0]} "
-                             "(see -k, or -K to go ahead)")
         if args.list_targets:
             for target in targets:
                 print(describe(proxies[target]))
             return 0
+        keyless = [t for t in targets if not proxies[t].keys]
+        if keyless and not args.ok_if_no_key:
+            raise UsageError(f"could not find any usable key for {keyless[0]} "
+                             "(see -k, or -K to go ahead)")
         if args.verbose:
             print(f"{self.prog} is working on {len(targets)} nodes", file=sys.stderr)
         return self.execute(args, targets, proxies, progress)
@@ -329,6 +329,8 @@ class Apssh(Tool):
             raise UsageError("no command to run")
         if args.includes and not args.script:
             raise UsageError("-i/--includes only makes sense with -s/--script")
+        if args.stdin and args.script:
+            raise UsageError("-I/--stdin and -s/--script cannot be used together")
         missing = [p for p in args.includes if not Path(p).is_file()]
         if missing:
             raise UsageError(f"-i {missing[0]}: no such file")

@@ -29,22 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _venvs import throwaway_python  # noqa: E402
+from _venvs import installed_nepi_ng, throwaway_python  # noqa: E402
 from bench_ssh import measure  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
 LEGACY = Path("/tmp/nepi-ng-bench-apssh-0.27.0")
-INSTALLED = Path("/tmp/nepi-ng-bench-installed")
-
-
-def installed_nepi_ng() -> Path:
-    """A venv with this checkout installed as users install it (refreshed every run)."""
-    python = throwaway_python(INSTALLED, str(REPO))
-    if python is None:
-        raise SystemExit("could not install nepi-ng into a venv")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
-                    str(REPO)], check=True, capture_output=True)
-    return INSTALLED / "bin"
 
 
 def startup(command: list[str], repeats: int = 15) -> float:

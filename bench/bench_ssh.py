@@ -6,7 +6,8 @@
 
 Each contender runs as its own process; its whole-process CPU (user + system,
 children included) and wall time are measured from outside, medians of the
-repeats. Needs root-free loopback only: daemons listen on 127.0.x.y.
+repeats. nepi-ng runs from a regular install in a throwaway venv (compiled modules, as
+users get it). Daemons listen on 127.0.x.y.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 sys.path.insert(0, str(REPO / "bench"))
 
-from _venvs import throwaway_python  # noqa: E402
+from _venvs import installed_nepi_ng, throwaway_python  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
 LEGACY = Path("/tmp/nepi-ng-bench-apssh-0.27.0")
@@ -126,14 +127,14 @@ def legacy_python() -> str | None:
     return throwaway_python(LEGACY, "apssh==0.27.0")
 
 
-def scale(keys: Keys, daemons: list[Sshd], known: Path, hosts: Path, work: Path,
+def scale(python: str, keys: Keys, daemons: list[Sshd], known: Path, hosts: Path, work: Path,
           env: dict[str, str], repeats: int) -> None:
     """500 nodes on one sshd, 100 commands on one node, many commands, a big push."""
     script = work / "scale.py"
     script.write_text(textwrap.dedent(SCALE))
     one = work / "one_daemon"
     one.write_text("".join(f"{a} {daemons[0].port}\n" for a in daemons[0].addresses))
-    common = [sys.executable, str(script), str(keys.client_key), str(known)]
+    common = [python, str(script), str(keys.client_key), str(known)]
     wall, _, ok = measure([*common, str(one), "500", "1"], env)
     print(f"500 nodes on one sshd (MaxStartups 10:30:100), no window: {ok}/500 in {wall:.1f}s")
     single = work / "single"
@@ -159,7 +160,7 @@ def scale(keys: Keys, daemons: list[Sshd], known: Path, hosts: Path, work: Path,
     push = work / "push.py"
     push.write_text(textwrap.dedent(PUSH))
     target = f"/tmp/{work.name}-pushed.bin"
-    ours_push = median_of([sys.executable, str(push), str(keys.client_key), str(known), address,
+    ours_push = median_of([python, str(push), str(keys.client_key), str(known), address,
                            port, str(big), target], 3, env)
     scp = median_of(["scp", "-q", "-P", port, "-i", str(keys.client_key), "-o",
                      f"UserKnownHostsFile={known}", "-o", "BatchMode=yes", str(big),
@@ -189,24 +190,25 @@ def main() -> int:
         for name, body in (("ours", OURS), ("raw", RAW), ("legacy", LEGACY_SCRIPT)):
             scripts[name] = work / f"{name}.py"
             scripts[name].write_text(textwrap.dedent(body))
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        # nepi-ng as users install it (modules compiled), not this checkout's sources
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        ours_python = str(installed_nepi_ng() / "python")
         common = [str(keys.client_key), str(known), str(hosts)]
         ssh_per_host = ["sh", "-c",
                         f"xargs -P {args.hosts} -n 2 sh -c 'ssh -n -p \"$1\" -i {keys.client_key}"
                         f" -o UserKnownHostsFile={known} -o BatchMode=yes -o LogLevel=ERROR"
                         f" root@\"$0\" hostname || exit 0' < {hosts}"]
         rows = {
-            "nepi-ng apssh": median_of([sys.executable, str(scripts["ours"]), *common,
+            "nepi-ng apssh": median_of([ours_python, str(scripts["ours"]), *common,
                                         "hostname"], repeats, env),
-            "plain asyncssh": median_of([sys.executable, str(scripts["raw"]), *common,
+            "plain asyncssh": median_of([ours_python, str(scripts["raw"]), *common,
                                          "hostname"], repeats, env),
             "ssh per host": median_of(ssh_per_host, repeats),
         }
         legacy = None if args.quick else legacy_python()
         if legacy:
-            plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
             rows["apssh 0.27.0"] = median_of([legacy, str(scripts["legacy"]), *common,
-                                              "hostname"], repeats, plain_env)
+                                              "hostname"], repeats, env)
         print(f"hostname on {args.hosts} hosts ({len(daemons)} sshd, default MaxStartups),"
               f" median of {repeats}: whole-process client CPU and wall")
         base = rows.get("apssh 0.27.0")
@@ -217,7 +219,7 @@ def main() -> int:
             if base:
                 line += f" {cpu / base[1]:9.2f} {wall / base[0]:10.2f}"
             print(line)
-        scale(keys, daemons, known, hosts, work, env, repeats)
+        scale(ours_python, keys, daemons, known, hosts, work, env, repeats)
     finally:
         for daemon in daemons:
             daemon.stop()

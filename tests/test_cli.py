@@ -378,6 +378,7 @@ def test_version(tool, capsys):
     (Apssh, ["-t", "h", "-m", "true"], "-m/--mark"),
     (Apssh, ["-t", "h", "-i", "x", "true"], "-i/--includes"),
     (Apssh, ["-t", "h", "-w", "-1", "true"], "-w/--window"),
+    (Apssh, ["-t", "h", "-I", "-s", "true"], "-I/--stdin"),
     (Apssh, ["-t", "h", "-p", "0", "true"], "-p/--port"),
     (Apssh, ["-t", "h", "-F", "/no/such/config", "true"], "-F /no/such/config"),
     (Apssh, ["-t", "h", "-x", "a->", "true"], "'a->'"),
