@@ -6,9 +6,9 @@ command-line tools' ``--help``) stay quick: asyncssh is only loaded when needed.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from asynciojobs._lazy import lazy_names
 from asynciojobs._version import __version__ as __version__
 
 _WHERE = {
@@ -62,17 +62,7 @@ _WHERE = {
 __all__ = sorted([*_WHERE, "__version__"], key=str.lower)
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'apssh' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"apssh.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())
 
 
 if TYPE_CHECKING:  # the names, for type checkers and editors

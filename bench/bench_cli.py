@@ -6,7 +6,7 @@
 
 - start-up: ``apssh --version``, wall time, median of 15;
 - ``hostname`` on 100 hosts: whole-process client CPU (children included) and
-  wall, median of the repeats, for each contender;
+  wall, medians of 7 rounds in which the contenders take turns;
 - ``hostname`` on 1,000 hosts (63 sshd, 16 addresses each) with no ``-w``.
 
 nepi-ng runs from a regular (non-editable) install in a throwaway venv, as users
@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from _venvs import installed_nepi_ng, throwaway_python  # noqa: E402
-from bench_ssh import measure  # noqa: E402
+from bench_ssh import interleaved, measure, print_table  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
 LEGACY = Path("/tmp/nepi-ng-bench-apssh-0.27.0")
@@ -46,12 +46,6 @@ def startup(command: list[str], repeats: int = 15) -> float:
     return statistics.median(times)
 
 
-def medians(command: list[str], repeats: int) -> tuple[float, float, int]:
-    runs = [measure(command) for _ in range(repeats)]
-    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
-            int(statistics.median(r[2] for r in runs)))
-
-
 def daemons_for(keys: Keys, hosts: int, first: int) -> list[Sshd]:
     return [Sshd(keys, f"d{first + d}", [f"127.0.{first + d}.{i}" for i in range(1, 17)],
                  port=22) for d in range((hosts + 15) // 16)]
@@ -61,7 +55,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    repeats = 3 if args.quick else 5
+    repeats = 3 if args.quick else 7
     ours_bin = installed_nepi_ng()
     legacy = throwaway_python(LEGACY, "apssh==0.27.0")
     legacy_bin = Path(legacy).parent if legacy else None
@@ -100,17 +94,10 @@ def main() -> int:
         if clush:
             rows["clush -f 100"] = [clush, "-f", "100", "-l", "root", "-o", ssh_opts,
                                     "-w", ",".join(addresses), "hostname"]
-        figures = {name: medians(command, repeats) for name, command in rows.items()}
+        figures = interleaved(rows, repeats)
         print(f"hostname on 100 hosts ({len(daemons)} sshd), median of {repeats}:"
               " whole-process client CPU and wall")
-        base = figures.get("apssh 0.27.0")
-        print(f"{'':16} {'CPU s':>7} {'wall s':>7} {'hosts ok':>9}"
-              + (f" {'CPU/0.27':>9} {'wall/0.27':>10}" if base else ""))
-        for name, (wall, cpu, ok) in figures.items():
-            text = f"{name:16} {cpu:7.2f} {wall:7.2f} {ok:>5}/100"
-            if base:
-                text += f" {cpu / base[1]:9.2f} {wall / base[0]:10.2f}"
-            print(text, flush=True)
+        print_table(figures, 100)
         if not args.quick:
             thousand(keys, daemons, work, ours_bin)
     finally:

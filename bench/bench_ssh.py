@@ -6,8 +6,9 @@
 
 Each contender runs as its own process; its whole-process CPU (user + system,
 children included) and wall time are measured from outside, medians of the
-repeats. nepi-ng runs from a regular install in a throwaway venv (compiled modules, as
-users get it). Daemons listen on 127.0.x.y.
+repeats (the contenders take turns in each round). nepi-ng runs from a regular
+install in a throwaway venv (compiled modules, as users get it). Daemons listen
+on 127.0.x.y.
 """
 
 from __future__ import annotations
@@ -123,6 +124,32 @@ def median_of(command: list[str], repeats: int, env: dict[str, str] | None = Non
             int(statistics.median(r[2] for r in runs)))
 
 
+def interleaved(commands: dict[str, list[str]], repeats: int,
+                env: dict[str, str] | None = None) -> dict[str, tuple[float, float, int]]:
+    """Medians of wall, CPU and hosts ok, the contenders taking turns in each round
+    (so that a slow spell of the machine does not fall on one of them only)."""
+    runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            runs[name].append(measure(command, env))
+    return {name: (statistics.median(r[0] for r in found),
+                   statistics.median(r[1] for r in found),
+                   int(statistics.median(r[2] for r in found)))
+            for name, found in runs.items()}
+
+
+def print_table(rows: dict[str, tuple[float, float, int]], hosts: int) -> None:
+    """CPU, wall and hosts ok per contender, and their ratios to apssh 0.27.0's."""
+    base = rows.get("apssh 0.27.0")
+    print(f"{'':16} {'CPU s':>7} {'wall s':>7} {'hosts ok':>9}"
+          + (f" {'CPU/0.27':>9} {'wall/0.27':>10}" if base else ""))
+    for name, (wall, cpu, ok) in rows.items():
+        line = f"{name:16} {cpu:7.2f} {wall:7.2f} {ok:>5}/{hosts}"
+        if base:
+            line += f" {cpu / base[1]:9.2f} {wall / base[0]:10.2f}"
+        print(line, flush=True)
+
+
 def legacy_python() -> str | None:
     return throwaway_python(LEGACY, "apssh==0.27.0")
 
@@ -198,27 +225,18 @@ def main() -> int:
                         f"xargs -P {args.hosts} -n 2 sh -c 'ssh -n -p \"$1\" -i {keys.client_key}"
                         f" -o UserKnownHostsFile={known} -o BatchMode=yes -o LogLevel=ERROR"
                         f" root@\"$0\" hostname || exit 0' < {hosts}"]
-        rows = {
-            "nepi-ng apssh": median_of([ours_python, str(scripts["ours"]), *common,
-                                        "hostname"], repeats, env),
-            "plain asyncssh": median_of([ours_python, str(scripts["raw"]), *common,
-                                         "hostname"], repeats, env),
-            "ssh per host": median_of(ssh_per_host, repeats),
+        commands = {
+            "nepi-ng apssh": [ours_python, str(scripts["ours"]), *common, "hostname"],
+            "plain asyncssh": [ours_python, str(scripts["raw"]), *common, "hostname"],
+            "ssh per host": ssh_per_host,
         }
         legacy = None if args.quick else legacy_python()
         if legacy:
-            rows["apssh 0.27.0"] = median_of([legacy, str(scripts["legacy"]), *common,
-                                              "hostname"], repeats, env)
+            commands["apssh 0.27.0"] = [legacy, str(scripts["legacy"]), *common, "hostname"]
+        rows = interleaved(commands, repeats, env)
         print(f"hostname on {args.hosts} hosts ({len(daemons)} sshd, default MaxStartups),"
               f" median of {repeats}: whole-process client CPU and wall")
-        base = rows.get("apssh 0.27.0")
-        print(f"{'':16} {'CPU s':>7} {'wall s':>7} {'hosts ok':>9}"
-              + (f" {'CPU/0.27':>9} {'wall/0.27':>10}" if base else ""))
-        for name, (wall, cpu, ok) in rows.items():
-            line = f"{name:16} {cpu:7.2f} {wall:7.2f} {ok:>5}/{args.hosts}"
-            if base:
-                line += f" {cpu / base[1]:9.2f} {wall / base[0]:10.2f}"
-            print(line)
+        print_table(rows, args.hosts)
         scale(ours_python, keys, daemons, known, hosts, work, env, repeats)
     finally:
         for daemon in daemons:
