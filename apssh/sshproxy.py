@@ -50,6 +50,19 @@ DEFAULT: Any = object()
 #: fast here (AES-NI, and curve25519), then everything asyncssh supports
 ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 KEX_ALGS = "^curve25519-sha256,curve25519-sha256@libssh.org"
+_algs: dict[str, list[str]] = {}
+
+
+def preferred_algs() -> dict[str, list[str]]:
+    """ENCRYPTION_ALGS and KEX_ALGS expanded once into full lists: given as ``^...``
+    strings, asyncssh would match them against every algorithm it knows for each
+    connection (more than half of preparing a connection's options)."""
+    if not _algs:
+        options = asyncssh.SSHClientConnectionOptions(
+            encryption_algs=ENCRYPTION_ALGS, kex_algs=KEX_ALGS, config=None, known_hosts=None)
+        _algs["encryption_algs"] = [alg.decode() for alg in options.encryption_algs]
+        _algs["kex_algs"] = [alg.decode() for alg in options.kex_algs]
+    return _algs
 #: how long stopping a remote command may take
 KILL_TIMEOUT = 3.0
 
@@ -231,8 +244,7 @@ class SshProxy:
         options: dict[str, Any] = {
             "username": self.username,
             "known_hosts": self.host_key_checker.known_hosts(),
-            "encryption_algs": ENCRYPTION_ALGS,
-            "kex_algs": KEX_ALGS,
+            **preferred_algs(),
             "x509_trusted_certs": None,
             "config": [str(self.ssh_config)] if self.ssh_config is not None else None,
             "client_keys": self.keys,
