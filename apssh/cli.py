@@ -95,6 +95,9 @@ class Tool:
     prog = "apssh"
     #: copies fail with 1, commands with their exit code
     copies = False
+    #: set by the console scripts: the process ends with the run, so the connections
+    #: (whose commands are over) are dropped by the exit instead of closed one by one
+    exit_after = False
 
     def parser(self) -> argparse.ArgumentParser:
         parser = _Parser(prog=self.prog, description=self.description())
@@ -241,9 +244,11 @@ class Tool:
 
         gateways = {proxy.gateway for proxy in proxies.values()}
 
+        close_each = bool(args.window)
+
         class HostJob(SshJob):
-            """One host's job: it shows on the progress line, and closes its
-            connection when done (with -w, connections do not pile up)."""
+            """One host's job: it shows on the progress line; with -w it closes its
+            connection when done, so that connections do not pile up."""
 
             async def co_run(self) -> Any:
                 if progress is not None:
@@ -256,7 +261,7 @@ class Tool:
                 finally:
                     if progress is not None:
                         progress.finished(ok)
-                    if self.node not in gateways:
+                    if close_each and self.node not in gateways:
                         await self.node.close()
 
         jobs = {target: HostJob(proxies[target], critical=False,
@@ -271,7 +276,13 @@ class Tool:
             try:
                 await scheduler.co_run()
             finally:
-                await co_close_ssh_in_scheduler(scheduler)
+                if self.exit_after:
+                    for proxy in proxies.values():  # the nodes first, then their gateways
+                        while proxy is not None:
+                            proxy.abort()
+                            proxy = proxy.gateway
+                else:
+                    await co_close_ssh_in_scheduler(scheduler)
 
         interrupted = False
         try:
@@ -451,19 +462,24 @@ class Appull(_Copy):
         return Pull(remote, str(local), recurse=True)
 
 
+def _console(tool: Tool) -> None:
+    tool.exit_after = True
+    sys.exit(tool.main())
+
+
 def apssh_main() -> None:
     """The ``apssh`` console script."""
-    sys.exit(Apssh().main())
+    _console(Apssh())
 
 
 def appush_main() -> None:
     """The ``appush`` console script."""
-    sys.exit(Appush().main())
+    _console(Appush())
 
 
 def appull_main() -> None:
     """The ``appull`` console script."""
-    sys.exit(Appull().main())
+    _console(Appull())
 
 
 if __name__ == "__main__":

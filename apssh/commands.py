@@ -85,7 +85,8 @@ class Run(AbstractCommand):
     """A shell command: the arguments joined with spaces, read when it runs (so a
     ``Deferred`` argument expands late). ``x11`` forwards X11; ``ignore_outputs``
     drops the output; ``timeout`` bounds the command (then it is killed); ``stdin``
-    (bytes) is fed to the command, which otherwise gets no input."""
+    (bytes) is fed to the command, then closed (``b""``: an empty input, as
+    ``ssh -n`` gives); by default the input stays open, as in apssh 0.27."""
 
     def __init__(self, *argv: Any, verbose: bool = False, x11: bool = False,
                  ignore_outputs: bool = False, label: str | None = None,

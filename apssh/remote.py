@@ -26,10 +26,12 @@ SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 T = TypeVar("T")
 
 
-def wrap_command(command: str) -> str:
-    """The command as sent: the shell tells its pid (its process group), then runs it."""
+def wrap_command(command: str, *, no_input: bool = False) -> str:
+    """The command as sent: the shell tells its pid (its process group), then runs
+    it; ``no_input`` gives it an empty input (``/dev/null``, as ``ssh -n`` does)."""
+    redirect = " </dev/null" if no_input else ""
     return (f"printf '{PID_MARK.decode()}%s\\n' \"$$\" >&2; "
-            f"exec \"${{SHELL:-/bin/sh}}\" -c {shlex.quote(command)}")
+            f"exec \"${{SHELL:-/bin/sh}}\" -c {shlex.quote(command)}{redirect}")
 
 
 def kill_command(pid: int) -> str:

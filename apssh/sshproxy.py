@@ -329,18 +329,18 @@ class SshProxy:
         ``timeout`` bounds the command (``CommandTimeoutError``); a timed out or
         cancelled command is killed on the node, with its children. Output lines
         go to ``formatter`` (default: the node's). ``stdin``, when given, is sent
-        to the command, then end-of-file (``b""``: end-of-file at once).
+        to the command, then end-of-file (``b""``: the command reads ``/dev/null``).
         """
         conn = await self.connect_lazy()
         st = self._state()
         lines = formatter if formatter is not None else self.formatter
         async with st.sessions:
             chan, session = await session_opened(lambda: conn.create_session(
-                lambda: LineSession(self, command, lines), wrap_command(command),
+                lambda: LineSession(self, command, lines),
+                wrap_command(command, no_input=stdin == b""),
                 encoding=None, x11_forwarding=x11_forwarding, **kwds))
-            if stdin is not None:
-                if stdin:
-                    chan.write(stdin)
+            if stdin:
+                chan.write(stdin)
                 chan.write_eof()
             try:
                 async with asyncio.timeout(timeout):
@@ -440,6 +440,13 @@ class SshProxy:
                     f"Timeout ({self.timeout}s) while waiting for {self} to close\n",
                     self.hostname)
             self.formatter.connection_lost(self.hostname, None, self.username or "")
+
+    def abort(self) -> None:
+        """Drop the connection at once, without the exchange ``close()`` makes: for a
+        process about to exit, whose commands are over."""
+        st, self._st = self._st, None
+        if st is not None and st.conn is not None and not st.loop.is_closed():
+            st.conn.abort()
 
     async def __aenter__(self) -> SshProxy:
         await self.connect_lazy()
