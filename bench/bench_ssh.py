@@ -139,14 +139,18 @@ def interleaved(commands: dict[str, list[str]], repeats: int,
 
 
 def print_table(rows: dict[str, tuple[float, float, int]], hosts: int) -> None:
-    """CPU, wall and hosts ok per contender, and their ratios to apssh 0.27.0's."""
+    """CPU, wall, hosts ok and CPU per host ok for each contender, and the ratios
+    to apssh 0.27.0's (which reaches fewer hosts, hence the per-host column)."""
     base = rows.get("apssh 0.27.0")
-    print(f"{'':16} {'CPU s':>7} {'wall s':>7} {'hosts ok':>9}"
-          + (f" {'CPU/0.27':>9} {'wall/0.27':>10}" if base else ""))
+    print(f"{'':16} {'CPU s':>7} {'wall s':>7} {'hosts ok':>9} {'ms/host ok':>11}"
+          + (f" {'CPU/0.27':>9} {'wall/0.27':>10} {'per host':>9}" if base else ""))
     for name, (wall, cpu, ok) in rows.items():
-        line = f"{name:16} {cpu:7.2f} {wall:7.2f} {ok:>5}/{hosts}"
+        per_host = 1000 * cpu / max(ok, 1)
+        line = f"{name:16} {cpu:7.2f} {wall:7.2f} {ok:>5}/{hosts} {per_host:11.1f}"
         if base:
-            line += f" {cpu / base[1]:9.2f} {wall / base[0]:10.2f}"
+            base_per_host = 1000 * base[1] / max(base[2], 1)
+            line += (f" {cpu / base[1]:9.2f} {wall / base[0]:10.2f}"
+                     f" {per_host / base_per_host:9.2f}")
         print(line, flush=True)
 
 
