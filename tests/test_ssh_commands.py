@@ -325,3 +325,28 @@ def test_run_plus_text_appends_to_the_command():
     assert longer.command() == "ls -l /tmp" and longer.allowed_exits == {2}
     with pytest.raises(TypeError):
         Push("a", "b", "extra")  # 0.27 forwarded stray positional arguments to asyncssh
+
+
+# ----- input, copy errors
+def test_run_stdin_on_a_node_and_locally(lab):
+    rec = Recorder()
+    jobs = [SshJob(node(lab, formatter=rec), commands=[
+        Run("wc -l", stdin=b"a\nb\nc\n"),
+        Run("cat; echo read-nothing", stdin=b""),  # an empty input: no wait
+    ])]
+    local = LocalNode(formatter=rec)
+    jobs.append(SshJob(local, command=Run("tr a-z A-Z", stdin=b"local\n")))
+    assert Scheduler(*jobs, timeout=30).run() is True
+    lines = sorted(line for _, line in rec.out)
+    assert lines == ["3\n", "LOCAL\n", "read-nothing\n"]
+
+
+def test_copy_error_names_the_file(lab, tmp_path):
+    from apssh import CopyError
+
+    job = SshJob(node(lab), command=Pull("no-such-file-here", str(tmp_path)), critical=False)
+    Scheduler(job).run()
+    exc = job.raised_exception()
+    assert isinstance(exc, CopyError)
+    assert exc.copy == f"Pull: no-such-file-here into {tmp_path}"
+    assert "No such file" in exc.reason
