@@ -107,7 +107,7 @@ class Tool:
         return parser
 
     def description(self) -> str:
-        return (self.__doc__ or "").strip()
+        return (self.__doc__ or "").strip().replace("``", "")
 
     # ----- the entry point
     def main(self, *argv: str) -> int:
