@@ -1,21 +1,50 @@
 """Reading ~/.ssh/config as OpenSSH does, once per host: User, Port, IdentityFile...
 
-The lookup uses asyncssh's own config parser, so Host and Match blocks, tokens
-and Include behave as they do when asyncssh connects. Results are cached per
-file (and its modification time) and host.
+The file is parsed by asyncssh's own parser, so Host and Match blocks, tokens
+and Include behave as they do when asyncssh connects, once per file (and
+modification time) and host. The connection options built from it are handed
+to asyncssh, which would otherwise parse the file again for every connection
+(more than a millisecond for a config of a few dozen lines) -- except for hosts
+reached through a ``ProxyJump``, or with hostname canonicalization or ``Match
+final``, which asyncssh resolves from the file itself.
 """
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
 from ._asyncssh import asyncssh
 
-_cache: dict[tuple[str, int, str], dict[str, Any]] = {}
+_cache: dict[tuple[str, int, str], tuple[dict[str, Any], Any]] = {}
 
 OPTIONS = ("Hostname", "Port", "User", "IdentityFile", "UserKnownHostsFile", "ProxyJump")
+
+
+def _loaded(path: str | Path, host: str) -> tuple[dict[str, Any], Any] | None:
+    """(the options we read, asyncssh's connection options or None) for ``host``."""
+    path = Path(path).expanduser()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    key = (str(path), stamp, host)
+    if key not in _cache:
+        try:
+            # no keys and no known_hosts here: they are given when connecting;
+            # the user and the port are left for the file to decide
+            options = asyncssh.SSHClientConnectionOptions(
+                config=[str(path)], host=host, client_keys=None, known_hosts=None,
+                x509_trusted_certs=None)
+        except asyncssh.ConfigParseError as exc:
+            raise ValueError(f"ssh config {path}: {exc}") from None
+        config = options.config
+        found = {name: config.get(name) for name in OPTIONS
+                 if config.get(name) not in (None, (), [])}
+        reusable = not (found.get("ProxyJump") or config.get("CanonicalizeHostname")
+                        or config.has_match_final())
+        _cache[key] = (found, options if reusable else None)
+    return _cache[key]
 
 
 def lookup(path: str | Path, host: str) -> dict[str, Any]:
@@ -23,21 +52,12 @@ def lookup(path: str | Path, host: str) -> dict[str, Any]:
 
     Raises ``ValueError`` naming the file when it cannot be parsed.
     """
-    path = Path(path).expanduser()
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return {}
-    key = (str(path), stamp, host)
-    if key not in _cache:
-        from asyncssh.config import SSHClientConfig
+    loaded = _loaded(path, host)
+    return loaded[0] if loaded is not None else {}
 
-        try:
-            # () for user and port: let the file decide them
-            config = SSHClientConfig.load(None, [str(path)], False, False, False,
-                                          getpass.getuser(), (), host, ())
-        except asyncssh.ConfigParseError as exc:
-            raise ValueError(f"ssh config {path}: {exc}") from None
-        _cache[key] = {name: config.get(name) for name in OPTIONS
-                       if config.get(name) not in (None, (), [])}
-    return _cache[key]
+
+def connection_options(path: str | Path, host: str) -> Any:
+    """asyncssh's options for ``host``, ``path`` already parsed, to give as
+    ``options=``; None when asyncssh must read the file itself (see above)."""
+    loaded = _loaded(path, host)
+    return loaded[1] if loaded is not None else None

@@ -246,9 +246,14 @@ class SshProxy:
             "known_hosts": self.host_key_checker.known_hosts(),
             **preferred_algs(),
             "x509_trusted_certs": None,
-            "config": [str(self.ssh_config)] if self.ssh_config is not None else None,
             "client_keys": self.keys,
         }
+        parsed = (sshconfig.connection_options(self.ssh_config, self.hostname)
+                  if self.ssh_config is not None else None)
+        if parsed is not None:
+            options["options"] = parsed  # the config, already parsed for this host
+        else:
+            options["config"] = [str(self.ssh_config)] if self.ssh_config is not None else None
         return options
 
     async def _open(self) -> Any:

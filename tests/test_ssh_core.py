@@ -334,6 +334,24 @@ def test_ssh_config_aliases_are_honoured(lab):
     assert rec.out == [("node1", "via alias\n")]
 
 
+def test_the_ssh_config_is_parsed_once_per_host(lab, tmp_path, monkeypatch):
+    from asyncssh.config import SSHClientConfig
+
+    config = tmp_path / "config"
+    config.write_text(lab.ssh_config.read_text() + "Host *\n  ServerAliveInterval 30\n")
+    parsed = []
+    real_parse = SSHClientConfig.parse
+    monkeypatch.setattr(SSHClientConfig, "parse",
+                        lambda self, path: (parsed.append(path), real_parse(self, path))[1])
+    rec = Recorder()
+    nodes = [SshNode("node1", ssh_config=config, formatter=rec) for _ in range(3)]
+    _created.extend(nodes)
+    jobs = [SshJob(n, command=Run("echo once")) for n in nodes]
+    assert Scheduler(*jobs).run() is True
+    assert rec.out == [("node1", "once\n")] * 3
+    assert len(parsed) == 1  # asyncssh would parse it again for each connection
+
+
 def test_explicit_arguments_win_over_the_ssh_config(lab):
     n = SshNode("node1", ssh_config=lab.ssh_config, username="someone", port=1)
     assert (n.username, n.port) == ("someone", 1)
