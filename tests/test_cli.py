@@ -444,3 +444,18 @@ def test_ctrl_c_stops_everything_and_reports(lab):
     assert proc.returncode == 130
     assert err.splitlines()[-1] == f"apssh: 0 ok, 0 failed, 3 interrupted: {H}.[1-3]"
     assert remote_pgrep("sleep 419.5") == ""
+
+
+def test_ctrl_c_still_prints_the_gathered_output(lab):
+    proc = subprocess.Popen([sys.executable, "-m", "apssh.cli", *base(lab), "-b",
+                             "-t", f"{H}.[1-3]", "echo collected; echo started >&2; sleep 419.7"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for _ in range(3):  # stderr lines are shown live, even when gathering
+        assert proc.stderr.readline().endswith(":started\n")
+    proc.send_signal(2)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    header = f"{H}.[1-3] (3)"
+    assert out.splitlines() == ["-" * len(header), header, "-" * len(header), "collected"]
+    assert remote_pgrep("sleep 419.7") == ""
