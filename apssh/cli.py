@@ -333,8 +333,6 @@ class Apssh(Tool):
             raise UsageError("no command to run")
         if args.includes and not args.script:
             raise UsageError("-i/--includes only makes sense with -s/--script")
-        if args.stdin and args.script:
-            raise UsageError("-I/--stdin and -s/--script cannot be used together")
         missing = [p for p in args.includes if not Path(p).is_file()]
         if missing:
             raise UsageError(f"-i {missing[0]}: no such file")
@@ -357,11 +355,12 @@ class Apssh(Tool):
         from .commands import Run, RunScript, RunString
 
         first, *rest = args.commands
+        common = {"stdin": self.stdin, "timeout": args.command_timeout}
         if not args.script:
-            return Run(*args.commands, stdin=self.stdin, timeout=args.command_timeout)
+            return Run(*args.commands, **common)
         if Path(first).is_file():
-            return RunScript(first, *rest, includes=args.includes, timeout=args.command_timeout)
-        return RunString(first, *rest, includes=args.includes, timeout=args.command_timeout)
+            return RunScript(first, *rest, includes=args.includes, **common)
+        return RunString(first, *rest, includes=args.includes, **common)
 
     def finish(self, args: argparse.Namespace, outcomes: list[Any]) -> None:
         if args.gather:

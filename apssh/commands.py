@@ -144,11 +144,12 @@ class _RunUploaded(AbstractCommand):
     """A script uploaded into a directory of its own, run, then removed."""
 
     def __init__(self, *args: Any, includes: Any = None, x11: bool = False,
-                 **kwds: Any) -> None:
+                 stdin: bytes | None = None, **kwds: Any) -> None:
         super().__init__(**kwds)
         self.args = args
         self.includes = [Path(p) for p in (includes or ())]
         self.x11 = x11
+        self.stdin = stdin
 
     def script_name(self) -> str:
         """The script's file name on the node."""
@@ -177,7 +178,7 @@ class _RunUploaded(AbstractCommand):
             self._verbose_message(node, f"{type(self).__name__}: -> {command}")
             formatter = self._formatter(node)
             result = await node.run(command, x11_forwarding=self.x11, timeout=self.timeout,
-                                    formatter=formatter)
+                                    formatter=formatter, stdin=self.stdin)
             self._captured(formatter)
             return result
         finally:
@@ -191,7 +192,7 @@ class _RunUploaded(AbstractCommand):
                 await node.put_file_s(str(include), workdir)
             formatter = self._formatter(node)
             result = await node.run(f"{shlex.quote(script)} {self.arguments()}".strip(),
-                                    timeout=self.timeout, formatter=formatter)
+                                    timeout=self.timeout, formatter=formatter, stdin=self.stdin)
             self._captured(formatter)
             return result
 
@@ -202,18 +203,19 @@ async def _remove_tree(node: Any, path: str) -> None:
 
 
 class RunScript(_RunUploaded):
-    """A local script, uploaded (with its ``includes``) and run with ``args``."""
+    """A local script, uploaded (with its ``includes``) and run with ``args``;
+    ``stdin`` as for ``Run``."""
 
     def __init__(self, local_script: str | Path, *args: Any, label: str | None = None,
                  allowed_exits: Any = None, includes: Any = None, x11: bool = False,
                  verbose: bool = False, capture: Capture | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, stdin: bytes | None = None) -> None:
         self.local_script = Path(local_script)
         if not self.local_script.exists():
             raise FileNotFoundError(f"RunScript: no such script {local_script}")
         super().__init__(*args, includes=includes, x11=x11, label=label,
                          allowed_exits=allowed_exits, verbose=verbose, capture=capture,
-                         timeout=timeout)
+                         timeout=timeout, stdin=stdin)
 
     def script_name(self) -> str:
         return self.local_script.name
@@ -236,12 +238,13 @@ class RunString(_RunUploaded):
     def __init__(self, script_body: str, *args: Any, label: str | None = None,
                  allowed_exits: Any = None, includes: Any = None, x11: bool = False,
                  remote_name: str | None = None, verbose: bool = False,
-                 capture: Capture | None = None, timeout: float | None = None) -> None:
+                 capture: Capture | None = None, timeout: float | None = None,
+                 stdin: bytes | None = None) -> None:
         self.script_body = script_body
         self.remote_name = os.path.basename(remote_name) if remote_name else None
         super().__init__(*args, includes=includes, x11=x11, label=label,
                          allowed_exits=allowed_exits, verbose=verbose, capture=capture,
-                         timeout=timeout)
+                         timeout=timeout, stdin=stdin)
 
     def script_name(self) -> str:
         return self.remote_name or "script"

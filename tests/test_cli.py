@@ -285,6 +285,13 @@ def test_stdin_broadcast(lab, capsys, monkeypatch):
     assert sorted(out.splitlines()) == [f"{H}.1:2", f"{H}.2:2"]
 
 
+def test_stdin_broadcast_to_a_script(lab, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"to the script\n")))
+    code, out, err = run(capsys, Apssh, *base(lab), "-I", "-s", "-t", f"{H}.1",
+                         "#!/bin/sh\nread line; echo \"got: $line\"")
+    assert (code, out) == (0, f"{H}.1:got: to the script\n")
+
+
 def test_without_stdin_the_command_reads_end_of_file(lab, capsys):
     code, out, err = run(capsys, Apssh, *base(lab), "-t", f"{H}.1", "cat; echo done")
     assert (code, out) == (0, f"{H}.1:done\n")
@@ -378,7 +385,6 @@ def test_version(tool, capsys):
     (Apssh, ["-t", "h", "-m", "true"], "-m/--mark"),
     (Apssh, ["-t", "h", "-i", "x", "true"], "-i/--includes"),
     (Apssh, ["-t", "h", "-w", "-1", "true"], "-w/--window"),
-    (Apssh, ["-t", "h", "-I", "-s", "true"], "-I/--stdin"),
     (Apssh, ["-t", "h", "-p", "0", "true"], "-p/--port"),
     (Apssh, ["-t", "h", "-F", "/no/such/config", "true"], "-F /no/such/config"),
     (Apssh, ["-t", "h", "-x", "a->", "true"], "'a->'"),
