@@ -21,13 +21,19 @@ _cache: dict[tuple[str, int, str], tuple[dict[str, Any], Any]] = {}
 OPTIONS = ("Hostname", "Port", "User", "IdentityFile", "UserKnownHostsFile", "ProxyJump")
 
 
-def _loaded(path: str | Path, host: str) -> tuple[dict[str, Any], Any] | None:
-    """(the options we read, asyncssh's connection options or None) for ``host``."""
+def lookup(path: str | Path, host: str) -> tuple[dict[str, Any], Any]:
+    """The options of ``path`` that apply to ``host`` (only those it sets), and
+    asyncssh's connection options with the file already parsed, to give as
+    ``options=`` (None when asyncssh must read the file itself, see above).
+    A missing file gives ``({}, None)``.
+
+    Raises ``ValueError`` naming the file when it cannot be parsed.
+    """
     path = Path(path).expanduser()
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
-        return None
+        return {}, None
     key = (str(path), stamp, host)
     if key not in _cache:
         try:
@@ -45,19 +51,3 @@ def _loaded(path: str | Path, host: str) -> tuple[dict[str, Any], Any] | None:
                         or config.has_match_final())
         _cache[key] = (found, options if reusable else None)
     return _cache[key]
-
-
-def lookup(path: str | Path, host: str) -> dict[str, Any]:
-    """The options of ``path`` that apply to ``host`` (only those it sets).
-
-    Raises ``ValueError`` naming the file when it cannot be parsed.
-    """
-    loaded = _loaded(path, host)
-    return loaded[0] if loaded is not None else {}
-
-
-def connection_options(path: str | Path, host: str) -> Any:
-    """asyncssh's options for ``host``, ``path`` already parsed, to give as
-    ``options=``; None when asyncssh must read the file itself (see above)."""
-    loaded = _loaded(path, host)
-    return loaded[1] if loaded is not None else None

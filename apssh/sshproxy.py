@@ -137,7 +137,9 @@ class SshProxy:
             ssh_config = default if default.exists() else None
         self.ssh_config = ssh_config
         # what the caller gives wins, then the ssh config, then the defaults
-        config = sshconfig.lookup(ssh_config, hostname) if ssh_config is not None else {}
+        config, parsed = (sshconfig.lookup(ssh_config, hostname)
+                          if ssh_config is not None else ({}, None))
+        self._parsed_config: Any = parsed  # given to asyncssh at each connection
         self.hostname = hostname
         self.username = username or config.get("User") or self.default_username
         self.gateway = gateway
@@ -248,10 +250,8 @@ class SshProxy:
             "x509_trusted_certs": None,
             "client_keys": self.keys,
         }
-        parsed = (sshconfig.connection_options(self.ssh_config, self.hostname)
-                  if self.ssh_config is not None else None)
-        if parsed is not None:
-            options["options"] = parsed  # the config, already parsed for this host
+        if self._parsed_config is not None:
+            options["options"] = self._parsed_config  # the config, parsed once for this host
         else:
             options["config"] = [str(self.ssh_config)] if self.ssh_config is not None else None
         return options
