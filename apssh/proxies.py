@@ -35,8 +35,11 @@ def build_proxies(targets: list[Target], *, formatter_for: Callable[[Target], Fo
 
 def describe(proxy: SshProxy) -> str:
     """``user@host``, ``:port`` when not 22, behind its gateways: ``u@gw->root@h:2222``."""
-    user = proxy.username or getpass.getuser()
-    port = f":{proxy.port}" if proxy.port != 22 else ""
-    host = f"[{proxy.hostname}]" if ":" in proxy.hostname and port else proxy.hostname
-    here = f"{user}@{host}{port}"
-    return f"{describe(proxy.gateway)}->{here}" if proxy.gateway is not None else here
+    return str(_as_target(proxy))
+
+
+def _as_target(proxy: SshProxy) -> Target:
+    """The target ``proxy`` reaches, its user and port resolved (22 left implicit)."""
+    return Target(proxy.hostname, proxy.username or getpass.getuser(),
+                  proxy.port if proxy.port != 22 else None,
+                  _as_target(proxy.gateway) if proxy.gateway is not None else None)
