@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from sshd import Lab, keygen
+from test_ssh_core import remote_processes
 
 from apssh.cli import Appull, Appush, Apssh
 
@@ -30,11 +31,6 @@ def run(capsys, tool, *argv: str) -> tuple[int, str, str]:
     code = tool().main(*argv)
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def remote_pgrep(pattern: str) -> str:
-    found = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True)
-    return "\n".join(line for line in found.stdout.splitlines() if "pgrep" not in line)
 
 
 # ----- running a command
@@ -89,7 +85,7 @@ def test_command_timeout_kills_the_command(lab, capsys):
     assert code == 124
     assert f"apssh: root@{H}.1:{lab.port}: timed out after 0.5s" in err
     assert sorted(out.splitlines()) == [f"{H}.1:go", f"{H}.2:go"]
-    assert remote_pgrep("sleep 417.5") == ""
+    assert remote_processes("sleep 417.5") == []
 
 
 def test_authentication_failure(lab, capsys, tmp_path):
@@ -449,7 +445,7 @@ def test_ctrl_c_stops_everything_and_reports(lab):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err.splitlines()[-1] == f"apssh: 0 ok, 0 failed, 3 interrupted: {H}.[1-3]"
-    assert remote_pgrep("sleep 419.5") == ""
+    assert remote_processes("sleep 419.5") == []
 
 
 def test_ctrl_c_still_prints_the_gathered_output(lab):
@@ -464,4 +460,4 @@ def test_ctrl_c_still_prints_the_gathered_output(lab):
     assert proc.returncode == 130
     header = f"{H}.[1-3] (3)"
     assert out.splitlines() == ["-" * len(header), header, "-" * len(header), "collected"]
-    assert remote_pgrep("sleep 419.7") == ""
+    assert remote_processes("sleep 419.7") == []

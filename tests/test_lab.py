@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 import pytest
-from test_ssh_core import Recorder
+from test_ssh_core import Recorder, remote_processes
 
 from apssh import Pull, Push, Run, RunString, SshJob
 from apssh.lab import Lab
@@ -54,8 +54,7 @@ async def test_lab_kills_a_cancelled_command():
         job = SshJob(node, command=Run(f"sleep {token}", timeout=0.5), critical=False)
         await Scheduler(job).co_run()
         assert job.raised_exception() is not None
-        found = subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True)
-        assert found.returncode == 1
+        assert remote_processes(f"sleep {token}") == []
         await node.close()
 
 

@@ -7,7 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_ssh_core import Recorder, close_nodes, node  # noqa: F401 - the fixture
+from test_ssh_core import (  # noqa: F401 - close_nodes is the fixture
+    Recorder,
+    close_nodes,
+    node,
+    remote_processes,
+)
 
 from apssh import (
     Capture,
@@ -161,8 +166,7 @@ def test_local_node_timeout_kills_the_process_group():
                  critical=False)
     Scheduler(job).run()
     assert job.raised_exception() is not None
-    found = subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True)
-    assert found.returncode == 1  # none left
+    assert remote_processes(f"sleep {token}") == []  # none left
 
 
 # ----- formatters
@@ -287,8 +291,7 @@ def test_ctrl_c_leaves_nothing_running_on_the_node(lab, tmp_path):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert "interrupted" in out and proc.returncode == 130
-    found = subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True)
-    assert found.returncode == 1  # nothing left on the node
+    assert remote_processes(f"sleep {token}") == []  # nothing left on the node
 
 
 def test_script_names_are_never_interpreted_by_a_shell(lab, tmp_path):
