@@ -23,7 +23,7 @@ TOOLS = {"apssh": Apssh, "appush": Appush, "appull": Appull}
 
 def start_lab(workdir: Path) -> subprocess.Popen[str]:
     """``nepi-ng lab`` in the background, once it says it is ready."""
-    lab = subprocess.Popen([sys.executable, "-m", "apssh.cli_nepi", "lab", "--gateway",
+    lab = subprocess.Popen([sys.executable, "-m", "apssh.cli.nepi", "lab", "--gateway",
                             "--workdir", str(workdir / "lab")],
                            stdout=subprocess.PIPE, text=True)
     assert lab.stdout is not None

@@ -96,7 +96,7 @@ def test_nepi_ng_lab_command_serves_until_interrupted(tmp_path):
     import signal
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "apssh.cli_nepi", "lab", "--nodes", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "apssh.cli.nepi", "lab", "--nodes", "2",
                              "--workdir", str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     lines = []
@@ -114,7 +114,7 @@ def test_nepi_ng_lab_command_serves_until_interrupted(tmp_path):
 
 
 def test_nepi_ng_refuses_bad_arguments(capsys):
-    from apssh.cli_nepi import main
+    from apssh.cli.nepi import main
 
     with pytest.raises(SystemExit) as exc:
         main(["lab", "--nodes", "0"])

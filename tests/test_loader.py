@@ -138,7 +138,7 @@ def test_commands_are_built_like_0_27(tmp_path):
 
 
 def test_nepi_ng_run_command(tmp_path, capsys):
-    from apssh.cli_nepi import main
+    from apssh.cli.nepi import main
 
     good = write(tmp_path, "nodes:\n  - id: here\n    localnode: true\njobs:\n"
                            "  - id: hello\n    node: here\n    commands: ['echo {{ who }}']\n"

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from apssh.targets import Target, TargetError, excluded, expand, fold, parse_gateway, split_items
+from apssh.cli.targets import (
+    Target,
+    TargetError,
+    excluded,
+    expand,
+    fold,
+    parse_gateway,
+    split_items,
+)
 
 
 def shown(specs: list[str], **defaults) -> list[str]:

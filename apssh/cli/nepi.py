@@ -43,7 +43,7 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     """``nepi-ng run``: 0 only when the scenario succeeded; 2 for a bad scenario."""
     from asynciojobs.dot import GraphvizError
 
-    from .loader import ScenarioError, YamlLoader
+    from ..loader import ScenarioError, YamlLoader
 
     env = {}
     for definition in args.define:
@@ -78,7 +78,7 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
 async def serve_lab(nodes: int, gateway: bool, workdir: str | None) -> None:
     """Run a lab until interrupted, after printing how to reach each node."""
-    from .lab import Lab
+    from ..lab import Lab
 
     async with Lab(nodes=nodes, gateway=gateway, workdir=workdir) as lab:
         print(f"nepi-ng lab: {nodes} nodes{' behind a gateway' if gateway else ''}, "

@@ -1,11 +1,4 @@
-"""The ``apssh``, ``appush`` and ``appull`` commands: one command or copy on many hosts.
-
-``Apssh().main(*argv)`` (and ``Appush``, ``Appull``) parse ``argv`` and return
-the exit code: 0 when every host succeeded, 255 when a host could not be
-reached, else the largest remote exit code (``apssh``) or 1 (a failed copy);
-2 for bad input, 130 after Ctrl-C. Only argparse and the target grammar are
-imported up front: ``--help``, ``--version`` and input errors stay quick.
-"""
+"""The ``apssh``, ``appush`` and ``appull`` commands: one command or copy on many hosts."""
 
 from __future__ import annotations
 
@@ -18,7 +11,7 @@ from typing import Any, NoReturn
 
 from asynciojobs._version import __version__
 
-from .errors import ApsshError
+from ..errors import ApsshError
 from .targets import Target, TargetError, excluded, expand, parse_gateway
 
 #: how many hosts make the progress line worth showing (on a terminal)
@@ -178,9 +171,9 @@ class Tool:
     # ----- the run
     def run(self, args: argparse.Namespace, targets: list[Target]) -> int:
         self.prepare(args)
-        from .proxies import build_proxies, describe
-        from .report import Progress
-        from .sshproxy import DEFAULT
+        from ..sshproxy import DEFAULT
+        from .nodes import build_proxies, describe
+        from .output import Progress
 
         raise_open_files_limit(len(targets) + sum(1 for t in targets if t.gateway))
         keys = self.keys(args)
@@ -209,13 +202,13 @@ class Tool:
     def keys(self, args: argparse.Namespace) -> list[Any] | None:
         """The -k keys, else the agent's and the default ones; None when there are
         none (then each node looks at its ssh config's IdentityFile)."""
-        from .keys import load_private_keys
+        from ..keys import load_private_keys
 
         return load_private_keys(args.keys or None, args.verbose or args.debug) or None
 
     def live_formatter(self, args: argparse.Namespace, progress: Any) -> Any:
         """The formatter the nodes share: per-host files, or lines on the terminal."""
-        from .report import LiveFormatter, OutDirFormatter
+        from .output import LiveFormatter, OutDirFormatter
 
         if args.out_dir or args.date_time:
             self.run_dir = Path(args.out_dir or time.strftime("%Y-%m-%d@%H:%M"))
@@ -238,9 +231,9 @@ class Tool:
         from asynciojobs import Scheduler
         from asynciojobs.loop import run_in_thread_loop
 
+        from ..sshjob import SshJob
+        from ..topology import co_close_ssh_in_scheduler
         from .report import exit_code, outcome_of, report, write_marks
-        from .sshjob import SshJob
-        from .topology import co_close_ssh_in_scheduler
 
         gateways = {proxy.gateway for proxy in proxies.values()}
 
@@ -346,13 +339,13 @@ class Apssh(Tool):
     def formatter_for(self, args: argparse.Namespace, target: Target, live: Any) -> Any:
         if not args.gather:
             return live
-        from .report import GatherFormatter
+        from .output import GatherFormatter
 
         formatter = self.gathered[target] = GatherFormatter(live)
         return formatter
 
     def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
-        from .commands import Run, RunScript, RunString
+        from ..commands import Run, RunScript, RunString
 
         first, *rest = args.commands
         common = {"stdin": self.stdin, "timeout": args.command_timeout}
@@ -364,14 +357,14 @@ class Apssh(Tool):
 
     def finish(self, args: argparse.Namespace, outcomes: list[Any]) -> None:
         if args.gather:
-            from .report import print_gathered
+            from .output import print_gathered
 
             print_gathered((o.target, "".join(self.gathered[o.target].chunks))
                            for o in outcomes if o.target in self.gathered)
 
 
 def _expand_path(template: str, target: Target, username: str) -> str:
-    from .formatters import shorten_hostname
+    from ..formatters import shorten_hostname
 
     return (template.replace("{host}", shorten_hostname(target.host))
             .replace("{fqdn}", target.host)
@@ -417,7 +410,7 @@ class Appush(_Copy):
                     raise UsageError(f"{source} is remote - local files come first")
 
     def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
-        from .commands import Push
+        from ..commands import Push
 
         *sources, destination = args.paths
         local = [_expand_path(s, target, username) for s in sources]
@@ -448,7 +441,7 @@ class Appull(_Copy):
                 raise UsageError(f"{destination} is remote - the destination must be local")
 
     def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
-        from .commands import Pull
+        from ..commands import Pull
 
         *sources, destination = args.paths
         remote = [_remote_path(_expand_path(s, target, username)) for s in sources]
@@ -480,6 +473,3 @@ def appull_main() -> None:
     """The ``appull`` console script."""
     _console(Appull())
 
-
-if __name__ == "__main__":
-    apssh_main()

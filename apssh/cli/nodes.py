@@ -10,8 +10,8 @@ import getpass
 from collections.abc import Callable
 from typing import Any
 
-from .formatters import Formatter
-from .sshproxy import DEFAULT, SshProxy
+from ..formatters import Formatter
+from ..sshproxy import DEFAULT, SshProxy
 from .targets import Target
 
 

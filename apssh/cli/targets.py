@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ApsshError
+from ..errors import ApsshError
 
 #: what makes a host name a range expression for ClusterShell
 _RANGE_CHARS = frozenset("[]!&^")

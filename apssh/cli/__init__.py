@@ -1,0 +1,11 @@
+"""The command-line wing: ``apssh``, ``appush``, ``appull`` and ``nepi-ng``.
+
+Nothing in the library imports this package. ``Apssh().main(*argv)`` (and
+``Appush``, ``Appull``) parse ``argv`` and return the exit code (see
+``errors.py`` for the table). Only argparse and the target grammar are imported
+up front: ``--help``, ``--version`` and input errors stay quick.
+"""
+
+from .tools import Appull, Appush, Apssh, Tool, appull_main, appush_main, apssh_main
+
+__all__ = ["Appull", "Appush", "Apssh", "Tool", "appull_main", "appush_main", "apssh_main"]

@@ -1,0 +1,120 @@
+"""What the command-line tools show while they run: the live formatters (lines on the
+terminal, per-host files, the gathered view) and the progress line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from ..formatters import EXTENDED_DATA_STDERR, Formatter, SubdirFormatter, TerminalFormatter
+from .targets import Target, fold
+
+
+class Progress:
+    """``12 done, 1 failed, 30 running / 100`` redrawn on one terminal line."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        self.done = self.failed = self.running = 0
+        self.shown = False
+
+    def started(self) -> None:
+        self.running += 1
+        self.draw()
+
+    def finished(self, ok: bool) -> None:
+        self.running -= 1
+        self.done += 1
+        self.failed += not ok
+        self.draw()
+
+    def draw(self) -> None:
+        self.stream.write(f"\r\x1b[K{self.done} done, {self.failed} failed, "
+                          f"{self.running} running / {self.total}")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+class QuietFailures:
+    """Connection failures are left to the final report, unless verbose."""
+
+    verbose: bool
+
+    def connection_lost(self, hostname: str, exc: BaseException | None,
+                        username: str) -> None:
+        if self.verbose:
+            super().connection_lost(hostname, exc, username)  # type: ignore[misc]
+
+
+class OutDirFormatter(QuietFailures, SubdirFormatter):
+    """Each host's output in its own files (``-o``/``-d``)."""
+
+
+class LiveFormatter(QuietFailures, TerminalFormatter):
+    """Output lines as they come (``host:line``); the progress line is kept out of
+    the way."""
+
+    def __init__(self, custom_format: str = "{host}:{linenl}", *, verbose: bool = False,
+                 progress: Progress | None = None) -> None:
+        super().__init__(custom_format, verbose)
+        self.progress = progress
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        if self.progress is not None:
+            self.progress.clear()
+        super().line(line, datatype, hostname)
+
+    def stderr_line(self, line: str, hostname: str | None,
+                    username: str | None = None) -> None:
+        if self.progress is not None:
+            self.progress.clear()
+        super().stderr_line(line, hostname, username)
+
+
+class GatherFormatter(Formatter):
+    """Keeps one host's stdout for the gathered view; stderr lines go to ``live``."""
+
+    def __init__(self, live: LiveFormatter) -> None:
+        super().__init__()
+        self.live = live
+        self.chunks: list[str] = []
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        if datatype == EXTENDED_DATA_STDERR:
+            self.live.line(line, datatype, hostname)
+        else:
+            self.chunks.append(line)
+
+    def stderr_line(self, line: str, hostname: str | None,
+                    username: str | None = None) -> None:
+        self.live.stderr_line(line, hostname, username)
+
+    def connection_lost(self, hostname: str, exc: BaseException | None,
+                        username: str) -> None:
+        self.live.connection_lost(hostname, exc, username)
+
+
+def print_gathered(outputs: Iterable[tuple[Target, str]], stream: TextIO | None = None) -> None:
+    """Each distinct output once, under the folded set of hosts that printed it
+    (hosts that printed nothing are not shown)."""
+    stream = stream or sys.stdout
+    groups: dict[str, list[str]] = {}
+    for target, text in outputs:
+        groups.setdefault(text, []).append(target.host)
+    for text, hosts in groups.items():
+        if not text:
+            continue
+        header = f"{fold(hosts)} ({len(hosts)})"
+        rule = "-" * min(max(len(header), 15), 79)
+        stream.write(f"{rule}\n{header}\n{rule}\n{text}")
+        if text and not text.endswith("\n"):
+            stream.write("\n")
+    stream.flush()
