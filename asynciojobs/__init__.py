@@ -30,6 +30,7 @@ _WHERE = {
     "SchedulerJob": "scheduler",
     "SchedulerTimeoutError": "errors",
     "Sequence": "sequence",
+    "SignalExit": "errors",
     "Watch": "watch",
     "set_debug": "debug",
 }
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .errors import JobReuseError as JobReuseError
     from .errors import SchedulerError as SchedulerError
     from .errors import SchedulerTimeoutError as SchedulerTimeoutError
+    from .errors import SignalExit as SignalExit
     from .job import AbstractJob as AbstractJob
     from .job import Job as Job
     from .printjob import PrintJob as PrintJob

@@ -6,6 +6,7 @@ caller can print ``str(exc)`` and a program can look at the attributes.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -78,3 +79,24 @@ class JobReuseError(SchedulerError, RuntimeError):
             f"{job.repr_main()} was built from a coroutine object, which runs only once; "
             "build it from the coroutine function instead: Job(func, *args)"
         )
+
+
+class SignalExit(SystemExit):
+    """SIGTERM or SIGHUP stopped a synchronous run (``Scheduler.run()``).
+
+    Raised once the run was cancelled and its jobs awaited (remote commands
+    killed). ``signum`` is the signal; ``code`` is ``128 + signum``, so that a
+    script that does not catch it exits quietly with that status (143 for
+    SIGTERM, 129 for SIGHUP), as a shell reports a process killed by it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = int(signum)
+        super().__init__(128 + self.signum)
+
+    def __str__(self) -> str:
+        try:
+            name = signal.Signals(self.signum).name
+        except ValueError:
+            name = f"signal {self.signum}"
+        return f"stopped by {name}"

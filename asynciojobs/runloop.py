@@ -6,6 +6,10 @@ requirement, never a scan of the pending tasks. A job that others require
 completes at the end of its own task (a thin wrapper); any other job through its
 task's done callback, which needs no extra coroutine. The run owns
 every task it creates; ``stop()`` cancels and awaits those still running.
+
+A job that raises a ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
+``SystemExit``, or one of your own) aborts the run whatever its criticality: every
+job is cancelled and awaited, then the scheduler raises that exception again.
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ INLINE_BELOW = 64
 
 # how a run ended
 OK, CRITICAL, TIMEOUT, CANCELLED = "ok", "critical", "timeout", "cancelled"
+#: a job raised a BaseException that is not an Exception: the scheduler re-raises it
+ABORTED = "aborted"
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """True for what no job may swallow: a BaseException that is not an Exception,
+    other than a cancellation (a job cancelled from outside is a failure of that job)."""
+    return not isinstance(exc, Exception | asyncio.CancelledError)
 
 
 async def _raise(exc: BaseException) -> Any:
@@ -79,6 +91,8 @@ class Run:
         self.finished: asyncio.Future[None] = self.loop.create_future()
         self.outcome: str | None = None
         self.failed_job: AbstractJob | None = None
+        #: the first job that raised a fatal exception (see ``is_fatal``), even while stopping
+        self.fatal_job: AbstractJob | None = None
         self.started = 0
         self.done = 0
         self.verbose = scheduler.verbose
@@ -178,7 +192,7 @@ class Run:
             if self.outcome is not None:
                 raise  # cancelled by stop(): the job stays shown as running
             self.complete(job, None, _outside_cancel(exc))
-        except Exception as exc:
+        except BaseException as exc:  # KeyboardInterrupt included: the run decides
             self.tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             self.complete(job, None, exc)
         else:
@@ -201,6 +215,8 @@ class Run:
             job._result = result
         else:
             job._exception = exc
+            if self.fatal_job is None and is_fatal(exc):
+                self.fatal_job = job
         job._state = DONE
         self.done += 1
         if self.outcome is not None:
@@ -232,14 +248,16 @@ class Run:
             self.fill()
 
     def job_failed(self, job: AbstractJob, exc: BaseException) -> None:
-        """A job raised: abort the run if it is critical."""
+        """A job raised: abort the run if it is critical, or if the exception is fatal."""
         critical = job.is_critical()
         if self.verbose:
             self.scheduler._feedback(job, "RAISED EXC.")
         if debug.DEBUG:
             print(f"asynciojobs: {job.repr_main()} raised:", file=sys.stderr)
             traceback.print_exception(exc, file=sys.stderr)
-        if critical:
+        if is_fatal(exc):
+            self.end(ABORTED, job)
+        elif critical:
             self.end(CRITICAL, job)
 
     def stats(self) -> str:

@@ -19,7 +19,7 @@ from .errors import InvalidScenarioError, SchedulerTimeoutError
 from .job import AbstractJob, Job, flatten_jobs
 from .jobset import JobSet
 from .loop import run_in_thread_loop
-from .runloop import CANCEL_GRACE, CANCELLED, CRITICAL, OK, TIMEOUT, Run
+from .runloop import ABORTED, CANCEL_GRACE, CANCELLED, CRITICAL, OK, TIMEOUT, Run
 from .watch import Watch
 
 # the run of the enclosing scheduler, seen by a nested scheduler's task
@@ -115,7 +115,10 @@ class PureScheduler:
 
         Raises ``InvalidScenarioError`` before starting anything when the scenario
         cannot complete (a cycle, a job outside this scheduler, a finite job that
-        requires a forever job, only forever jobs and no timeout).
+        requires a forever job, only forever jobs and no timeout). A job raising a
+        ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
+        ``SystemExit``...) aborts the run: every job is cancelled and awaited, then
+        that exception is raised again here.
         """
         parent = _enclosing_run.get()
         plan = self._prepare(nested=parent is not None)
@@ -140,6 +143,8 @@ class PureScheduler:
             self._report_end(run)
             self._run = None
             await self.co_shutdown()
+        if run.fatal_job is not None and run.fatal_job._exception is not None:
+            raise run.fatal_job._exception
         return run.outcome == OK
 
     def _prepare(self, nested: bool) -> graph.Plan:
@@ -240,6 +245,10 @@ class PureScheduler:
             return "a CRITICAL job has raised an exception"
         if self._outcome == CANCELLED:
             return "CANCELLED from outside"
+        if self._outcome == ABORTED:
+            job = self._failed_job
+            name = type(job._exception).__name__ if job is not None else "an exception"
+            return f"ABORTED: a job raised {name}"
         return "FINE"
 
     # ----- feedback

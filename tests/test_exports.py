@@ -34,12 +34,21 @@ def test_all_lists_exactly_the_public_names():
         ("asynciojobs.dotstyle", ["DotStyle"]),
         ("asynciojobs.engine", ["Engine"]),
         ("asynciojobs.version", ["__version__"]),
+        ("asynciojobs.errors", ["SignalExit", "SchedulerError"]),
     ],
 )
 def test_historical_import_paths(module, names):
     mod = importlib.import_module(module)
     for name in names:
         assert hasattr(mod, name), f"{module}.{name}"
+
+
+def test_signal_exit_is_a_system_exit_with_the_shell_status():
+    exc = asynciojobs.SignalExit(15)
+    assert isinstance(exc, SystemExit) and not isinstance(exc, Exception)
+    assert (exc.signum, exc.code) == (15, 143)
+    assert str(exc) == "stopped by SIGTERM"
+    assert "SignalExit" in asynciojobs.__all__
 
 
 def test_versions_are_the_distributions():
