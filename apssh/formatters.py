@@ -1,7 +1,14 @@
 """Formatters: how the output lines and connection events of each host are shown.
 
 A formatter receives events (connection made or lost, session started...) and
-output lines, each tagged with the host it comes from. The format keywords are
+output, each tagged with the host it comes from. Output arrives as bytes through
+``data()``: runs of whole lines, or pieces of a line longer than 64 KiB, or a
+last line without newline (see ``apssh.lines``). Formatters that write output
+where it is kept (``RawFormatter`` and any ``TerminalFormatter`` whose format is
+exactly ``{linenl}``, ``SubdirFormatter``, ``CaptureFormatter``) write those
+bytes unchanged; the others decode them (UTF-8, invalid bytes replaced) into
+lines for a person, each ending with a newline, through ``line()``. A subclass
+that overrides ``line()`` gets text lines, as before. The format keywords are
 ``{time}`` (``%H-%M-%S``, fixed at creation), ``{host}`` (short host name),
 ``{fqdn}``, ``{user}`` (``user@``), ``{line}`` (without its newline),
 ``{linenl}`` (with it) and ``{nl}``; ``time.strftime`` applies to the whole
@@ -15,12 +22,36 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 #: the datatype asyncssh gives to stderr data
 EXTENDED_DATA_STDERR = 1
 
 _KEYWORDS = re.compile(r"\{(linenl|line|nl|fqdn|host|user)\}")
+
+
+def _lines_first(cls: type) -> bool:
+    """Whether ``cls`` (or a class between it and the nearest ``data()``) redefines
+    ``line()``: then its output must go through ``line()``, as text."""
+    for klass in cls.__mro__:
+        if "data" in vars(klass):
+            return False
+        if "line" in vars(klass):
+            return True
+    return False
+
+
+def write_bytes(stream: TextIO, raw: bytes) -> None:
+    """Write ``raw`` unchanged to the binary buffer under the text ``stream``
+    (after what was written to it as text); a text-only stream gets it decoded."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(raw.decode("utf-8", errors="replace"))
+        return
+    stream.flush()  # text written before goes first
+    buffer.write(raw)
+    if stream.line_buffering:  # a terminal: show it now, as the text layer would
+        buffer.flush()
 
 
 def shorten_hostname(hostname: str) -> str:
@@ -35,6 +66,13 @@ def shorten_hostname(hostname: str) -> str:
 
 class Formatter:
     """The base formatter: event hooks (no-ops here) and the format machinery."""
+
+    #: whether this class redefines ``line()`` below its nearest ``data()``
+    _lines_first = False
+
+    def __init_subclass__(cls, **kwds: Any) -> None:
+        super().__init_subclass__(**kwds)
+        cls._lines_first = _lines_first(cls)
 
     def __init__(self, custom_format: str = "{linenl}") -> None:
         self.format = custom_format.replace("{time}", "%H-%M-%S")
@@ -91,8 +129,29 @@ class Formatter:
     def sftp_stop(self, hostname: str) -> None:
         """The SFTP subsystem stopped."""
 
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        """Output bytes of ``hostname`` (stderr when ``datatype`` is
+        ``EXTENDED_DATA_STDERR``): whole lines, a piece of a long line or a last
+        line without newline. This one decodes them (UTF-8, invalid bytes
+        replaced) and calls ``line()`` once per line, each ending with a newline
+        (so a piece of a long line shows as a line of its own)."""
+        if type(self).line is Formatter.line:
+            return  # nobody looks at the lines
+        lines = raw.decode("utf-8", errors="replace").split("\n")
+        last = lines.pop()
+        for line in lines:
+            self.line(line + "\n", datatype, hostname)
+        if last:
+            self.line(last + "\n", datatype, hostname)
+
+    def writes_bytes(self) -> bool:
+        """Whether ``data()`` writes bytes unchanged; false for this class, and
+        whenever a subclass overrides ``line()`` without ``data()``."""
+        return False
+
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        """An output line (stderr when ``datatype`` is ``EXTENDED_DATA_STDERR``)."""
+        """An output line, decoded, ending with a newline (stderr when ``datatype``
+        is ``EXTENDED_DATA_STDERR``)."""
 
     def stderr_line(self, line: str, hostname: str | None) -> None:
         """A message about ``hostname``, for stderr."""
@@ -148,7 +207,17 @@ def _terminated(line: str) -> str:
 
 
 class TerminalFormatter(VerboseFormatter):
-    """Prints stdout lines on stdout and stderr lines on stderr, through the format."""
+    """Prints stdout lines on stdout and stderr lines on stderr, through the format;
+    with the format ``{linenl}``, the output's bytes go through unchanged."""
+
+    def writes_bytes(self) -> bool:
+        return self.format == "{linenl}" and not self._lines_first
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        if not self.writes_bytes():
+            super().data(raw, datatype, hostname)
+            return
+        write_bytes(sys.stderr if datatype == EXTENDED_DATA_STDERR else sys.stdout, raw)
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         stream = sys.stderr if datatype == EXTENDED_DATA_STDERR else sys.stdout
@@ -156,7 +225,8 @@ class TerminalFormatter(VerboseFormatter):
 
 
 class RawFormatter(TerminalFormatter):
-    """Lines as they are: ``{linenl}``."""
+    """The output as it is (``{linenl}``): its bytes unchanged, a last line without
+    newline included."""
 
     def __init__(self, custom_format: str = "{linenl}", *, verbose: bool = True) -> None:
         super().__init__(custom_format, verbose)
@@ -184,7 +254,8 @@ TimeColonFormatter = TimeHostFormatter
 
 
 class SubdirFormatter(VerboseFormatter):
-    """Each host's stdout in ``run_name/<host>``, its stderr in ``run_name/<host>.err``."""
+    """Each host's stdout in ``run_name/<host>``, its stderr in ``run_name/<host>.err``,
+    byte for byte."""
 
     def __init__(self, run_name: str | Path, *, verbose: bool = True) -> None:
         super().__init__("{linenl}", verbose)
@@ -200,6 +271,16 @@ class SubdirFormatter(VerboseFormatter):
         self.out(hostname).write_text("")
         super().connection_made(hostname, username, direct)
 
+    def writes_bytes(self) -> bool:
+        return not self._lines_first
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        if not self.writes_bytes():
+            super().data(raw, datatype, hostname)
+            return
+        with self.out(hostname, datatype == EXTENDED_DATA_STDERR).open("ab") as file:
+            file.write(raw)
+
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         stderr = datatype == EXTENDED_DATA_STDERR
         with self.out(hostname, stderr).open("a") as file:
@@ -207,22 +288,37 @@ class SubdirFormatter(VerboseFormatter):
 
 
 class CaptureFormatter(VerboseFormatter):
-    """Keeps stdout in memory (``get_capture()``); stderr still goes to stderr."""
+    """Keeps stdout in memory (``get_capture()`` as text, ``get_capture_bytes()``
+    byte for byte with the format ``{linenl}``); stderr still goes to stderr."""
 
     def __init__(self, custom_format: str = "{linenl}", *, verbose: bool = True) -> None:
         super().__init__(custom_format, verbose)
-        self._chunks: list[str] = []
+        self._chunks: list[bytes] = []
 
     def start_capture(self) -> None:
         """Forget what was captured so far."""
         self._chunks = []
 
     def get_capture(self) -> str:
-        """Everything captured since ``start_capture()``."""
-        return "".join(self._chunks)
+        """Everything captured since ``start_capture()``, decoded (UTF-8, invalid
+        bytes replaced)."""
+        return self.get_capture_bytes().decode("utf-8", errors="replace")
+
+    def get_capture_bytes(self) -> bytes:
+        """Everything captured since ``start_capture()``, as bytes."""
+        return b"".join(self._chunks)
+
+    def writes_bytes(self) -> bool:
+        return self.format == "{linenl}" and not self._lines_first
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        if datatype == EXTENDED_DATA_STDERR or not self.writes_bytes():
+            super().data(raw, datatype, hostname)
+        else:
+            self._chunks.append(raw)
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         if datatype == EXTENDED_DATA_STDERR:
             sys.stderr.write(self._formatted_line(line, hostname))
         else:
-            self._chunks.append(self._formatted_line(line, hostname))
+            self._chunks.append(self._formatted_line(line, hostname).encode())

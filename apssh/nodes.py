@@ -11,8 +11,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from .errors import CommandTimeoutError
 from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
+from .lines import LineSplitter
 from .sshproxy import SshProxy
+
+#: how much a LocalNode reads from a command's output at a time
+READ_SIZE = 64 * 1024
 
 
 class SshNode(SshProxy):
@@ -57,9 +62,12 @@ class LocalNode:
                   stdin: bytes | None = None) -> int | str | None:
         """Run ``command`` in a local shell; returns its exit status, or its signal name.
 
-        ``stdin``, when given, is fed to the command (else it reads nothing).
+        ``stdin``, when given, is fed to the command (else it reads nothing). The
+        output goes to ``formatter`` (default: the node's) as ``SshProxy.run``
+        gives it: bytes cut at line ends, however long the lines.
 
-        The command runs in its own process group, killed if cancelled or timed out.
+        The command runs in its own process group, killed if cancelled or timed
+        out (then ``CommandTimeoutError``).
         """
         output = asyncio.subprocess.DEVNULL if ignore_outputs else asyncio.subprocess.PIPE
         feed_from = asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE
@@ -73,10 +81,12 @@ class LocalNode:
         async def forward(stream: asyncio.StreamReader | None, datatype: int | None) -> None:
             if stream is None:
                 return
-            async for raw in stream:
-                line = raw.decode("utf-8", errors="replace")
-                lines.line(line if line.endswith("\n") else line + "\n", datatype,
-                           self.hostname)
+            splitter = LineSplitter(lambda raw: lines.data(raw, datatype, self.hostname))
+            try:
+                while chunk := await stream.read(READ_SIZE):
+                    splitter.feed(chunk)
+            finally:  # a partial last line is handed over, even when stopped
+                splitter.close()
 
         async def feed() -> None:
             if proc.stdin is not None:
@@ -85,14 +95,17 @@ class LocalNode:
                     await proc.stdin.drain()
                 proc.stdin.close()
 
+        deadline = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with deadline:
                 await asyncio.gather(feed(), forward(proc.stdout, None),
                                      forward(proc.stderr, EXTENDED_DATA_STDERR))
                 status = await proc.wait()
-        except BaseException:
+        except BaseException as exc:
             _kill_group(proc.pid)
             await proc.wait()
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                raise CommandTimeoutError(str(self), command, timeout or 0) from None
             raise
         finally:
             self.formatter.session_stop(self.hostname, command)

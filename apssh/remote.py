@@ -1,4 +1,4 @@
-"""Running a command on a node: its output cut into lines, and how to stop it.
+"""Running a command on a node: its output handed over at line ends, and how to stop it.
 
 The command is sent wrapped so that the shell first tells its pid, which is its
 process group (sshd makes each session a new session); stopping a command kills
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._asyncssh import asyncssh
 from .formatters import EXTENDED_DATA_STDERR, Formatter
+from .lines import LineSplitter
 
 if TYPE_CHECKING:
     from .sshproxy import SshProxy
@@ -42,42 +43,54 @@ def kill_command(pid: int) -> str:
 
 
 class LineSession(asyncssh.SSHClientSession[bytes]):
-    """Cuts a session's output into lines for the formatter, stdout and stderr apart."""
+    """Hands a session's output to the formatter (``data()``) as bytes, cut at line
+    ends (``LineSplitter``), stdout and stderr apart; takes the shell's pid from
+    the first stderr line."""
 
     def __init__(self, proxy: SshProxy, command: str, formatter: Formatter) -> None:
         self.proxy = proxy
         self.command = command
         self.formatter = formatter
-        self.partial = {False: b"", True: b""}
+        hostname = proxy.hostname
+        self.stdout = LineSplitter(lambda raw: formatter.data(raw, None, hostname))
+        self.stderr = LineSplitter(self._stderr)
         self.exit: int | str | None = None
         self.pid: int | None = None
         self.pid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._first_stderr = True
 
     def connection_made(self, chan: Any) -> None:
         self.proxy.formatter.session_start(self.proxy.hostname, self.command)
 
     def data_received(self, data: bytes, datatype: int | None) -> None:
-        stderr = datatype == EXTENDED_DATA_STDERR
-        lines = (self.partial[stderr] + data).split(b"\n")
-        self.partial[stderr] = lines.pop()
-        for raw in lines:
-            self.emit(raw + b"\n", stderr)
+        (self.stderr if datatype == EXTENDED_DATA_STDERR else self.stdout).feed(data)
 
-    def emit(self, raw: bytes, stderr: bool) -> None:
-        if stderr and self.pid is None and raw.startswith(PID_MARK):
-            self.pid = int(raw[len(PID_MARK):])
+    def _stderr(self, raw: bytes) -> None:
+        if self._first_stderr:  # the wrapper's first words: the pid line, whole
+            self._first_stderr = False
+            raw = self._take_pid(raw)
             if not self.pid_known.done():
                 self.pid_known.set_result(None)
-            return
-        line = raw.decode("utf-8", errors="replace")  # binary output never breaks a job
-        self.formatter.line(line, EXTENDED_DATA_STDERR if stderr else None, self.proxy.hostname)
+            if not raw:
+                return
+        self.formatter.data(raw, EXTENDED_DATA_STDERR, self.proxy.hostname)
+
+    def _take_pid(self, raw: bytes) -> bytes:
+        """Read the pid line at the start of ``raw``; returns what follows it."""
+        if not raw.startswith(PID_MARK):
+            return raw
+        end = raw.find(b"\n") + 1 or len(raw)
+        try:
+            self.pid = int(raw[len(PID_MARK):end])
+        except ValueError:
+            return raw
+        return raw[end:]
 
     def flush(self) -> None:
-        """Terminate partial last lines: never glued to the next host's output."""
-        for stderr in (False, True):
-            if self.partial[stderr]:
-                raw, self.partial[stderr] = self.partial[stderr], b""
-                self.emit(raw + b"\n", stderr)
+        """Hand over partial last lines (the formatter terminates them if it shows
+        lines to a person)."""
+        self.stdout.close()
+        self.stderr.close()
 
     def eof_received(self) -> bool:
         self.flush()

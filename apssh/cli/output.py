@@ -55,17 +55,23 @@ class QuietFailures:
 
 
 class OutDirFormatter(QuietFailures, SubdirFormatter):
-    """Each host's output in its own files (``-o``/``-d``)."""
+    """Each host's output in its own files (``-o``/``-d``), byte for byte."""
 
 
 class LiveFormatter(QuietFailures, TerminalFormatter):
-    """Output lines as they come (``host:line``); the progress line is kept out of
-    the way."""
+    """Output lines as they come (``host:line``; with ``-r``, the bytes as they
+    are); the progress line is kept out of the way."""
 
     def __init__(self, custom_format: str = "{host}:{linenl}", *, verbose: bool = False,
                  progress: Progress | None = None) -> None:
         super().__init__(custom_format, verbose)
         self.progress = progress
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        """Bytes unchanged with ``-r`` (the format ``{linenl}``), else lines."""
+        if self.progress is not None:
+            self.progress.clear()
+        super().data(raw, datatype, hostname)
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         if self.progress is not None:
@@ -80,7 +86,8 @@ class LiveFormatter(QuietFailures, TerminalFormatter):
 
 
 class GatherFormatter(Formatter):
-    """Keeps one host's stdout for the gathered view; stderr lines go to ``live``."""
+    """Keeps one host's stdout for the gathered view, as text for a person (a line
+    longer than 64 KiB shows in pieces); stderr lines go to ``live``."""
 
     def __init__(self, live: LiveFormatter) -> None:
         super().__init__()
