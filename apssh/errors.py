@@ -7,6 +7,8 @@ can ``except`` a kind and a CLI can print ``str(exc)``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class ApsshError(Exception):
     """Base class of every error raised by apssh itself."""
@@ -67,15 +69,54 @@ class GatewayError(ConnectError):
         super().__init__(node, f"gateway {cause.node} unreachable ({cause.reason})")
 
 
-class CommandFailedError(ApsshError):
-    """A command of a critical SshJob returned a result that is not allowed."""
+class KeyFileError(ApsshError, KeyError):
+    """A private key file given explicitly cannot be used; ``reason`` says why.
 
-    def __init__(self, message: str, *, node: str | None = None, command: str | None = None,
-                 result: object = None) -> None:
+    Raised instead of falling back to other keys (the agent, ``~/.ssh/id_*``)
+    behind the user's back.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(path, reason)
+
+    def __str__(self) -> str:
+        return f"key {self.path}: {self.reason}"
+
+
+class CommandFailedError(ApsshError):
+    """A command of a critical SshJob returned a result that is not allowed.
+
+    Carries the ``node``, the ``command`` (its label), its ``result`` (exit status
+    or signal name), its ``duration`` in seconds and ``stderr_tail``, the last
+    lines it wrote on stderr; builds its one-line message from them, unless one
+    is given (as 0.27 did).
+    """
+
+    def __init__(self, message: str | None = None, *, node: str | None = None,
+                 command: str | None = None, result: object = None,
+                 duration: float | None = None, stderr_tail: Iterable[str] = ()) -> None:
         self.node = node
         self.command = command
         self.result = result
+        self.duration = duration
+        self.stderr_tail = list(stderr_tail)
+        if message is None:
+            message = f"command {command} returned {result} on node {node}"
+            if duration is not None:
+                message += f" after {duration:.2f}s"
         super().__init__(message)
+
+    def debrief_lines(self) -> list[str]:
+        """What ``debrief()`` shows instead of a traceback: the message, then the
+        last lines of stderr."""
+        lines = [f"{type(self).__name__}: {self}"]
+        if self.stderr_tail:
+            count = len(self.stderr_tail)
+            lines.append(f"last {count} line{'s' if count > 1 else ''} of stderr:")
+            lines.extend(f"  | {line}" for line in self.stderr_tail)
+        return lines
 
 
 class CopyError(ApsshError):

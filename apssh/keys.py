@@ -3,7 +3,9 @@
 ``SshNode`` uses the ssh-agent (through ``SSH_AUTH_SOCK``, as OpenSSH does) and
 the default identity files ``~/.ssh/id_ed25519``, ``id_ecdsa``, ``id_rsa``; or the
 files it is given. An encrypted key is never prompted for behind the user's back:
-it is skipped with one clear line saying to load it in the agent.
+it is skipped with one clear line saying to load it in the agent. Key files
+given explicitly (``load_key_files``) must all be usable: an unusable one is
+refused (``KeyFileError``), never replaced by the defaults.
 """
 
 from __future__ import annotations
@@ -17,10 +19,33 @@ from pathlib import Path
 from typing import Any
 
 from ._asyncssh import asyncssh
+from .errors import KeyFileError
 
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 _parsed: dict[tuple[str, int, str | None], Any] = {}
+
+
+def _read_key(path: Path, passphrase: str | None) -> Any:
+    """The key in ``path`` (parsed once per process), or a ``str`` saying why not."""
+    try:
+        stamp = (str(path), path.stat().st_mtime_ns, passphrase)
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stamp not in _parsed:
+        try:
+            _parsed[stamp] = asyncssh.read_private_key(str(path), passphrase)
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+            if "passphrase" in str(exc).lower():
+                _parsed[stamp] = (f"encrypted: load it in an agent (ssh-add {path}) "
+                                  "or give its passphrase")
+            else:
+                _parsed[stamp] = f"not a usable private key ({exc})"
+        except OSError as exc:  # a directory, no permission...
+            return exc.strerror or str(exc)
+    return _parsed[stamp]
 
 
 def import_private_key(filename: str | Path, passphrase: str | None = None) -> Any | None:
@@ -30,23 +55,33 @@ def import_private_key(filename: str | Path, passphrase: str | None = None) -> A
     (encrypted without a passphrase, or not a key).
     """
     path = Path(filename).expanduser()
-    try:
-        stamp = (str(path), path.stat().st_mtime_ns, passphrase)
-    except OSError:
-        return None
-    if stamp in _parsed:
-        return _parsed[stamp]
-    try:
-        key = asyncssh.read_private_key(str(path), passphrase)
-    except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
-        if "passphrase" in str(exc).lower():
-            print(f"apssh: key {path} is encrypted: load it in an agent (ssh-add {path}) "
-                  "or give its passphrase", file=sys.stderr)
+    key = _read_key(path, passphrase)
+    if not isinstance(key, str):
+        return key
+    if path.exists():
+        if key.startswith("encrypted"):
+            print(f"apssh: key {path} is {key}", file=sys.stderr)
         else:
-            print(f"apssh: cannot use key {path}: {exc}", file=sys.stderr)
-        key = None
-    _parsed[stamp] = key
-    return key
+            print(f"apssh: cannot use key {path}: {key}", file=sys.stderr)
+    return None
+
+
+def load_key_files(paths: Iterable[str | Path], passphrase: str | None = None) -> list[Any]:
+    """The keys in ``paths``, each parsed once per process; every file must be usable.
+
+    Raises ``KeyFileError`` naming the first file that is missing, unreadable,
+    encrypted (without ``passphrase``) or not a private key: keys given
+    explicitly (``keys=[...]``, ``-k FILE``) never fall back silently to the
+    agent or the default identity files.
+    """
+    keys = []
+    for name in paths:
+        path = Path(name).expanduser()
+        key = _read_key(path, passphrase)
+        if isinstance(key, str):
+            raise KeyFileError(str(path), key)
+        keys.append(key)
+    return keys
 
 
 def default_identity_files() -> list[Path]:
@@ -89,9 +124,10 @@ def load_agent_keys(agent_path: str | None = None) -> list[Any]:
 
 def load_private_keys(command_line_keys: Iterable[str | Path] | None = None,
                       verbose: bool = False) -> list[Any]:
-    """The keys to offer: the given files; else the agent's, then the default files."""
+    """The keys to offer: the given files (each must be usable, see
+    ``load_key_files``); else the agent's, then the default files."""
     if command_line_keys:
-        keys = load_keys(command_line_keys)
+        keys = load_key_files(command_line_keys)
     else:
         keys = load_agent_keys() + load_keys(default_identity_files())
     if verbose:

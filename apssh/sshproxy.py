@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -27,44 +26,23 @@ from asynciojobs.scheduler import outermost_run
 
 from . import sshconfig
 from ._asyncssh import asyncssh
-from .errors import (
-    AuthenticationError,
-    CommandTimeoutError,
-    ConnectError,
-    ConnectionLostError,
-    ConnectRefusedError,
-    ConnectTimeoutError,
-    GatewayError,
-    HostKeyError,
-    HostUnknownError,
-)
+from .errors import CommandTimeoutError, ConnectError, ConnectionLostError, GatewayError
+from .failures import classify
 from .formatters import Formatter, HostFormatter
-from .hostkeys import HostKeyChecker, default_known_hosts, warn_no_check
-from .keys import default_identity_files, load_keys
+from .hostkeys import HostKeyChecker, warn_no_check
+from .names import check_hostname, check_username
+from .options import ENCRYPTION_ALGS, KEX_ALGS, client_keys, known_hosts_paths, preferred_algs
 from .pacing import RETRY_DELAYS, pacer
 from .remote import LineSession, kill_command, session_opened, wrap_command
 
 #: "not given": distinct from None, which means "none" for known_hosts and ssh_config
 DEFAULT: Any = object()
 
-#: fast here (AES-NI, and curve25519), then everything asyncssh supports
-ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
-KEX_ALGS = "^curve25519-sha256,curve25519-sha256@libssh.org"
-_algs: dict[str, list[str]] = {}
-
-
-def preferred_algs() -> dict[str, list[str]]:
-    """ENCRYPTION_ALGS and KEX_ALGS expanded once into full lists: given as ``^...``
-    strings, asyncssh would match them against every algorithm it knows for each
-    connection (more than half of preparing a connection's options)."""
-    if not _algs:
-        options = asyncssh.SSHClientConnectionOptions(
-            encryption_algs=ENCRYPTION_ALGS, kex_algs=KEX_ALGS, config=None, known_hosts=None)
-        _algs["encryption_algs"] = [alg.decode() for alg in options.encryption_algs]
-        _algs["kex_algs"] = [alg.decode() for alg in options.kex_algs]
-    return _algs
 #: how long stopping a remote command may take
 KILL_TIMEOUT = 3.0
+
+__all__ = ["DEFAULT", "ENCRYPTION_ALGS", "KEX_ALGS", "SshProxy", "preferred_algs"]
+
 
 class _State:
     """What a node holds in one event loop."""
@@ -79,6 +57,12 @@ class _State:
         self.sessions = asyncio.Semaphore(max(1, max_sessions - 1))
         self.killers = asyncio.Semaphore(1)
         self.sftp_lock = asyncio.Lock()
+        #: the nodes connected through this one, with their state: closed before it
+        self.dependents: dict[SshProxy, _State] = {}
+        #: set when closing starts, done when closed
+        self.closing: asyncio.Future[None] | None = None
+        #: why each connection of this state was lost, when not on purpose
+        self.lost: dict[Any, ConnectError] = {}
 
 
 class _Client(asyncssh.SSHClient):
@@ -130,6 +114,10 @@ class SshProxy:
                  ssh_config: Any = DEFAULT, max_sessions: int = 10) -> None:
         if not isinstance(hostname, str):
             raise ValueError(f"hostname is expected to be a str, got {hostname!r}")
+        # names are data: checked before the ssh config (Match exec) or a resolver sees them
+        check_hostname(hostname)
+        if username is not None:
+            check_username(username)
         if gateway is not None and not isinstance(gateway, SshProxy):
             raise ValueError(f"gateway is expected to be an SshProxy, got {gateway!r}")
         if ssh_config is DEFAULT:
@@ -142,14 +130,12 @@ class SshProxy:
         self._parsed_config: Any = parsed  # given to asyncssh at each connection
         self.hostname = hostname
         self.username = username or config.get("User") or self.default_username
+        if self.username is not None:
+            check_username(self.username)
         self.gateway = gateway
         self.port = int(port if port is not DEFAULT else config.get("Port", 22))
-        if not keys and config.get("IdentityFile"):
-            keys = config["IdentityFile"]
-        # keys: key objects, or files to read (once per process)
-        self.keys = ([k for k in keys if not isinstance(k, str | Path)]
-                     + load_keys(k for k in keys if isinstance(k, str | Path))
-                     if keys else load_keys(default_identity_files()))
+        # keys: key objects, or files to read (once per process), all usable
+        self.keys = client_keys(keys, config)
         self.formatter = formatter if formatter is not None else HostFormatter(verbose=False)
         if verbose is not None:
             self.formatter.verbose = verbose  # type: ignore[attr-defined]
@@ -160,14 +146,7 @@ class SshProxy:
         if known_hosts is None:
             host_key_policy = "off"
             warn_no_check()
-        if known_hosts is DEFAULT and config.get("UserKnownHostsFile"):
-            paths = [Path(p).expanduser() for p in config["UserKnownHostsFile"]]
-        elif known_hosts is DEFAULT or known_hosts is None:
-            paths = default_known_hosts()
-        elif isinstance(known_hosts, str | Path):
-            paths = [Path(known_hosts).expanduser()]
-        else:
-            paths = [Path(p).expanduser() for p in known_hosts]
+        paths = known_hosts_paths(None if known_hosts is DEFAULT else known_hosts, config)
         self.known_hosts = known_hosts
         self.host_key_checker = HostKeyChecker(host_key_policy, paths)
         self._st: _State | None = None
@@ -281,6 +260,8 @@ class SshProxy:
                                 conn, _ = await asyncssh.create_connection(
                                     lambda: client, self.hostname, self.port, **self._options())
                         pace.succeeded()
+                        if self.gateway is not None:
+                            self.gateway._state().dependents[self] = self._state()
                         return conn
                     except (ConnectionResetError, asyncssh.ConnectionLost, BrokenPipeError):
                         pace.reset()
@@ -294,36 +275,37 @@ class SshProxy:
             raise self._classify(exc, client) from exc
 
     def _classify(self, exc: Exception, client: _Client) -> ConnectError:
-        node = self.__user_host__()
-        if isinstance(exc, ConnectError):
-            return exc
-        if isinstance(exc, TimeoutError):
-            return ConnectTimeoutError(node, f"timed out after {self.timeout}s")
-        if isinstance(exc, ConnectionRefusedError):
-            return ConnectRefusedError(node)
-        if isinstance(exc, socket.gaierror):
-            return HostUnknownError(node)
-        if isinstance(exc, asyncssh.PermissionDenied):
-            return AuthenticationError(node)
-        if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-            if client.host_key_problem == "changed":
-                return HostKeyError(node, "host key mismatch: the key differs from known_hosts")
-            return HostKeyError(node, "host key unknown: not in known_hosts")
-        if isinstance(exc, asyncssh.ChannelOpenError):
-            return ConnectError(node, f"cannot open channel through the gateway: {exc.reason}")
-        if isinstance(exc, asyncssh.ConnectionLost | ConnectionResetError | BrokenPipeError):
-            return ConnectionLostError(node)
-        if isinstance(exc, OSError):
-            return ConnectError(node, exc.strerror or str(exc))
-        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-        return ConnectError(node, str(reason))
+        return classify(exc, self.__user_host__(), self.timeout, client.host_key_problem)
 
     def _connection_lost(self, conn: Any, exc: Exception | None) -> None:
+        """asyncssh says ``conn`` is closed. A close we asked for (``close()``, or
+        our gateway's) was reported by whoever closed it; anything else is a loss,
+        remembered for the commands that were running on it."""
         st = self._st
-        if st is not None and st.conn is conn and conn is not None:
-            st.conn = None
-            st.sftp = None
-            self.formatter.connection_lost(self.hostname, exc, self.username or "")
+        if st is None or st.conn is not conn or conn is None:
+            return
+        st.conn = None
+        st.sftp = None
+        lost = self._loss(exc)
+        # a command still running on it has no result: it says why
+        st.lost[conn] = lost or ConnectionLostError(self.__user_host__(),
+                                                    "connection closed by the server")
+        self.formatter.connection_lost(self.hostname, lost, self.username or "")
+
+    def _loss(self, exc: Exception | None) -> ConnectError | None:
+        """Why our connection closed when we did not close it: None for a normal
+        close (the server ended it cleanly, or our gateway is being closed)."""
+        gateway = self.gateway
+        if gateway is not None:
+            gw_st = gateway._st
+            if gw_st is None or gw_st.closing is not None:
+                return None  # the gateway is closed on purpose: so are we
+            if gw_st.conn is None:  # the gateway's connection was lost under us
+                return ConnectionLostError(self.__user_host__(), "connection lost: gateway "
+                                           f"{gateway.__user_host__()} lost")
+        if exc is None:
+            return None
+        return ConnectionLostError(self.__user_host__())
 
     # ----- commands
     async def run(self, command: str, *, x11_forwarding: bool = False,
@@ -357,6 +339,8 @@ class SshProxy:
             except asyncio.CancelledError:
                 await self._stop_remote(conn, chan, session)
                 raise
+        if session.exit is None and conn in st.lost:
+            raise st.lost[conn]
         return session.exit
 
     async def _stop_remote(self, conn: Any, chan: Any, session: LineSession) -> None:
@@ -368,7 +352,10 @@ class SshProxy:
                 if session.pid is not None:
                     async with st.killers:
                         await conn.run(kill_command(session.pid), check=False)
-        except (TimeoutError, asyncssh.Error, OSError) as exc:
+        except TimeoutError:
+            self.formatter.stderr_line(
+                f"could not stop a command: no answer within {KILL_TIMEOUT}s\n", self.hostname)
+        except (asyncssh.Error, OSError) as exc:
             self.formatter.stderr_line(f"could not stop a command: {exc}\n", self.hostname)
         finally:
             chan.close()
@@ -423,35 +410,61 @@ class SshProxy:
 
     # ----- closing
     async def close(self) -> None:
-        """Close the connection (SFTP first); bounded by ``timeout``, never hangs."""
+        """Close the connection (the nodes behind this one first, then SFTP);
+        bounded by ``timeout``, never hangs."""
         st, self._st = self._st, None
         if st is None or st.loop.is_closed():
             return
-        sftp, conn = st.sftp, st.conn
-        st.sftp = st.conn = None
         if st.loop is not asyncio.get_running_loop():
-            if conn is not None:
-                st.loop.call_soon_threadsafe(conn.abort)
+            st.loop.call_soon_threadsafe(self._abort_state, st)
             return
-        if sftp is not None:
-            sftp.exit()
-            self.formatter.sftp_stop(self.hostname)
-        if conn is not None:
-            conn.close()
-            try:
-                await asyncio.wait_for(conn.wait_closed(), self.timeout)
-            except TimeoutError:
-                self.formatter.stderr_line(
-                    f"Timeout ({self.timeout}s) while waiting for {self} to close\n",
-                    self.hostname)
-            self.formatter.connection_lost(self.hostname, None, self.username or "")
+        await self._close_state(st)
+
+    async def _close_state(self, st: _State) -> None:
+        if st.closing is not None:  # already closing: wait for it
+            await asyncio.shield(st.closing)
+            return
+        st.closing = st.loop.create_future()
+        if self.gateway is not None and self.gateway._st is not None:
+            self.gateway._st.dependents.pop(self, None)
+        try:
+            # nodes reached through this connection close first: it carries theirs
+            for proxy, dependent in list(st.dependents.items()):
+                if proxy._st is dependent:
+                    proxy._st = None
+                await proxy._close_state(dependent)
+            sftp, conn = st.sftp, st.conn
+            st.sftp = st.conn = None
+            if sftp is not None:
+                sftp.exit()
+                self.formatter.sftp_stop(self.hostname)
+            if conn is not None:
+                conn.close()
+                try:
+                    await asyncio.wait_for(conn.wait_closed(), self.timeout)
+                except TimeoutError:
+                    self.formatter.stderr_line(
+                        f"Timeout ({self.timeout}s) while waiting for {self} to close\n",
+                        self.hostname)
+                self.formatter.connection_lost(self.hostname, None, self.username or "")
+        finally:
+            st.closing.set_result(None)
 
     def abort(self) -> None:
         """Drop the connection at once, without the exchange ``close()`` makes: for a
         process about to exit, whose commands are over."""
         st, self._st = self._st, None
-        if st is not None and st.conn is not None and not st.loop.is_closed():
-            st.conn.abort()
+        if st is not None and not st.loop.is_closed():
+            self._abort_state(st)
+
+    def _abort_state(self, st: _State) -> None:
+        for proxy, dependent in list(st.dependents.items()):
+            if proxy._st is dependent:
+                proxy._st = None
+            proxy._abort_state(dependent)
+        conn, st.conn, st.sftp = st.conn, None, None
+        if conn is not None:
+            conn.abort()
 
     async def __aenter__(self) -> SshProxy:
         await self.connect_lazy()

@@ -1,0 +1,204 @@
+"""ssh faults against real daemons: hostile names, unresolvable hosts, unusable keys,
+gateways going away, partial copies, daemons killed or frozen under running commands.
+
+Daemons that a test kills or freezes are its own (never the session's ``lab``);
+nothing leaves 127.0.0.0/8, DNS included: an unresolvable name is only ever looked
+up inside a network namespace that holds nothing but loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from test_ssh_core import close_nodes, node  # noqa: F401  (closes what node() opened)
+
+from apssh import Run, SshJob, SshNode
+from apssh.errors import HostUnknownError, KeyFileError
+from apssh.failures import classify, is_resolution_failure
+from apssh.names import BadNameError
+from asynciojobs import Scheduler
+
+ROOT = os.geteuid() == 0
+
+
+def needs_root(what: str) -> None:
+    if not ROOT:
+        pytest.skip(f"{what} needs root")
+
+
+def wait_until(predicate, what: str, deadline: float = 10.0) -> None:
+    """Poll ``predicate`` until true; fail naming ``what`` after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not predicate():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+# ----- 1. names are data
+HOSTILE_HOSTS = ["$(touch {marker})", "`touch {marker}`", "a;touch {marker}",
+                 "-oProxyCommand=touch {marker}", "a b", "x\ntouch {marker}"]
+HOSTILE_USERS = ["$(touch {marker})", "-oProxyCommand=x", "a b", "root;touch {marker}"]
+
+
+def hook_config(tmp_path: Path, marker: Path) -> Path:
+    """An ssh config whose hooks would run a shell on the host name."""
+    config = tmp_path / "config"
+    config.write_text(f"Match exec \"touch {marker}; echo %h\"\n  Port 22\n"
+                      f"Host *\n  ProxyCommand sh -c 'touch {marker}; exec nc %h %p'\n")
+    return config
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_HOSTS)
+def test_a_hostile_host_name_is_refused_at_construction(tmp_path, hostile):
+    marker = tmp_path / "marker"
+    name = hostile.format(marker=marker)
+    with pytest.raises(BadNameError, match="bad host name"):
+        SshNode(name, ssh_config=hook_config(tmp_path, marker))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_USERS)
+def test_a_hostile_user_name_is_refused_at_construction(tmp_path, hostile):
+    marker = tmp_path / "marker"
+    with pytest.raises(BadNameError, match="bad user name"):
+        SshNode("127.0.0.1", username=hostile.format(marker=marker),
+                ssh_config=hook_config(tmp_path, marker))
+    assert not marker.exists()
+
+
+def test_a_hostile_gateway_is_refused_too(tmp_path):
+    marker = tmp_path / "marker"
+    with pytest.raises(BadNameError):
+        SshNode(f"$(touch {marker})", username="root", ssh_config=None)
+    with pytest.raises(BadNameError):
+        SshNode("127.0.1.1", username=f"`touch {marker}`", ssh_config=None)
+    assert not marker.exists()
+
+
+def test_a_user_from_the_ssh_config_is_checked(tmp_path):
+    config = tmp_path / "config"
+    config.write_text("Host evil\n  User $(reboot)\n")
+    with pytest.raises(BadNameError, match="bad user name"):
+        SshNode("evil", ssh_config=config)
+
+
+def test_good_names_still_go_through_the_hooks(lab, tmp_path):
+    """The same config with a good name: the hook runs (so the test above is real)."""
+    marker = tmp_path / "marker"
+    config = tmp_path / "config"
+    config.write_text(f"Host *\n  ProxyCommand sh -c 'touch {marker}; exec nc %h %p'\n")
+    if shutil.which("nc") is None:
+        config.write_text(f"Host *\n  ProxyCommand sh -c 'touch {marker}; exit 1'\n")
+    n = node(lab, "127.0.0.1", ssh_config=config, timeout=5)
+    job = SshJob(n, command=Run("true"), critical=False)
+    Scheduler(job).run()
+    assert marker.exists()
+
+
+# ----- 2. an unresolvable name, on both event loops, never asked to a real resolver
+RESOLVE = textwrap.dedent("""\
+    import asyncio, sys
+    from apssh import SshNode
+    from apssh.errors import ApsshError
+
+    async def attempt():
+        node = SshNode("nosuchhost.invalid", ssh_config=None, known_hosts=sys.argv[1],
+                       keys=[], timeout=5)
+        try:
+            await node.connect_lazy()
+        except ApsshError as exc:
+            return f"{type(asyncio.get_running_loop()).__module__}|{type(exc).__name__}|{exc}"
+        return "connected?"
+
+    print(asyncio.run(attempt()))
+    import uvloop
+    print(uvloop.run(attempt()))
+""")
+
+
+@pytest.mark.parametrize("resolver", ["dns", "files"])
+def test_an_unresolvable_name_reads_the_same_on_both_loops(tmp_path, resolver):
+    """In a network namespace with loopback only: the name is looked up by the
+    namespace's resolver (no route out: a DNS failure) or in /etc/hosts alone (an
+    nsswitch.conf bound over the real one: 'not known')."""
+    needs_root("a network namespace")
+    pytest.importorskip("uvloop")
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.fail("unshare (util-linux) and ip (iproute2) are needed: ./dev test installs them")
+    script = tmp_path / "resolve.py"
+    script.write_text(RESOLVE)
+    setup = "ip link set lo up"
+    if resolver == "files":
+        nsswitch = tmp_path / "nsswitch.conf"
+        nsswitch.write_text("hosts: files\n")
+        setup += f" && mount --bind {nsswitch} /etc/nsswitch.conf"
+    done = subprocess.run(
+        ["unshare", "--net", "--mount", "sh", "-c",
+         f'{setup} && exec "$0" "$1" "$2"', sys.executable, str(script),
+         str(tmp_path / "known_hosts")],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split("|", 1)[0] for line in lines] == ["asyncio.unix_events", "uvloop"]
+    for line in lines:
+        assert line.split("|", 1)[1] == \
+            "HostUnknownError|root@nosuchhost.invalid: cannot resolve host name"
+
+
+@pytest.mark.parametrize("exc", [
+    OSError(-2, "Name or service not known"),        # glibc's EAI_NONAME as a plain OSError
+    OSError(-3008, "unknown node or service"),       # libuv's UV_EAI_NONAME
+    OSError(-3001, "temporary failure"),             # libuv's UV_EAI_AGAIN
+])
+def test_resolution_failures_in_any_form_are_host_unknown(exc):
+    assert is_resolution_failure(exc)
+    found = classify(exc, "root@x", 5)
+    assert isinstance(found, HostUnknownError) and str(found) == "root@x: cannot resolve host name"
+    assert not is_resolution_failure(ConnectionRefusedError(111, "refused"))
+
+
+# ----- 3. keys given explicitly: all usable, or refused
+def test_unusable_key_files_are_refused_naming_the_file(tmp_path):
+    missing = tmp_path / "missing"
+    locked = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(locked)],
+                   check=True)
+    garbage = tmp_path / "garbage"
+    garbage.write_text("not a key\n")
+    for path, reason in [(missing, "no such file"), (locked, "encrypted"),
+                         (garbage, "not a usable private key"), (tmp_path, "")]:
+        with pytest.raises(KeyFileError) as info:
+            SshNode("127.0.0.1", keys=[path], ssh_config=None)
+        message = str(info.value)
+        assert message.startswith(f"key {path}: {reason}") and "\n" not in message
+        assert info.value.path == str(path)
+
+
+def test_load_key_files_for_the_cli(lab, tmp_path):
+    from apssh.keys import load_key_files
+
+    assert len(load_key_files([lab.keys.client_key])) == 1
+    with pytest.raises(KeyFileError, match="nope: no such file"):
+        load_key_files([lab.keys.client_key, tmp_path / "nope"])
+
+
+def test_an_unusable_key_never_falls_back_to_the_defaults(lab, tmp_path, monkeypatch):
+    """With ~/.ssh/id_ed25519 being a key the server accepts, a missing key file
+    given explicitly still fails: asyncssh would read [] as 'the defaults'."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(lab.keys.client_key, home / ".ssh" / "id_ed25519")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    with pytest.raises(KeyFileError):
+        node(lab, keys=[tmp_path / "missing"])
+    fine = node(lab, keys=None)  # nothing given: the defaults, as documented
+    assert Scheduler(SshJob(fine, command=Run("true"))).run() is True
