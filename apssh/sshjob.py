@@ -2,15 +2,72 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import Any
 
 from asynciojobs import AbstractJob
 
 from .commands import AbstractCommand, Run
 from .deferred import Deferred
-from .errors import CommandFailedError
+from .errors import ApsshError, CommandFailedError
+from .formatters import EXTENDED_DATA_STDERR
 from .nodes import LocalNode
 from .sshproxy import SshProxy
+
+#: how many of a command's last stderr lines a job keeps, for ``CommandFailedError``
+STDERR_TAIL = 10
+#: how much of each of those lines is kept
+STDERR_LINE_LIMIT = 512
+
+
+class _TailFormatter:
+    """A formatter that keeps the last stderr lines in ``tail``, and hands
+    everything on to ``inner`` (any other attribute is ``inner``'s)."""
+
+    def __init__(self, inner: Any, tail: deque[str]) -> None:
+        self._inner = inner
+        self._tail = tail
+
+    def _keep(self, text: str) -> None:
+        for line in text.splitlines():
+            self._tail.append(line[:STDERR_LINE_LIMIT])
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        if datatype == EXTENDED_DATA_STDERR:
+            self._keep(raw.decode("utf-8", errors="replace"))
+        self._inner.data(raw, datatype, hostname)
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        if datatype == EXTENDED_DATA_STDERR:
+            self._keep(line)
+        self._inner.line(line, datatype, hostname)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _TailNode:
+    """The node as a command sees it: the same node, whose ``run()`` output also
+    goes through a ``_TailFormatter`` (any other attribute is the node's)."""
+
+    def __init__(self, node: Any, tail: deque[str]) -> None:
+        self._node = node
+        self._tail = tail
+
+    async def run(self, command: str, *, formatter: Any = None, **kwds: Any) -> Any:
+        inner = formatter if formatter is not None else self._node.formatter
+        return await self._node.run(command, formatter=_TailFormatter(inner, self._tail),
+                                    **kwds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+    def __str__(self) -> str:
+        return str(self._node)
+
+    def __repr__(self) -> str:
+        return repr(self._node)
 
 
 def normalize_commands(commands: Any) -> list[AbstractCommand]:
@@ -39,6 +96,10 @@ class SshJob(AbstractJob):
     default) raises ``CommandFailedError`` and skips the rest; a non-critical one
     notes it and goes on, and its result is the last failing result (else 0).
     Connection failures are raised as ``ConnectError`` subclasses.
+
+    ``started_at`` and ``ended_at`` (``time.time()``, None until then) bound the
+    last run. ``close()`` drops the node's connection at once, ``co_close()``
+    closes it politely (both do nothing with ``keep_connection``).
     """
 
     def __init__(self, node: SshProxy | LocalNode, *, command: Any = None, commands: Any = None,
@@ -55,32 +116,60 @@ class SshJob(AbstractJob):
                 cmd.verbose = verbose
         self.keep_connection = keep_connection
         self._errors: list[str] = []
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
         super().__init__(forever=forever, critical=critical, **kwds)
 
     async def co_run(self) -> Any:
         """Run the commands; see the class docstring for the result."""
         self._errors = []
+        self.started_at, self.ended_at = time.time(), None
+        try:
+            return await self._run_commands()
+        finally:
+            self.ended_at = time.time()
+
+    async def _run_commands(self) -> Any:
         local = isinstance(self.node, LocalNode)
+        tail: deque[str] = deque(maxlen=STDERR_TAIL)
+        node = _TailNode(self.node, tail)
         last_failure: Any = 0
         for index, cmd in enumerate(self.commands):
-            result = await (cmd.co_run_local(self.node) if local
-                            else cmd.co_run_remote(self.node))
+            tail.clear()
+            start = time.monotonic()
+            result = await (cmd.co_run_local(node) if local else cmd.co_run_remote(node))
             if cmd.allows(result):
                 continue
             label = cmd.get_label_line()
             if self.is_critical():
                 self._errors.append(f"!Crit![{index}]:{label}->{result}")
                 raise CommandFailedError(
-                    f"command {label} returned {result} on node {self.node}",
-                    node=str(self.node), command=label, result=result)
+                    node=str(self.node), command=label, result=result,
+                    duration=time.monotonic() - start, stderr_tail=list(tail))
             self._errors.append(f"Ignr[{index}]:{label}->{result}")
             last_failure = result
         return last_failure
 
-    async def close(self) -> None:  # type: ignore[override]
-        """Close the node's connection, unless ``keep_connection``."""
+    def close(self) -> None:
+        """Drop the node's connection at once, unless ``keep_connection``; works
+        inside a running event loop or outside one."""
+        if self.keep_connection:
+            return
+        abort = getattr(self.node, "abort", None)  # a LocalNode holds nothing
+        if callable(abort):
+            abort()
+
+    async def co_close(self) -> None:
+        """Close the node's connection politely, unless ``keep_connection``."""
         if not self.keep_connection:
             await self.node.close()
+
+    def failure_lines(self, exc: BaseException) -> list[str] | None:
+        """apssh's own errors are expected failures: shown in a few lines, no traceback."""
+        lines = super().failure_lines(exc)
+        if lines is None and isinstance(exc, ApsshError):
+            lines = [f"{type(exc).__name__}: {exc}"]
+        return lines
 
     def repr_result(self) -> str:
         if self.raised_exception():

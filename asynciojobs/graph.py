@@ -6,7 +6,6 @@ remaining-requirements counter per job, never a sweep until a fixed point.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -306,19 +305,3 @@ def keep_only_between(scheduler: PureScheduler, starts: Iterable[AbstractJob] | 
         keep |= set(ends)
     keep_only(scheduler, keep)
 
-
-def close_jobs(scheduler: PureScheduler, idle_only: bool) -> None:
-    """``close()`` the leaf jobs (only idle ones with ``idle_only``).
-
-    A job without ``close`` is skipped; a ``close`` that is a coroutine function
-    cannot be awaited here, so its coroutine is closed rather than leaked.
-    """
-    for job in iterate_jobs(scheduler):
-        if idle_only and not job.is_idle():
-            continue
-        close = getattr(job, "close", None)
-        if close is None:
-            continue
-        result = close()
-        if inspect.iscoroutine(result):
-            result.close()

@@ -13,7 +13,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .dotstyle import DotStyle
-from .errors import InvalidScenarioError, JobNotFinishedError, JobReuseError
+from .errors import InvalidScenarioError, JobNotFinishedError, JobReuseError, SchedulerError
 from .graph import number_jobs
 from .jobset import JobSet
 from .listing import ids
@@ -82,8 +82,10 @@ class AbstractJob:
     """The base of every job: requirements, flags, state, and how it is shown.
 
     Subclasses define ``async co_run()`` (the job itself) and may define
-    ``async co_shutdown()`` (called once when the scheduler ends), ``details()``,
-    ``text_label()``, ``graph_label()`` and ``repr_result()``.
+    ``async co_shutdown()`` (called once when the scheduler ends), ``close()`` and
+    ``async co_close()`` (release what the job holds: at once, or politely),
+    ``details()``, ``text_label()``, ``graph_label()``, ``repr_result()`` and
+    ``failure_lines()``.
 
     ``critical=None`` (the default) lets the enclosing scheduler decide: schedulers
     treat such jobs as critical, the historical ``Engine`` uses its own flag.
@@ -205,10 +207,38 @@ class AbstractJob:
         return None
 
     def close(self) -> None:
-        """Release what the job holds without running it (no-op here)."""
+        """Release what the job holds, at once and without waiting (no-op here).
+
+        Synchronous and callable anywhere, inside a running event loop or not; it
+        may be abrupt (drop a connection rather than close it politely).
+        """
+
+    async def co_close(self) -> None:
+        """Release what the job holds, politely, and wait until it is done.
+
+        Calls ``close()`` here (and awaits it, should a subclass make it a coroutine).
+        """
+        close = getattr(self, "close", None)  # a subclass may have set it to None
+        result: Any = close() if callable(close) else None
+        if inspect.isawaitable(result):
+            await result
 
     def details(self) -> str | None:
         """Extra text shown under the job by ``list(details=True)``."""
+        return None
+
+    def failure_lines(self, exc: BaseException) -> list[str] | None:
+        """How ``debrief()`` shows ``exc``, raised by this job: a few lines for an
+        expected failure, or None for its traceback (a bug, as far as we know).
+
+        An exception with a ``debrief_lines()`` method gives those lines (apssh's
+        ``CommandFailedError`` does); asynciojobs' own errors give one line.
+        """
+        lines = getattr(exc, "debrief_lines", None)
+        if callable(lines):
+            return [str(line) for line in lines()]
+        if isinstance(exc, SchedulerError):
+            return [f"{type(exc).__name__}: {exc}"]
         return None
 
     def text_label(self) -> str | None:

@@ -159,8 +159,10 @@ def failed_jobs(scheduler: PureScheduler) -> list[AbstractJob]:
 
 def print_debrief(scheduler: PureScheduler, details: bool = False,
                   silence_done_jobs: bool = False) -> None:
-    """``----- why``, the listing, every exception (critical ones with their stack),
-    then one summary line: how many jobs done, failed, cancelled, never ran."""
+    """``----- why``, the listing, every exception (critical ones framed, with their
+    stack; an expected failure, see ``AbstractJob.failure_lines()``, with its own
+    few lines instead), then one summary line: how many jobs done, failed,
+    cancelled, never ran."""
     print(f"----- {scheduler.why()}")
     print_list(scheduler, details=details, silence_done_jobs=silence_done_jobs)
     failed = failed_jobs(scheduler)
@@ -174,14 +176,26 @@ def print_debrief(scheduler: PureScheduler, details: bool = False,
         print(f"{bar}\n{bar} BEG stack for {title}\n{bar}")
         exc = job._exception
         assert exc is not None
-        for chunk in traceback.format_exception(exc):
-            for line in chunk.rstrip("\n").splitlines():
-                print(f"    {line}")
+        for line in failure_lines(job, exc):
+            print(f"    {line}")
         print(f"{bar}\n{bar} END stack for {title}\n{bar}")
     for job in failed:
         if not job.is_critical():
-            print(f"non-critical: {job._get_text_label()}: exception {job._exception}")
+            exc = job._exception
+            assert exc is not None
+            print(f"non-critical: {job._get_text_label()}: exception {exc}")
+            for line in (job.failure_lines(exc) or [])[1:]:
+                print(f"    {line}")
     print(f"===== {summary(scheduler)}")
+
+
+def failure_lines(job: AbstractJob, exc: BaseException) -> list[str]:
+    """The lines that show ``exc``: the job's ``failure_lines()``, else the traceback."""
+    lines = job.failure_lines(exc)
+    if lines is not None:
+        return lines
+    return [line for chunk in traceback.format_exception(exc)
+            for line in chunk.rstrip("\n").splitlines()]
 
 
 OUTCOMES = ("done", "failed", "cancelled", "never ran")

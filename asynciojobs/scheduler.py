@@ -7,19 +7,18 @@ returns once they have finished. ``Scheduler`` is also a job, so it nests.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import debug, graph, listing
+from . import closing, debug, graph, listing
 from .errors import InvalidScenarioError, SchedulerTimeoutError
 from .job import AbstractJob, Job, flatten_jobs
 from .jobset import JobSet
 from .loop import run_in_thread_loop
-from .runloop import ABORTED, CANCEL_GRACE, CANCELLED, CRITICAL, OK, TIMEOUT, Run
+from .runloop import ABORTED, CANCELLED, CRITICAL, OK, TIMEOUT, Run
 from .watch import Watch
 
 # the run of the enclosing scheduler, seen by a nested scheduler's task
@@ -201,26 +200,7 @@ class PureScheduler:
         if self._did_shutdown:
             return None
         self._did_shutdown = True
-        jobs = [job for job in self.jobs if job._wants_shutdown()]
-        if not jobs:
-            return True
-        loop = asyncio.get_running_loop()
-        tasks = {loop.create_task(job.co_shutdown()): job for job in jobs}
-        done, pending = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                exc = task.exception()
-                self._forced(
-                    f"shutdown of {tasks[task].repr_main()} raised {type(exc).__name__}: {exc}"
-                )
-        if not pending:
-            return True
-        names = ", ".join(tasks[task].repr_main() for task in pending)
-        self._forced(f"shutdown timed out after {self.shutdown_timeout}s: {names}")
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=CANCEL_GRACE)
-        return False
+        return await closing.co_shutdown_jobs(self)
 
     def shutdown(self) -> bool | None:
         """Synchronous ``co_shutdown()``."""
@@ -368,12 +348,21 @@ class PureScheduler:
         return graph.iterate_jobs(self, scan_schedulers)
 
     def close_idle_jobs(self) -> None:
-        """``close()`` the leaf jobs that never ran."""
-        graph.close_jobs(self, idle_only=True)
+        """Close the leaf jobs that never ran (see ``close_all_jobs()``)."""
+        closing.close_jobs(closing.leaf_jobs(self, idle_only=True), self._forced)
 
     def close_all_jobs(self) -> None:
-        """``close()`` every leaf job."""
-        graph.close_jobs(self, idle_only=False)
+        """Close every leaf job: outside an event loop, their ``co_close()`` awaited on
+        the thread's loop; inside one, their ``close()`` at once."""
+        closing.close_jobs(closing.leaf_jobs(self, idle_only=False), self._forced)
+
+    async def co_close_idle_jobs(self) -> None:
+        """Await the ``co_close()`` of the leaf jobs that never ran."""
+        await closing.co_close_jobs(closing.leaf_jobs(self, idle_only=True), self._forced)
+
+    async def co_close_all_jobs(self) -> None:
+        """Await the ``co_close()`` of every leaf job (concurrently)."""
+        await closing.co_close_jobs(closing.leaf_jobs(self, idle_only=False), self._forced)
 
     # ----- pictures (see dot.py)
     def dot_format(self, show_outcome: bool = False) -> str:

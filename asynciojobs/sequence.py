@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import closing
 from .job import AbstractJob, flatten_jobs
 
 if TYPE_CHECKING:
@@ -57,10 +58,13 @@ class Sequence:
         return self
 
     def close_idle_jobs(self) -> None:
-        """``close()`` the jobs that never ran."""
-        for job in self.jobs:
-            if job.is_idle():
-                job.close()
+        """Close the jobs that never ran: outside an event loop, their ``co_close()``
+        awaited on the thread's loop; inside one, their ``close()`` at once."""
+        closing.close_jobs(job for job in self.jobs if job.is_idle())
+
+    async def co_close_idle_jobs(self) -> None:
+        """Await the ``co_close()`` of the jobs that never ran."""
+        await closing.co_close_jobs(job for job in self.jobs if job.is_idle())
 
     def __iter__(self) -> Iterator[AbstractJob]:
         return iter(self.jobs)

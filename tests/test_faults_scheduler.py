@@ -14,14 +14,15 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 from conftest import Recorder, never
 from test_ssh_core import node, remote_processes
 
-from apssh import Run, SshJob
-from asynciojobs import Job, PureScheduler, Scheduler, SignalExit
+from apssh import CommandFailedError, LocalNode, Run, SshJob
+from asynciojobs import Job, PureScheduler, Scheduler, Sequence, SignalExit
 
 _unique = itertools.count(1)
 
@@ -232,3 +233,117 @@ def test_sigterm_during_run_raises_signal_exit_after_the_jobs_are_cancelled(rec)
     assert (info.value.signum, info.value.code) == (signal.SIGTERM, 143)
     assert rec.events == ["started", "cancelled"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+# ----- closing jobs: sync close() anywhere, async co_close() awaited
+def test_close_all_jobs_disconnects_the_node(lab):
+    target = node(lab)
+    job = SshJob(target, command=Run("true"))
+    s = Scheduler(job)
+    assert s.run() is True and target.is_connected()
+    s.close_all_jobs()
+    assert not target.is_connected()
+    assert Scheduler(SshJob(target, command=Run("true"))).run() is True  # reconnects
+
+
+async def test_close_all_jobs_inside_a_running_loop(lab):
+    target = node(lab)
+    s = Scheduler(SshJob(target, command=Run("true")))
+    assert await s.co_run() is True and target.is_connected()
+    s.close_all_jobs()  # synchronous, in the loop: the connection is dropped at once
+    assert not target.is_connected()
+    assert await s.co_run() is True and target.is_connected()
+    await s.co_close_all_jobs()
+    assert not target.is_connected()
+
+
+def test_close_idle_jobs_leaves_the_nodes_of_jobs_that_ran(lab):
+    ran_on, idle_on = node(lab), node(lab, "127.0.0.2")
+    assert Scheduler(SshJob(idle_on, command=Run("true"))).run() is True
+    failing = SshJob(ran_on, command=Run("false"))
+    idle = SshJob(idle_on, command=Run("true"), required=failing)
+    s = Scheduler(failing, idle, critical=False)
+    assert s.run() is False and idle.is_idle()
+    s.close_idle_jobs()
+    assert ran_on.is_connected() and not idle_on.is_connected()
+
+
+def test_keep_connection_is_honoured_by_close(lab):
+    target = node(lab)
+    s = Scheduler(SshJob(target, command=Run("true"), keep_connection=True))
+    s.run()
+    s.close_all_jobs()
+    assert target.is_connected()
+
+
+def test_sequence_close_idle_jobs_warns_nothing_and_closes(lab):
+    import gc
+
+    target = node(lab)
+    assert Scheduler(SshJob(target, command=Run("true"))).run() is True
+    seq = Sequence(SshJob(target, command=Run("true")), SshJob(target, command=Run("true")))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seq.close_idle_jobs()
+        gc.collect()
+    assert caught == []
+    assert not target.is_connected()
+
+
+async def test_sequence_co_close_idle_jobs(lab):
+    target = node(lab)
+    assert await Scheduler(SshJob(target, command=Run("true"))).co_run() is True
+    seq = Sequence(SshJob(target, command=Run("true")))
+    await seq.co_close_idle_jobs()
+    assert not target.is_connected()
+
+
+# ----- debrief: a failed command is an expected failure, a bug keeps its traceback
+def test_debrief_of_a_failed_command_shows_node_command_code_duration_and_stderr(lab, capsys):
+    command = "for i in $(seq 1 30); do echo err$i >&2; done; echo out; exit 3"
+    job = SshJob(node(lab), command=Run(command), label="fails")
+    s = Scheduler(job, critical=False)
+    assert s.run() is False
+    exc = job.raised_exception()
+    assert isinstance(exc, CommandFailedError)
+    assert (exc.node, exc.command, exc.result) == ("root@127.0.0.1", command, 3)
+    assert exc.stderr_tail == [f"err{i}" for i in range(21, 31)]  # the last 10 only
+    assert exc.duration is not None and exc.duration >= 0
+    assert job.started_at is not None and job.ended_at is not None
+    assert job.started_at <= job.ended_at
+    assert str(exc) == (f"command {command} returned 3 on node root@127.0.0.1 "
+                        f"after {exc.duration:.2f}s")
+    capsys.readouterr()
+    s.debrief()
+    lines = capsys.readouterr().out.splitlines()
+    assert "Traceback (most recent call last):" not in lines
+    begin = next(i for i, line in enumerate(lines) if "BEG stack for CRITICAL JOB 1" in line)
+    assert lines[begin + 1] == "    ********************"
+    assert lines[begin + 2:begin + 14] == [
+        f"    CommandFailedError: {exc}",
+        "    last 10 lines of stderr:",
+        *(f"      | err{i}" for i in range(21, 31)),
+    ]
+    assert lines[begin + 14] == "    ********************"
+    assert "END stack for CRITICAL JOB 1" in lines[begin + 15]
+
+
+def test_a_local_command_keeps_its_stderr_tail_too():
+    job = SshJob(LocalNode(), command=Run("echo one >&2; echo two >&2; exit 4"))
+    assert Scheduler(job, critical=False).run() is False
+    exc = job.raised_exception()
+    assert isinstance(exc, CommandFailedError)
+    assert (exc.result, exc.stderr_tail) == (4, ["one", "two"])
+
+
+def test_debrief_keeps_the_traceback_of_a_bug(capsys):
+    async def buggy() -> None:
+        {}["missing"]
+
+    s = Scheduler(Job(buggy, label="buggy"), critical=False)
+    assert s.run() is False
+    capsys.readouterr()
+    s.debrief()
+    out = capsys.readouterr().out
+    assert "    Traceback (most recent call last):" in out
+    assert "    KeyError: 'missing'" in out
