@@ -4,14 +4,17 @@ The file is rendered with Jinja2 when variables are given or its name ends in
 ``.j2``; names it does not know stay as ``{{ name }}``, for ``Capture`` and
 ``Deferred`` at run time. Then every mistake a scenario can hold is reported
 before a single job starts, as one line naming the file and the line: a YAML
-syntax error, an unknown key, an unknown node or job id, a cycle, a
-``{{ variable }}`` that is neither given nor captured, a missing script file.
+syntax error, a key given twice, an unknown key, a value of the wrong kind, a
+duplicate or unknown node or job id, a cycle, a bad host or user name, a
+``{{ variable }}`` that is neither given nor captured before it is used, a
+missing script file (see ``scenario_checks.py`` for the checks themselves).
 """
 
 from __future__ import annotations
 
-import re
 import shlex
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,55 +22,40 @@ import yaml
 
 from asynciojobs import CycleError, Scheduler, graph
 
-from . import formatters as formatters_module
 from .commands import AbstractCommand, Pull, Push, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
 from .errors import ApsshError
+from .formatters import Formatter
 from .nodes import LocalNode, SshNode
+from .scenario_checks import (
+    COMMANDS,
+    JOB,
+    KINDS,
+    LOCAL_NODE,
+    NODE,
+    LateName,
+    Marked,
+    MarkedList,
+    MarkingLoader,
+    Problem,
+    check_fields,
+    check_given,
+    check_late_names,
+    check_node_names,
+    described,
+    leftovers,
+)
+from .scenario_formatters import node_formatter
 from .service import Service
 from .sshjob import SshJob
 
-NODE_KEYS = {"id", "hostname", "gateway", "username", "formatter", "verbose", "port", "keys",
-             "known_hosts", "host_key_policy", "timeout", "localnode", "ssh_config"}
-JOB_KEYS = {"id", "node", "commands", "command", "required", "critical", "forever",
-            "keep_connection", "verbose", "label"}
-COMMON = {"type", "label", "verbose", "capture"}
-COMMAND_KEYS = {
-    "Run": COMMON | {"command", "argv", "x11", "allowed_exits", "ignore_outputs", "timeout"},
-    "RunScript": COMMON | {"command", "local_script", "args", "includes", "x11",
-                           "allowed_exits", "timeout"},
-    "RunString": COMMON | {"command", "script_body", "args", "includes", "x11", "remote_name",
-                           "allowed_exits", "timeout"},
-    "Push": COMMON | {"localpaths", "remotepath", "recurse", "preserve", "follow_symlinks"},
-    "Pull": COMMON | {"remotepaths", "localpath", "recurse", "preserve", "follow_symlinks"},
-    "Service": COMMON | {"command", "service_id", "action", "tty", "systemd_type", "environ",
-                         "stop_if_running", "since", "output"},
-}
-_LEFTOVER = re.compile(r"\{\{\s*([A-Za-z_]\w*)")
+#: command keys given as they are to the command's class
+_PASSED = ("label", "verbose", "x11", "allowed_exits", "timeout", "ignore_outputs", "recurse",
+           "preserve", "follow_symlinks", "remote_name")
 
 
 class ScenarioError(ApsshError, ValueError):
-    """A scenario that cannot run; the message names the file and the line (or job)."""
-
-
-class _Marked(dict[str, Any]):
-    """A YAML mapping that remembers the line of each key (1-based)."""
-
-    line = 0
-    lines: dict[str, int]
-
-
-class _MarkingLoader(yaml.SafeLoader):
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        mapping = _Marked(super().construct_mapping(node, deep=True))  # type: ignore[arg-type]
-        mapping.line = node.start_mark.line + 1
-        mapping.lines = {key.value: key.start_mark.line + 1 for key, _ in node.value
-                         if hasattr(key, "value")}
-        return mapping
-
-
-_MarkingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                               _MarkingLoader.construct_mapping)
+    """A scenario that cannot run; the message names the file and the line."""
 
 
 class YamlLoader:
@@ -75,6 +63,8 @@ class YamlLoader:
 
     def __init__(self, filename: str | Path) -> None:
         self.filename = Path(filename)
+        self._shifted = False
+        self.variables = Variables()
 
     def load(self, env: dict[str, Any] | None = None, *,
              save_intermediate: bool | str | Path | None = None) -> Scheduler:
@@ -85,25 +75,34 @@ class YamlLoader:
                        save_intermediate: bool | str | Path | None = None
                        ) -> tuple[dict[str, Any], dict[str, SshJob], Scheduler]:
         """(nodes by id, jobs by id, scheduler)."""
-        try:
-            source = self.filename.read_text()
-        except OSError as exc:
-            raise ScenarioError(f"{self.filename}: cannot read: {exc.strerror}") from None
+        source = self._read()
         text = self._render(source, env)
         self._shifted = text.count("\n") != source.count("\n")
         if save_intermediate:
             self._save(text, save_intermediate)
-        try:
-            data = yaml.load(text, Loader=_MarkingLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else 0
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise self.error(line, f"YAML syntax: {problem}") from None
         self.variables = Variables(env or {})
-        return self._build(data)
+        try:
+            return self._build(self._parse(text))
+        except Problem as problem:
+            raise self.error(problem.line, problem.message) from None
 
     # ----- reading
+    def _read(self) -> str:
+        try:
+            data = self.filename.read_bytes()
+        except OSError as exc:
+            raise ScenarioError(f"{self.filename}: cannot read: {exc.strerror}") from None
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            raise self.error(data[:exc.start].count(b"\n") + 1,
+                             f"not a text file (byte {data[exc.start]:#04x} is not UTF-8)"
+                             ) from None
+        if "\0" in text:
+            raise self.error(text[:text.index("\0")].count("\n") + 1,
+                             "not a text file (a NUL byte)")
+        return text
+
     def _render(self, source: str, env: dict[str, Any] | None) -> str:
         if env is None and self.filename.suffix != ".j2":
             return source
@@ -113,9 +112,31 @@ class YamlLoader:
             template = jinja2.Environment(undefined=jinja2.DebugUndefined,
                                           keep_trailing_newline=True).from_string(source)
             return template.render(**(env or {}))
-        except jinja2.TemplateError as exc:
-            line = getattr(exc, "lineno", 0) or 0
-            raise ScenarioError(f"{self.filename}:{line}: Jinja2: {exc}") from None
+        except Exception as exc:  # a template's own error, or one of its expressions'
+            line = getattr(exc, "lineno", None) or next(
+                (number for frame, number in reversed(list(traceback.walk_tb(exc.__traceback__)))
+                 if frame.f_code.co_filename in ("<template>", "<unknown>")), 1)
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            raise ScenarioError(f"{self.filename}:{line}: Jinja2: {message}") from None
+
+    def _parse(self, text: str) -> Any:
+        try:
+            return yaml.load(text, Loader=MarkingLoader)  # a SafeLoader
+        except yaml.reader.ReaderError as exc:
+            raise Problem(text[:exc.position].count("\n") + 1,
+                          f"YAML: {exc.reason} ({exc.character!r})") from None
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else 1
+            problem = exc.problem or exc.context or "syntax error"
+            lines = text.splitlines()
+            names = leftovers(lines[line - 1]) if 0 < line <= len(lines) else []
+            if names:  # hostname: {{ host }} rendered without host: a YAML mapping
+                raise Problem(line, f"{{{{ {names[0]} }}}} is not given (YAML: {problem})"
+                              ) from None
+            raise Problem(line, f"YAML syntax: {problem}") from None
+        except yaml.YAMLError as exc:
+            raise Problem(1, f"YAML: {' '.join(str(exc).split())}") from None
 
     def _save(self, text: str, where: bool | str | Path) -> None:
         if where is True:
@@ -132,205 +153,230 @@ class YamlLoader:
         """``file:line: message`` (the rendered line when Jinja2 moved lines)."""
         where = f"{self.filename} (rendered line {line})" if self._shifted and line \
             else f"{self.filename}:{line}"
-        return ScenarioError(f"{where}: {message}")
+        return ScenarioError(f"{where}: {' '.join(message.splitlines())}")
 
     # ----- building
     def _build(self, data: Any) -> tuple[dict[str, Any], dict[str, SshJob], Scheduler]:
-        if not isinstance(data, dict):
-            raise self.error(1, "expected a mapping with 'nodes:' and 'jobs:'")
-        self._check_keys(data, {"nodes", "jobs"}, "the top level")
+        if not isinstance(data, Marked):
+            raise Problem(1, "expected a mapping with 'nodes:' and 'jobs:'")
+        check_fields(data, {"nodes": "any", "jobs": "any"}, "the top level")
         for key in ("nodes", "jobs"):
-            if not isinstance(data.get(key), list):
-                raise self.error(getattr(data, "lines", {}).get(key, 1),
-                                 f"'{key}:' must be a list")
-        formatters: dict[str, Any] = {}
+            if not isinstance(data.get(key), MarkedList):
+                raise Problem(data.line_of(key), f"'{key}:' must be a list")
+        nodes = self._nodes(data["nodes"])
+        return self._jobs(data["jobs"], nodes)
+
+    def _entries(self, items: MarkedList, kind: str) -> list[tuple[str, Marked]]:
+        """(id, mapping) of each item, refusing ids given twice."""
+        seen: dict[str, int] = {}
+        entries = []
+        for index, entry in enumerate(items):
+            if not isinstance(entry, Marked):
+                raise Problem(items.line_of(index),
+                              f"a {kind} must be a mapping, got {described(entry)}")
+            if "id" not in entry:
+                raise Problem(entry.line, f"{kind}: missing 'id:'")
+            ident, line = str(entry["id"]), entry.line_of("id")
+            if not KINDS["name"][0](entry["id"]):
+                raise Problem(line, f"{kind}: id: must be a name, got {described(entry['id'])}")
+            if ident in seen:
+                raise Problem(line, f"{kind} {ident}: {kind} id given twice "
+                                    f"(first at line {seen[ident]})")
+            seen[ident] = line
+            entries.append((ident, entry))
+        return entries
+
+    def _nodes(self, items: MarkedList) -> dict[str, Any]:
         nodes: dict[str, Any] = {}
-        for entry in data["nodes"]:
-            node_id, node = self._node(entry, nodes, formatters)
-            nodes[node_id] = node
-        captured = {c["capture"] for j in data["jobs"] if isinstance(j, dict)
-                    for c in (j.get("commands") or []) if isinstance(c, dict) and "capture" in c}
+        formatters: dict[tuple[str, bool], Formatter] = {}
+        for node_id, entry in self._entries(items, "node"):
+            local = entry.get("localnode") is True
+            what = f"{'local ' if local else ''}node {node_id}"
+            check_fields(entry, LOCAL_NODE if local else NODE, what)
+            formatter = node_formatter(entry, node_id, formatters, what)
+            if local:
+                nodes[node_id] = LocalNode(formatter=formatter)
+                continue
+            if "hostname" not in entry:
+                raise Problem(entry.line, f"{what}: missing 'hostname:'")
+            check_node_names(entry, what)
+            kwds = {k: entry[k] for k in ("username", "port", "keys", "known_hosts",
+                                           "host_key_policy", "timeout", "ssh_config")
+                    if k in entry}
+            gateway = entry.get("gateway")
+            if gateway is not None:
+                if str(gateway) not in nodes:
+                    raise Problem(entry.line_of("gateway"),
+                                  f"{what}: unknown gateway {gateway!r} (a node given before)")
+                kwds["gateway"] = nodes[str(gateway)]
+            try:
+                nodes[node_id] = SshNode(entry["hostname"], formatter=formatter, **kwds)
+            except (ApsshError, OSError, TypeError, ValueError) as exc:
+                raise Problem(entry.line, f"{what}: {exc}") from None
+        return nodes
+
+    def _jobs(self, items: MarkedList, nodes: dict[str, Any]
+              ) -> tuple[dict[str, Any], dict[str, SshJob], Scheduler]:
+        entries = self._entries(items, "job")
+        self._captures: dict[str, list[tuple[int, str]]] = {}
+        self._uses: list[LateName] = []
         jobs: dict[str, SshJob] = {}
-        for entry in data["jobs"]:
-            job = self._job(entry, nodes, captured)
-            jobs[entry["id"]] = job
-        for entry in data["jobs"]:
+        for job_id, entry in entries:
+            jobs[job_id] = self._job(job_id, entry, nodes)
+        requires: dict[str, list[str]] = {}
+        for job_id, entry in entries:
             required = entry.get("required") or []
-            for req in [required] if isinstance(required, str) else required:
+            requires[job_id] = [str(r) for r in (required if isinstance(required, list)
+                                                 else [required])]
+            for req in requires[job_id]:
+                line = entry.line_of("required")
+                if req == job_id:
+                    raise Problem(line, f"job {job_id}: requires itself")
                 if req not in jobs:
-                    raise self.error(entry.lines.get("required", entry.line),
-                                     f"job {entry['id']}: unknown job id {req!r} in required")
-                jobs[entry["id"]].requires(jobs[req])
+                    raise Problem(line, f"job {job_id}: unknown job id {req!r} in required")
+                jobs[job_id].requires(jobs[req])
         scheduler = Scheduler(*jobs.values())
+        ids: dict[Any, str] = {job: job_id for job_id, job in jobs.items()}
         try:
-            graph.plan_tree(scheduler, check=True)
+            plan = graph.plan_tree(scheduler, check=True)[scheduler]
         except CycleError as exc:
-            raise ScenarioError(f"{self.filename}: jobs form a cycle: "
-                                + " -> ".join(str(j.label) for j in [*exc.jobs, exc.jobs[0]])
-                                ) from None
+            cycle = [ids[job] for job in exc.jobs]
+            first = dict(entries)[cycle[0]]
+            raise Problem(first.line_of("required"),
+                          f"jobs form a cycle: {' -> '.join([*cycle, cycle[0]])}") from None
         except ValueError as exc:
             raise ScenarioError(f"{self.filename}: {exc}") from None
+        check_late_names([ids[job] for job in plan.order], requires, self._captures,
+                         self._uses, self.variables)
         return nodes, jobs, scheduler
 
-    def _check_keys(self, entry: Any, allowed: set[str], what: str) -> None:
-        for key in entry:
-            if key not in allowed:
-                raise self.error(entry.lines.get(key, entry.line), f"{what}: unknown key {key!r}")
-
-    def _required(self, entry: Any, key: str, what: str) -> Any:
-        if key not in entry:
-            raise self.error(entry.line, f"{what}: missing '{key}:'")
-        return entry[key]
-
-    def _node(self, entry: Any, nodes: dict[str, Any], formatters: dict[str, Any]
-              ) -> tuple[str, Any]:
-        if not isinstance(entry, _Marked):
-            raise self.error(0, f"a node must be a mapping, got {entry!r}")
-        node_id = str(self._required(entry, "id", "node"))
-        what = f"node {node_id}"
-        self._check_keys(entry, NODE_KEYS, what)
-        formatter = self._formatter(entry, formatters, what)
-        if entry.get("localnode"):
-            return node_id, LocalNode(formatter=formatter)
-        kwds = {k: entry[k] for k in ("username", "port", "keys", "known_hosts",
-                                       "host_key_policy", "timeout", "ssh_config") if k in entry}
-        gateway = entry.get("gateway")
-        if gateway is not None:
-            if gateway not in nodes:
-                raise self.error(entry.lines["gateway"], f"{what}: unknown gateway {gateway!r}")
-            kwds["gateway"] = nodes[gateway]
-        try:
-            node = SshNode(str(self._required(entry, "hostname", what)), formatter=formatter,
-                           **kwds)
-        except (TypeError, ValueError) as exc:
-            raise self.error(entry.line, f"{what}: {exc}") from None
-        return node_id, node
-
-    def _formatter(self, entry: Any, formatters: dict[str, Any], what: str) -> Any:
-        name = entry.get("formatter", "HostFormatter")
-        verbose = bool(entry.get("verbose", False))
-        key = f"{name}/{verbose}"
-        if key not in formatters:
-            cls = getattr(formatters_module, str(name), None)
-            if not (isinstance(cls, type) and issubclass(cls, formatters_module.Formatter)):
-                raise self.error(entry.lines.get("formatter", entry.line),
-                                 f"{what}: unknown formatter {name!r}")
-            formatters[key] = cls(verbose=verbose)  # type: ignore[call-arg]
-        return formatters[key]
-
-    def _job(self, entry: Any, nodes: dict[str, Any], captured: set[str]) -> SshJob:
-        if not isinstance(entry, _Marked):
-            raise self.error(0, f"a job must be a mapping, got {entry!r}")
-        job_id = str(self._required(entry, "id", "job"))
+    def _job(self, job_id: str, entry: Marked, nodes: dict[str, Any]) -> SshJob:
         what = f"job {job_id}"
-        self._check_keys(entry, JOB_KEYS, what)
-        node_id = self._required(entry, "node", what)
+        check_fields(entry, JOB, what)
+        if "node" not in entry:
+            raise Problem(entry.line, f"{what}: missing 'node:'")
+        node_id = str(entry["node"])
         if node_id not in nodes:
-            raise self.error(entry.lines["node"], f"{what}: unknown node id {node_id!r}")
-        raw = entry.get("commands", entry.get("command"))
-        if raw is None:
-            raise self.error(entry.line, f"{what}: missing 'commands:'")
-        items = raw if isinstance(raw, list) else [raw]
-        commands = [self._command(item, entry, what, captured) for item in items]
+            raise Problem(entry.line_of("node"), f"{what}: unknown node id {node_id!r}")
+        if "commands" in entry and "command" in entry:
+            raise Problem(entry.line_of("command"), f"{what}: give commands: or command:, "
+                                                    "not both")
+        key = "commands" if "commands" in entry else "command"
+        if key not in entry:
+            raise Problem(entry.line, f"{what}: missing 'commands:'")
+        raw = entry[key]
+        items = raw if isinstance(raw, MarkedList) else MarkedList([raw])
+        if not isinstance(raw, MarkedList):
+            items.line, items.lines = entry.line_of(key), []
+        commands = [self._command(item, items.line_of(index), job_id, index)
+                    for index, item in enumerate(items)]
         label = entry.get("label")
         return SshJob(nodes[node_id], commands=commands,
                       label=" ".join(str(label).split()) if label else job_id,
-                      critical=bool(entry.get("critical", True)),
-                      forever=bool(entry.get("forever", False)),
-                      keep_connection=bool(entry.get("keep_connection", False)),
+                      critical=entry.get("critical", True), forever=entry.get("forever", False),
+                      keep_connection=entry.get("keep_connection", False),
                       verbose=entry.get("verbose"))
 
-    def _text(self, value: Any, line: int, what: str, captured: set[str]) -> Any:
-        """A string, made Deferred when it still holds ``{{ names }}`` (all captured)."""
-        if not isinstance(value, str) or "{{" not in value:
+    def _late(self, value: Any, line: int, job_id: str, index: int) -> Any:
+        """A string, made Deferred when it holds ``{{ names }}`` (checked later:
+        each must be captured before this command runs)."""
+        names = leftovers(value)
+        if not names:
             return value
-        for name in _LEFTOVER.findall(value):
-            if name not in captured:
-                raise self.error(line, f"{what}: {{{{ {name} }}}} is neither given nor "
-                                       "captured by a command of the scenario")
+        self._uses.extend(LateName(job_id, index, name, line) for name in names)
         return Deferred(value, self.variables)
 
-    def _command(self, item: Any, job: Any, what: str, captured: set[str]
-                 ) -> AbstractCommand:
+    def _command(self, item: Any, line: int, job_id: str, index: int) -> AbstractCommand:
+        what = f"job {job_id}"
         if isinstance(item, str):  # a bare string: one Run
-            return Run(self._text(item, job.line, what, captured))
-        if not isinstance(item, _Marked):
-            raise self.error(job.line, f"{what}: a command must be a mapping, got {item!r}")
+            return Run(self._late(item, line, job_id, index))
+        if not isinstance(item, Marked):
+            raise Problem(line, f"{what}: a command must be a string or a mapping, "
+                                f"got {described(item)}")
         kind = item.get("type", "Run")
-        if kind not in COMMAND_KEYS:
-            raise self.error(item.lines.get("type", item.line),
-                             f"{what}: unknown command type {kind!r}")
-        self._check_keys(item, COMMAND_KEYS[kind], f"{what}, {kind}")
+        if kind not in COMMANDS:
+            known = ", ".join(sorted(COMMANDS))
+            raise Problem(item.line_of("type"),
+                          f"{what}: unknown command type {kind!r} (known: {known})")
+        what = f"{what}, {kind}"
+        check_fields(item, COMMANDS[kind], what)
         line = item.line
-        kwds = {k: item[k] for k in item if k not in ("type", "capture", "command", "argv",
-                                                       "local_script", "script_body", "args",
-                                                       "localpaths", "remotepath",
-                                                       "remotepaths", "localpath")}
+        needed = {"Push": ("localpaths", "remotepath"), "Pull": ("remotepaths", "localpath"),
+                  "Service": ("service_id",)}.get(kind, ())
+        if kind == "Service" and item.get("action", "start") == "start":
+            needed = ("service_id", "command")
+        for key in needed:
+            if key not in item:
+                raise Problem(line, f"{what}: missing '{key}:'")
         if "capture" in item:
-            kwds["capture"] = Capture(str(item["capture"]), self.variables)
-        text = self._text(item.get("command"), line, what, captured)
-        args = item.get("args", [])
-        args = [args] if isinstance(args, str) else list(args)  # a string is one argument
-        args = [self._text(a, line, what, captured) for a in args]
+            self._captures.setdefault(job_id, []).append((index, item["capture"]))
+
+        def late(value: Any) -> Any:
+            return self._late(value, line, job_id, index)
+
+        kwds = {k: item[k] for k in _PASSED if k in item}
+        if "capture" in item:
+            kwds["capture"] = Capture(item["capture"], self.variables)
+        args = item.get("args") or []
+        args = [late(a) for a in ([args] if not isinstance(args, list) else args)]
         try:
             if kind == "Run":
-                argv = item.get("argv")
-                if argv is None and text is None:
-                    raise self.error(line, f"{what}: Run needs 'command:' or 'argv:'")
-                parts = [self._text(a, line, what, captured) for a in argv] if argv else [text]
-                return Run(*parts, **kwds)
+                if ("argv" in item) == ("command" in item):
+                    raise Problem(line, f"{what}: needs 'command:' or 'argv:' (one of them)")
+                return Run(*[late(a) for a in item.get("argv") or [item["command"]]], **kwds)
             if kind in ("RunScript", "RunString"):
-                return self._script(kind, item, text, args, kwds, line, what, captured)
+                return self._script(kind, item, args, kwds, late, what)
             if kind == "Push":
                 return Push(item["localpaths"], item["remotepath"], **kwds)
             if kind == "Pull":
                 return Pull(item["remotepaths"], item["localpath"], **kwds)
-            return self._service(item, text, line, what)
-        except KeyError as exc:
-            raise self.error(line, f"{what}, {kind}: missing '{exc.args[0]}:'") from None
+            return self._service(item, late(item.get("command")), kwds)
         except (FileNotFoundError, TypeError, ValueError) as exc:
-            raise self.error(line, f"{what}, {kind}: {exc}") from None
+            raise Problem(line, f"{what}: {exc}") from None
 
-    def _script(self, kind: str, item: Any, text: Any, args: list[Any], kwds: dict[str, Any],
-                line: int, what: str, captured: set[str]) -> AbstractCommand:
+    def _script(self, kind: str, item: Marked, args: list[Any], kwds: dict[str, Any],
+                late: Callable[[Any], Any], what: str) -> AbstractCommand:
+        line = item.line
         base = self.filename.parent
-        includes = [base / p for p in kwds.pop("includes", None) or []]
+        includes = [base / p for p in item.get("includes") or []]
         missing = [str(p) for p in includes if not p.exists()]
         if missing:
-            raise self.error(line, f"{what}, {kind}: include not found: {', '.join(missing)}")
-        if kind == "RunScript":
-            if "local_script" in item:
-                script = item["local_script"]
-            elif text is not None:
-                script, *more = shlex.split(str(text))
-                args = [*more, *args]
-            else:
-                raise self.error(line, f"{what}: RunScript needs 'local_script:'")
-            path = base / str(script)
-            if not path.exists():
-                raise self.error(item.lines.get("local_script", line),
-                                 f"{what}: script not found: {path}")
-            return RunScript(path, *args, includes=includes, **kwds)
-        body = item.get("script_body")
-        if body is None:
-            raise self.error(line, f"{what}: RunString needs 'script_body:'")
-        return RunString(self._text(body, line, what, captured), *args, includes=includes,
-                         **kwds)
+            raise Problem(item.line_of("includes"),
+                          f"{what}: include not found: {', '.join(missing)}")
+        if kind == "RunString":
+            if "script_body" not in item:
+                raise Problem(line, f"{what}: needs 'script_body:'")
+            return RunString(late(item["script_body"]), *args, includes=includes, **kwds)
+        if "local_script" in item:
+            script = item["local_script"]
+        elif "command" in item:
+            words = shlex.split(item["command"])
+            if not words or set(leftovers(item["command"])) != {
+                    name for word in words for name in leftovers(word)}:
+                raise Problem(line, f"{what}: command: must be a script then its arguments "
+                                    "({{name}} written without spaces)")
+            script, args = words[0], [*map(late, words[1:]), *args]
+            check_given(script, line, f"{what}: command", "a capture cannot fill a path")
+        else:
+            raise Problem(line, f"{what}: needs 'local_script:'")
+        path = base / script
+        if not path.exists():
+            raise Problem(item.line_of("local_script"),
+                          f"{what.partition(',')[0]}: script not found: {path}")
+        return RunScript(path, *args, includes=includes, **kwds)
 
-    def _service(self, item: Any, text: Any, line: int, what: str) -> AbstractCommand:
-        service = Service(text, service_id=str(item["service_id"]),
-                          tty=bool(item.get("tty", False)),
-                          systemd_type=str(item.get("systemd_type", "simple")),
-                          environ=item.get("environ"),
-                          stop_if_running=bool(item.get("stop_if_running", True)))
+    def _service(self, item: Marked, command: Any, kwds: dict[str, Any]) -> AbstractCommand:
+        service = Service(command, service_id=str(item["service_id"]),
+                          tty=item.get("tty", False),
+                          systemd_type=item.get("systemd_type", "simple"),
+                          environ={k: str(v) for k, v in (item.get("environ") or {}).items()},
+                          stop_if_running=item.get("stop_if_running", True))
         action = item.get("action", "start")
+        run = {k: kwds[k] for k in ("label", "verbose", "capture") if k in kwds}
         if action == "start":
-            return service.start_command(label=item.get("label"))
+            return service.start_command(**run)
         if action == "stop":
-            return service.stop_command(label=item.get("label"))
+            return service.stop_command(**run)
         if action == "status":
-            return service.status_command(output=item.get("output"), label=item.get("label"))
-        if action == "journal":
-            return service.journal_command(since=item.get("since"), label=item.get("label"))
-        raise self.error(line, f"{what}: Service action must be start, stop, status or "
-                               f"journal, got {action!r}")
+            return service.status_command(output=item.get("output"), **run)
+        return service.journal_command(since=item.get("since"), **run)

@@ -156,4 +156,4 @@ def test_nepi_ng_run_command(tmp_path, capsys):
     broken = write(tmp_path, "nodes: []\njobs: []\noops: 1\n", "broken.yaml")
     assert main(["run", str(broken)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("nepi-ng: ") and "broken.yaml:3" in err and err.count("\n") == 1
+    assert err.startswith(f"{broken}:3: ") and err.count("\n") == 1  # file:line: what

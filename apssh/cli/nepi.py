@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 
 
@@ -40,10 +41,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """``nepi-ng run``: 0 only when the scenario succeeded; 2 for a bad scenario."""
+    """``nepi-ng run``: 0 when the scenario succeeded, 1 when it failed, 2 for a bad
+    scenario (one line ``file:line: what``, nothing run), 130 after Ctrl-C and 128+N
+    after signal N (the jobs stopped, then the summary printed)."""
     from asynciojobs.dot import GraphvizError
 
     from ..loader import ScenarioError, YamlLoader
+    from .errors import FAILED, OK, USAGE, stop_code
 
     env = {}
     for definition in args.define:
@@ -53,27 +57,41 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         env[name] = value
     try:
         scheduler = YamlLoader(args.scenario).load(env)
-    except ScenarioError as exc:
-        print(f"nepi-ng: {exc}", file=sys.stderr)
-        return 2
+    except ScenarioError as exc:  # it names the file and the line, as compilers do
+        print(exc, file=sys.stderr)
+        return USAGE
     scheduler.timeout = args.timeout
     scheduler.jobs_window = args.window
     scheduler.verbose = args.verbose
     scheduler.critical = False
     if args.list:
         scheduler.list()
-        return 0
+        return OK
+    stopped: BaseException | None = None
     try:
         ok = scheduler.run()
-    finally:
-        if args.graph:
-            try:
-                print(scheduler.export_as_svgfile(args.graph, show_outcome=True))
-            except GraphvizError as exc:
-                print(f"nepi-ng: --graph: {exc}", file=sys.stderr)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or a signal (SignalExit)
+        ok, stopped = False, exc
+    if args.graph:
+        try:
+            print(scheduler.export_as_svgfile(args.graph, show_outcome=True))
+        except GraphvizError as exc:
+            print(f"nepi-ng: --graph: {exc}", file=sys.stderr)
+    if stopped is not None:
+        print(f"nepi-ng: interrupted ({_why_stopped(stopped)}): the jobs were stopped",
+              file=sys.stderr)
     if not ok:
         scheduler.debrief()
-    return 0 if ok else 1
+    if stopped is not None:
+        return stop_code(stopped)
+    return OK if ok else FAILED
+
+
+def _why_stopped(exc: BaseException) -> str:
+    signum = getattr(exc, "signum", None)
+    if signum is not None:
+        return signal.Signals(signum).name
+    return "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"exit {exc}"
 
 
 async def serve_lab(nodes: int, gateway: bool, workdir: str | None) -> None:
