@@ -8,10 +8,12 @@ on. Nothing leaves 127.0.0.0/8.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -148,6 +150,51 @@ class Sshd:
             return [f"{address} {key}" for address in self.addresses]
         return [f"[{address}]:{self.port} {key}" for address in self.addresses]
 
+    def descendants(self) -> list[int]:
+        """The pids of every process this daemon started (sessions, commands), deepest last."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            for child in children.get(todo.pop(0), []):
+                found.append(child)
+                todo.append(child)
+        return found
+
+    def sessions(self) -> list[int]:
+        """The per-connection sshd processes (not the listener, not the commands)."""
+        found = []
+        for pid in self.descendants():
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip().startswith("sshd"):
+                    found.append(pid)
+            except OSError:
+                continue
+        return found
+
+    def signal_sessions(self, sig: int) -> None:
+        """Send ``sig`` to every per-connection sshd process (SIGSTOP freezes them)."""
+        for pid in self.sessions():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def kill_all(self) -> None:
+        """SIGKILL the daemon and everything it started: a machine that goes away."""
+        for pid in [self.proc.pid, *self.descendants()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)  # a stopped process dies only once continued
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
+        self.stop()
+
     def stop(self) -> None:
         # the per-connection children hold the log pipe open: stop them too
         subprocess.run(["pkill", "-TERM", "-P", str(self.proc.pid)], check=False)
@@ -185,6 +232,15 @@ class Lab:
     def stop(self) -> None:
         self.main.stop()
         self.gateway.stop()
+
+
+def dedicated_sshd(lab: Lab, name: str, address: str, known_hosts: Path) -> Sshd:
+    """A daemon of its own for a test that kills or freezes it (never a lab daemon),
+    on ``address`` with the lab's keys; ``known_hosts`` gets the lab's lines and its."""
+    daemon = Sshd(lab.keys, name, [address])
+    known_hosts.write_text(lab.known_hosts.read_text()
+                           + "\n".join(daemon.known_hosts_lines()) + "\n")
+    return daemon
 
 
 def start_lab(workdir: Path) -> Lab:

@@ -8,8 +8,10 @@ up inside a network namespace that holds nothing but loopback.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,13 +19,20 @@ import time
 from pathlib import Path
 
 import pytest
-from test_ssh_core import close_nodes, node  # noqa: F401  (closes what node() opened)
+from sshd import dedicated_sshd
+from test_ssh_core import Recorder, close_nodes, node, remote_processes  # noqa: F401  (closes what node() opened)
 
 from apssh import Run, SshJob, SshNode
-from apssh.errors import HostUnknownError, KeyFileError
+from apssh.errors import (
+    CommandTimeoutError,
+    ConnectionLostError,
+    HostUnknownError,
+    KeyFileError,
+)
 from apssh.failures import classify, is_resolution_failure
 from apssh.names import BadNameError
-from asynciojobs import Scheduler
+from asynciojobs import Job, Scheduler
+from asynciojobs.loop import run_in_thread_loop
 
 ROOT = os.geteuid() == 0
 
@@ -94,10 +103,8 @@ def test_good_names_still_go_through_the_hooks(lab, tmp_path):
     """The same config with a good name: the hook runs (so the test above is real)."""
     marker = tmp_path / "marker"
     config = tmp_path / "config"
-    config.write_text(f"Host *\n  ProxyCommand sh -c 'touch {marker}; exec nc %h %p'\n")
-    if shutil.which("nc") is None:
-        config.write_text(f"Host *\n  ProxyCommand sh -c 'touch {marker}; exit 1'\n")
-    n = node(lab, "127.0.0.1", ssh_config=config, timeout=5)
+    config.write_text(f"Host *\n  ProxyCommand sh -c 'touch {marker}; exit 1' %h\n")
+    n = node(lab, "127.0.0.1", ssh_config=config, timeout=1)
     job = SshJob(n, command=Run("true"), critical=False)
     Scheduler(job).run()
     assert marker.exists()
@@ -202,3 +209,162 @@ def test_an_unusable_key_never_falls_back_to_the_defaults(lab, tmp_path, monkeyp
         node(lab, keys=[tmp_path / "missing"])
     fine = node(lab, keys=None)  # nothing given: the defaults, as documented
     assert Scheduler(SshJob(fine, command=Run("true"))).run() is True
+
+
+# ----- 4. closing nodes behind a gateway is a normal close
+@pytest.mark.parametrize("how", ["close_all_jobs", "abort"])
+@pytest.mark.parametrize("gateway_first", [True, False])
+def test_closing_at_the_end_of_a_run_is_not_a_failure(lab, capsys, gateway_first, how):
+    """Leaf jobs are closed concurrently (the gateway's job may come first); a
+    console script drops every connection at exit (the gateway may come first)."""
+    from apssh import HostFormatter
+
+    verbose = HostFormatter(verbose=True)
+    gateway = node(lab, "127.0.1.1", port=lab.gateway.port, formatter=verbose)
+    nodes = [node(lab, f"127.0.0.{i}", gateway=gateway, formatter=verbose) for i in (10, 11)]
+    jobs = [SshJob(n, command=Run("echo through")) for n in nodes]
+    on_gateway = SshJob(gateway, command=Run("echo gateway"))
+    ordered = [on_gateway, *jobs] if gateway_first else [*jobs, on_gateway]
+    scheduler = Scheduler(*ordered)
+    assert scheduler.run() is True
+    if how == "close_all_jobs":
+        scheduler.close_all_jobs()
+    else:
+        async def drop() -> None:
+            order = (gateway, *nodes) if gateway_first else (*nodes, gateway)
+            conns = [each._st.conn for each in order if each._st is not None]
+            assert len(conns) == 3
+            for each in order:
+                each.abort()
+            # connection_lost has been called once each connection is closed
+            await asyncio.wait_for(asyncio.gather(*(c.wait_closed() for c in conns)), 10)
+
+        run_in_thread_loop(drop())
+    assert not gateway.is_connected() and not any(n.is_connected() for n in nodes)
+    err = capsys.readouterr().err
+    assert "Connection failed" not in err, err
+    if how == "close_all_jobs":
+        for host in ("127.0.1.1", "127.0.0.10", "127.0.0.11"):
+            assert f"Connection closed to root@{host}" in err
+
+
+def test_closing_a_gateway_closes_the_nodes_behind_it_first(lab):
+    rec = Recorder()
+    gateway = node(lab, "127.0.1.1", port=lab.gateway.port, formatter=rec)
+    behind = node(lab, "127.0.0.12", gateway=gateway, formatter=rec)
+    deeper = node(lab, "127.0.0.13", gateway=behind, formatter=rec)
+
+    async def scenario() -> None:
+        assert await deeper.run("true") == 0
+        await gateway.close()
+
+    asyncio.run(scenario())
+    closes = [(kind, host) for kind, host in rec.events if kind in ("closed", "lost")]
+    assert closes == [("closed", "127.0.0.13"), ("closed", "127.0.0.12"),
+                      ("closed", "127.0.1.1")]
+    assert not behind.is_connected() and not deeper.is_connected()
+
+
+# ----- 6. daemons that die or freeze under running commands
+_tokens = iter(range(1, 10_000))
+
+
+def token() -> str:
+    """A sleep duration no other test uses, to find its process."""
+    return f"41.{os.getpid() % 1000}{next(_tokens):03d}"
+
+
+@pytest.fixture
+def daemons(lab, tmp_path):
+    """Start dedicated daemons (``daemons(name, address) -> (sshd, known_hosts)``);
+    thawed and killed after the test, with what they ran."""
+    started = []
+
+    def start(name: str, address: str):
+        known = tmp_path / f"known_hosts.{name}"
+        daemon = dedicated_sshd(lab, f"{name}-{os.getpid()}", address, known)
+        started.append(daemon)
+        return daemon, known
+
+    yield start
+    for daemon in started:
+        daemon.kill_all()
+
+
+async def when_running(pattern: str, count: int = 1, deadline: float = 10.0) -> None:
+    """Wait until ``count`` processes match ``pattern`` (polled, with a deadline)."""
+    end = time.monotonic() + deadline
+    while len(remote_processes(pattern)) < count:
+        if time.monotonic() > end:
+            raise TimeoutError(f"{pattern} never started")
+        await asyncio.sleep(0.02)
+
+
+def test_sshd_killed_mid_command(lab, daemons):
+    daemon, known = daemons("killed", "127.0.2.1")
+    pause = token()
+    doomed = node(lab, "127.0.2.1", port=daemon.port, known_hosts=known)
+    rec = Recorder()
+    sleeper = SshJob(doomed, command=Run(f"sleep {pause}"), critical=False)
+    other = SshJob(node(lab, "127.0.0.7", formatter=rec), command=Run("echo kept"),
+                   critical=False)
+
+    async def kill_when_running() -> None:
+        await when_running(f"^sleep {pause}")
+        await asyncio.to_thread(daemon.kill_all)
+
+    killer = Job(kill_when_running(), critical=True)
+    started = time.monotonic()
+    assert Scheduler(sleeper, other, killer, timeout=30).run() is True
+    assert time.monotonic() - started < 20
+    exc = sleeper.raised_exception()
+    assert isinstance(exc, ConnectionLostError), exc
+    assert str(exc) == "root@127.0.2.1: connection lost"
+    assert other.result() == 0 and rec.out == [("127.0.0.7", "kept\n")]
+
+
+def test_sshd_frozen_mid_command(lab, daemons):
+    daemon, known = daemons("frozen", "127.0.2.2")
+    pause = token()
+    rec = Recorder()
+    stuck = node(lab, "127.0.2.2", port=daemon.port, known_hosts=known, timeout=3,
+                 formatter=rec)
+    sleeper = SshJob(stuck, command=Run(f"sleep {pause}", timeout=3), critical=False)
+
+    async def freeze_when_running() -> None:
+        await when_running(f"^sleep {pause}")
+        daemon.signal_sessions(signal.SIGSTOP)
+
+    freezer = Job(freeze_when_running(), critical=True)
+    started = time.monotonic()
+    assert Scheduler(sleeper, freezer, timeout=30).run() is True
+    assert time.monotonic() - started < 20  # the command timeout, then the kill's, no more
+    exc = sleeper.raised_exception()
+    assert isinstance(exc, CommandTimeoutError), exc
+    assert str(exc) == f"root@127.0.2.2: command timed out after 3s: sleep {pause}"
+    assert ("stderr", "could not stop a command: no answer within 3.0s\n") in rec.events
+
+
+def test_gateway_killed_under_running_nodes(lab, daemons):
+    daemon, known = daemons("gateway", "127.0.2.3")
+    pause = token()
+    rec = Recorder()
+    gateway = node(lab, "127.0.2.3", port=daemon.port, known_hosts=known, formatter=rec)
+    behind = [node(lab, f"127.0.0.{i}", gateway=gateway, known_hosts=known, formatter=rec)
+              for i in (8, 9)]
+    jobs = [SshJob(n, command=Run(f"sleep {pause}"), critical=False) for n in behind]
+
+    async def kill_when_running() -> None:
+        await when_running(f"^sleep {pause}", count=2)
+        await asyncio.to_thread(daemon.kill_all)
+
+    killer = Job(kill_when_running(), critical=True)
+    try:
+        assert Scheduler(*jobs, killer, timeout=30).run() is True
+    finally:  # the lab daemon's commands outlive the tunnel that carried them
+        subprocess.run(["pkill", "-f", f"sleep {pause}"], check=False)
+    for n, job in zip(behind, jobs, strict=True):
+        exc = job.raised_exception()
+        assert isinstance(exc, ConnectionLostError), exc
+        assert str(exc) == f"root@{n.hostname}: connection lost: gateway root@127.0.2.3 lost"
+    assert ("lost", "127.0.2.3") in rec.events
