@@ -50,7 +50,7 @@ def write_bytes(stream: TextIO, raw: bytes) -> None:
         return
     stream.flush()  # text written before goes first
     buffer.write(raw)
-    if stream.line_buffering:  # a terminal: show it now, as the text layer would
+    if getattr(stream, "line_buffering", False):  # a terminal: show it now, as text would be
         buffer.flush()
 
 
