@@ -6,21 +6,15 @@ What they show while running (formatters, progress) is ``output.py``'s job.
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..names import path_in
+from .errors import FAILED, INTERRUPTED, TIMED_OUT, UNREACHABLE, signal_code
 from .targets import Target, fold
-
-#: exit code for a host that could not be reached, as OpenSSH's
-UNREACHABLE = 255
-#: exit code for a command stopped by --command-timeout, as timeout(1)'s
-TIMED_OUT = 124
-#: exit code after Ctrl-C, as a shell's
-INTERRUPTED = 130
 
 
 @dataclass
@@ -38,13 +32,6 @@ class Outcome:
         return self.code == 0
 
 
-def _signal_code(name: str) -> int:
-    try:
-        return 128 + signal.Signals[f"SIG{name}"].value
-    except KeyError:
-        return UNREACHABLE
-
-
 def outcome_of(target: Target, job: Any) -> Outcome:
     """The outcome of ``job`` (an SshJob, not critical) run on ``target``."""
     from ..errors import CommandTimeoutError, ConnectError, CopyError
@@ -57,15 +44,15 @@ def outcome_of(target: Target, job: Any) -> Outcome:
     if isinstance(exc, CommandTimeoutError):
         return Outcome(target, TIMED_OUT, f"timed out after {exc.timeout:g}s")
     if isinstance(exc, CopyError):
-        return Outcome(target, 1, f"{exc.copy}: {exc.reason}")
+        return Outcome(target, FAILED, f"{exc.copy}: {exc.reason}")
     if exc is not None:
         text = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-        return Outcome(target, 1, str(text).splitlines()[0])
+        return Outcome(target, FAILED, str(text).splitlines()[0])
     result = job.result()
     if result == 0:
         return Outcome(target, 0)
     if isinstance(result, str):
-        return Outcome(target, _signal_code(result), f"killed by signal {result}")
+        return Outcome(target, signal_code(result), f"killed by signal {result}")
     if result is None:
         return Outcome(target, UNREACHABLE, "no exit status (connection lost?)")
     return Outcome(target, int(result), f"exit {result}")
@@ -73,7 +60,8 @@ def outcome_of(target: Target, job: Any) -> Outcome:
 
 def exit_code(outcomes: Iterable[Outcome], *, copies: bool = False) -> int:
     """0 when all succeeded; 255 when a host was unreachable; else the largest
-    exit code (``copies``: 1). Interrupted runs give 130."""
+    exit code (``copies``: 1); see the table in ``errors.py``. (How a stopped run
+    ends is the caller's: ``errors.stop_code``.)"""
     outcomes = list(outcomes)
     if any(o.interrupted for o in outcomes):
         return INTERRUPTED
@@ -81,8 +69,8 @@ def exit_code(outcomes: Iterable[Outcome], *, copies: bool = False) -> int:
         return UNREACHABLE
     worst = max((o.code for o in outcomes), default=0)
     if copies and worst:
-        return 1
-    return min(worst, 255)
+        return FAILED
+    return min(worst, UNREACHABLE)
 
 
 def summary(outcomes: Iterable[Outcome]) -> str:
@@ -119,4 +107,4 @@ def write_marks(run_dir: Path, outcomes: Iterable[Outcome]) -> None:
             continue
         content = "None" if outcome.unreachable else str(outcome.code)
         sub = "0ok" if outcome.ok else "1failed"
-        (run_dir / sub / outcome.target.host).write_text(content + "\n")
+        path_in(run_dir / sub, outcome.target.host).write_text(content + "\n")

@@ -12,7 +12,10 @@ a literal list. Each item reads ``[[gwuser@]gw->][user@]host[:port]``:
   exclude, ``&`` and ``^`` too; ClusterShell is imported only when a range is.
 
 Commas split items only outside brackets. Duplicates collapse to one target.
-Every mistake is a ``TargetError`` naming the fragment (and file:line).
+Every mistake is a ``TargetError`` naming the fragment (and file:line). Host
+and user names are checked here (``apssh.names``), before any DNS lookup: a
+file of words that are not host names (a key given as ``-t`` by mistake) is
+refused as a whole, and a name never reaches a shell or a path.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ApsshError
+from ..names import hostname_problem, username_problem
 
 #: what makes a host name a range expression for ClusterShell
 _RANGE_CHARS = frozenset("[]!&^")
@@ -152,8 +156,21 @@ def parse_item(item: str, *, user: str | None = None, port: int | None = None,
                 raise TargetError(item, "a gateway cannot be a range")
             chain = Target(host, hop_user or user, hop_port or port, chain)
     hop_user, host, hop_port = _parse_hop(item, hops[-1])
-    return [Target(name, hop_user or user, hop_port or port, chain)
+    return [_checked(item, Target(name, hop_user or user, hop_port or port, chain))
             for name in _expand_host(item, host)]
+
+
+def _checked(fragment: str, target: Target) -> Target:
+    """``target``, once its names (and its gateways') are known to be usable."""
+    hop: Target | None = target
+    while hop is not None:
+        problem = hostname_problem(hop.host)
+        if problem is None and hop.user is not None:
+            problem = username_problem(hop.user)
+        if problem is not None:
+            raise TargetError(fragment, problem)
+        hop = hop.gateway
+    return target
 
 
 def _as_path(spec: str) -> Path | None:

@@ -6,22 +6,33 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from asynciojobs._version import __version__
 
-from ..errors import ApsshError
-from .targets import Target, TargetError, excluded, expand, parse_gateway
+from .errors import BAD_INPUT, FAILED, PIPE_CLOSED, UsageError, bad_input, stop_code
+from .pipe import StdoutGuard
+from .targets import Target, excluded, expand, parse_gateway
+
+
+@dataclass
+class Run:
+    """One invocation's run: its options and targets, and what is made for them."""
+
+    args: argparse.Namespace
+    targets: list[Target]
+    progress: Any = None
+    proxies: dict[Target, Any] = field(default_factory=dict)
+    commands: dict[Target, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+
 
 #: how many hosts make the progress line worth showing (on a terminal)
 PROGRESS_FROM = 10
 #: file descriptors wanted per host, and for everything else
 FDS_PER_HOST, FDS_BASE = 2, 128
-
-
-class UsageError(ApsshError):
-    """Bad input: printed as one line, exit code 2."""
 
 
 def raise_open_files_limit(hosts: int) -> None:
@@ -33,6 +44,32 @@ def raise_open_files_limit(hosts: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < needed:
         wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
+    return value
+
+
+def make_run_dir(parent: Path | None = None) -> Path:
+    """A new directory for this run's files (``-d``), never one of an earlier run: named
+    by the time to the second (``2026-11-30@15-04-05``, no ``:``, sorted by time),
+    with ``.2``, ``.3``... when several runs start in the same second."""
+    base = (parent or Path()) / time.strftime("%Y-%m-%d@%H-%M-%S")
+    path, number = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            number += 1
+            path = base.with_name(f"{base.name}.{number}")
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +96,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
         help="go ahead even when no key is found")
     add("-w", "--window", type=int, default=0,
         help="at most this many hosts at a time (default 0: no cap; handshakes are paced)")
-    add("-c", "--connect-timeout", dest="timeout", type=float, default=30.0,
+    add("-c", "--connect-timeout", dest="timeout", type=_seconds, default=30.0,
         help="connection timeout in seconds (default 30)")
     add("-L", "--list-targets", action="store_true", help="list the targets and exit")
     add("-n", "--dry-run", action="store_true", help="show the selected hosts and exit")
@@ -104,7 +141,12 @@ class Tool:
 
     # ----- the entry point
     def main(self, *argv: str) -> int:
-        """Run with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+        """Run with ``argv`` (default: ``sys.argv[1:]``); returns the exit code.
+
+        Bad input (options, targets, names, keys, local files) is found before
+        anything runs: one line, exit 2. Then each host's outcome is reported,
+        and the exit code follows the table in ``errors.py``.
+        """
         args_list = list(argv) if argv else sys.argv[1:]
         try:
             args = self.parser().parse_args(args_list)
@@ -117,10 +159,16 @@ class Tool:
                 return self.dry_run(targets, excludes, dropped)
             if not targets:
                 raise UsageError("no target left: nothing to do")
-            return self.run(args, targets)
-        except (UsageError, TargetError, ValueError, OSError) as exc:
-            print(f"{self.prog}: {exc}", file=sys.stderr)
-            return 2
+            run = self.prepare_run(args, targets)
+        except BAD_INPUT as exc:
+            return bad_input(self.prog, exc)
+        if args.list_targets:
+            from .nodes import describe
+
+            for target in targets:
+                print(describe(run.proxies[target]))
+            return 0
+        return self.execute(run)
 
     def check(self, args: argparse.Namespace) -> None:
         """Reject what cannot work before touching the network."""
@@ -169,10 +217,12 @@ class Tool:
         """Read what the commands need once (stdin, scripts...); may raise UsageError."""
 
     # ----- the run
-    def run(self, args: argparse.Namespace, targets: list[Target]) -> int:
+    def prepare_run(self, args: argparse.Namespace, targets: list[Target]) -> Run:
+        """Everything the run needs, made before it starts: keys, nodes, each host's
+        command, the output directory. Raises on bad input; nothing has run."""
         self.prepare(args)
         from ..sshproxy import DEFAULT
-        from .nodes import build_proxies, describe
+        from .nodes import build_proxies
         from .output import Progress
 
         raise_open_files_limit(len(targets) + sum(1 for t in targets if t.gateway))
@@ -180,24 +230,23 @@ class Tool:
         progress = (Progress(len(targets), sys.stderr)
                     if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
                     and not args.verbose else None)
-        live = self.live_formatter(args, progress)
-        proxies = build_proxies(
+        run = Run(args, targets, progress)
+        live = self.live_formatter(run)
+        run.proxies = build_proxies(
             targets, formatter_for=lambda target: self.formatter_for(args, target, live),
             gateway_formatter=live, keys=keys, known_hosts=args.known_hosts or DEFAULT,
             host_key_policy=args.host_key_policy,
             ssh_config=None if args.ssh_config == "none" else args.ssh_config or DEFAULT,
-            timeout=args.timeout, debug=args.debug)
+            timeout=args.timeout)
         if args.list_targets:
-            for target in targets:
-                print(describe(proxies[target]))
-            return 0
-        keyless = [t for t in targets if not proxies[t].keys]
+            return run
+        keyless = [t for t in targets if not run.proxies[t].keys]
         if keyless and not args.ok_if_no_key:
             raise UsageError(f"could not find any usable key for {keyless[0]} "
                              "(see -k, or -K to go ahead)")
-        if args.verbose:
-            print(f"{self.prog} is working on {len(targets)} nodes", file=sys.stderr)
-        return self.execute(args, targets, proxies, progress)
+        run.commands = {target: self.command(args, target, run.proxies[target].username or "")
+                        for target in targets}
+        return run
 
     def keys(self, args: argparse.Namespace) -> list[Any] | None:
         """The -k keys, else the agent's and the default ones; None when there are
@@ -206,13 +255,14 @@ class Tool:
 
         return load_private_keys(args.keys or None, args.verbose or args.debug) or None
 
-    def live_formatter(self, args: argparse.Namespace, progress: Any) -> Any:
+    def live_formatter(self, run: Run) -> Any:
         """The formatter the nodes share: per-host files, or lines on the terminal."""
         from .output import LiveFormatter, OutDirFormatter
 
+        args, progress = run.args, run.progress
         if args.out_dir or args.date_time:
-            self.run_dir = Path(args.out_dir or time.strftime("%Y-%m-%d@%H:%M"))
-            return OutDirFormatter(self.run_dir, verbose=args.verbose)
+            run.run_dir = Path(args.out_dir) if args.out_dir else make_run_dir()
+            return OutDirFormatter(run.run_dir, verbose=args.verbose)
         if args.raw_format:
             return LiveFormatter("{linenl}", verbose=args.verbose, progress=progress)
         if args.time_colon_format:
@@ -226,74 +276,62 @@ class Tool:
         """The formatter of one target's node (the shared one, unless gathering)."""
         return live
 
-    def execute(self, args: argparse.Namespace, targets: list[Target],
-                proxies: dict[Target, Any], progress: Any) -> int:
+    def execute(self, run: Run) -> int:
+        """Run every host's job; report; the exit code."""
+        import asyncio
+
         from asynciojobs import Scheduler
         from asynciojobs.loop import run_in_thread_loop
 
-        from ..sshjob import SshJob
         from ..topology import co_close_ssh_in_scheduler
+        from .hostjob import HostJob
         from .report import exit_code, outcome_of, report, write_marks
 
-        gateways = {proxy.gateway for proxy in proxies.values()}
-
-        close_each = bool(args.window)
-
-        class HostJob(SshJob):
-            """One host's job: it shows on the progress line; with -w it closes its
-            connection when done, so that connections do not pile up."""
-
-            async def co_run(self) -> Any:
-                if progress is not None:
-                    progress.started()
-                ok = False
-                try:
-                    result = await super().co_run()
-                    ok = result == 0
-                    return result
-                finally:
-                    if progress is not None:
-                        progress.finished(ok)
-                    if close_each and self.node not in gateways:
-                        await self.node.close()
-
-        jobs = {target: HostJob(proxies[target], critical=False,
+        args = run.args
+        gateways = {proxy.gateway for proxy in run.proxies.values()}
+        jobs = {target: HostJob(run.proxies[target], critical=False,
                                 verbose=args.verbose or args.debug,
-                                command=self.command(args, target,
-                                                     proxies[target].username or ""))
-                for target in targets}
+                                command=run.commands[target], progress=run.progress,
+                                close_when_done=bool(args.window)
+                                and run.proxies[target] not in gateways)
+                for target in run.targets}
         # the scheduler's verbose lines would go to stdout, mixed with the output
         scheduler = Scheduler(*jobs.values(), jobs_window=args.window or None)
 
         async def everything() -> None:
+            guard.watch(asyncio.current_task())
             try:
                 await scheduler.co_run()
             finally:
                 if self.exit_after:
-                    for proxy in proxies.values():  # the nodes first, then their gateways
+                    for proxy in run.proxies.values():  # the nodes, then their gateways
                         while proxy is not None:
                             proxy.abort()
                             proxy = proxy.gateway
                 else:
                     await co_close_ssh_in_scheduler(scheduler)
 
-        interrupted = False
-        try:
-            run_in_thread_loop(everything())
-        except KeyboardInterrupt:
-            interrupted = True
-        if progress is not None:
-            progress.clear()
-        outcomes = [outcome_of(target, job) for target, job in jobs.items()]
-        self.finish(args, outcomes)
-        if args.mark:
-            write_marks(self.run_dir, outcomes)
-        if args.out_dir or args.date_time:
-            print(self.run_dir)
+        stopped: int | None = None
+        with StdoutGuard(self.prog) as guard:
+            try:
+                run_in_thread_loop(everything())
+            except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
+                stopped = PIPE_CLOSED if guard.closed else stop_code(exc)
+            if run.progress is not None:
+                run.progress.clear()
+            outcomes = [outcome_of(target, job) for target, job in jobs.items()]
+            self.finish(args, outcomes)
         report(self.prog, outcomes)
-        if interrupted:
-            return 130
-        return exit_code(outcomes, copies=self.copies)
+        code = stopped if stopped is not None else exit_code(outcomes, copies=self.copies)
+        if run.run_dir is not None:
+            if args.mark:
+                try:
+                    write_marks(run.run_dir, outcomes)
+                except OSError as exc:
+                    bad_input(self.prog, exc)
+                    code = code or FAILED
+            print(run.run_dir)
+        return code
 
     def finish(self, args: argparse.Namespace, outcomes: list[Any]) -> None:
         """Print what is printed at the end (the gathered view)."""
@@ -309,7 +347,7 @@ class Apssh(Tool):
         add = parser.add_argument
         add("-b", "--gather", action="store_true",
             help="gathered output: each distinct output once, under its hosts (like clush -b)")
-        add("--command-timeout", type=float, metavar="SECONDS",
+        add("--command-timeout", type=_seconds, metavar="SECONDS",
             help="stop the command (killed on the host) after this long")
         add("-I", "--stdin", action="store_true",
             help="read standard input once and feed it to the command on every host")
