@@ -241,6 +241,9 @@ class YamlLoader:
             plan = graph.plan_tree(scheduler, check=True)[scheduler]
         except CycleError as exc:
             cycle = [ids[job] for job in exc.jobs]
+            order = {job_id: index for index, (job_id, _) in enumerate(entries)}
+            start = min(range(len(cycle)), key=lambda i: order[cycle[i]])  # first in the file
+            cycle = cycle[start:] + cycle[:start]
             first = dict(entries)[cycle[0]]
             raise Problem(first.line_of("required"),
                           f"jobs form a cycle: {' -> '.join([*cycle, cycle[0]])}") from None
