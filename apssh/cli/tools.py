@@ -402,11 +402,13 @@ class Apssh(Tool):
 
 
 def _expand_path(template: str, target: Target, username: str) -> str:
+    """``template`` with ``{host}``, ``{fqdn}`` and ``{user}`` filled; each value is a
+    checked name that cannot take the path out of the template's directory."""
     from ..formatters import shorten_hostname
+    from ..names import expand_names
 
-    return (template.replace("{host}", shorten_hostname(target.host))
-            .replace("{fqdn}", target.host)
-            .replace("{user}", f"{username}@" if username else ""))
+    return expand_names(template, {"host": shorten_hostname(target.host), "fqdn": target.host,
+                                   "user": f"{username}@" if username else ""})
 
 
 def _remote(path: str) -> bool:
