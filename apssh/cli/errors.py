@@ -67,10 +67,15 @@ def stop_code(exc: BaseException) -> int:
     return INTERRUPTED
 
 
-def bad_input(prog: str, exc: BaseException, stream: TextIO | None = None) -> int:
-    """Print ``exc`` as one line naming the culprit; the exit code of bad input."""
+def error_line(prog: str, exc: BaseException, stream: TextIO | None = None) -> None:
+    """Print ``exc`` as one line naming the culprit (a file, a host, an option)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         text = f"{exc.filename}: {exc.strerror}"
     print(f"{prog}: {text}", file=stream or sys.stderr)
+
+
+def bad_input(prog: str, exc: BaseException, stream: TextIO | None = None) -> int:
+    """Print ``exc`` as one line; the exit code of bad input."""
+    error_line(prog, exc, stream)
     return USAGE

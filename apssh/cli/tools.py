@@ -8,11 +8,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from asynciojobs._version import __version__
 
-from .errors import BAD_INPUT, FAILED, PIPE_CLOSED, UsageError, bad_input, stop_code
+from .errors import (
+    BAD_INPUT,
+    FAILED,
+    PIPE_CLOSED,
+    UsageError,
+    bad_input,
+    error_line,
+    stop_code,
+)
+from .options import Parser, add_common_options, seconds
 from .pipe import StdoutGuard
 from .targets import Target, excluded, expand, parse_gateway
 
@@ -46,17 +55,6 @@ def raise_open_files_limit(hosts: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _seconds(text: str) -> float:
-    """An argparse type: a number of seconds, more than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
-    return value
-
-
 def make_run_dir(parent: Path | None = None) -> Path:
     """A new directory for this run's files (``-d``), never one of an earlier run: named
     by the time to the second (``2026-11-30@15-04-05``, no ``:``, sorted by time),
@@ -72,53 +70,6 @@ def make_run_dir(parent: Path | None = None) -> Path:
             path = base.with_name(f"{base.name}.{number}")
 
 
-def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("-t", "--target", dest="targets", action="append", default=[],
-        help="hosts: a file, a directory (e.g. --mark output) or a list; "
-             "[[gwuser@]gw->][user@]host[:port], ranges fit[01-37], exclusions fit[01-09]!fit05;"
-             " repeatable")
-    add("-x", "--exclude", dest="excludes", action="append", default=[],
-        help="hosts to leave out, same syntax as -t; repeatable")
-    add("-l", "--login", help="remote user when a target names none "
-        "(default: the ssh config's, else the local user)")
-    add("-g", "--gateway", help="[user@]host[:port] (or a chain a->b) to go through, "
-        "for targets that name no gateway")
-    add("-p", "--port", type=int, help="remote port when a target names none (default 22)")
-    add("-F", dest="ssh_config", metavar="FILE",
-        help="ssh config file, or 'none' (default: ~/.ssh/config)")
-    add("--known-hosts", metavar="FILE", help="known_hosts file (default: ~/.ssh/known_hosts)")
-    add("--host-key-policy", choices=("verify", "accept-new", "off"), default="verify",
-        help="how host keys are checked (default: verify)")
-    add("-k", "--key", dest="keys", action="append", default=[],
-        help="private key file; repeatable; replaces the agent and default keys")
-    add("-K", "--ok-if-no-key", action="store_true",
-        help="go ahead even when no key is found")
-    add("-w", "--window", type=int, default=0,
-        help="at most this many hosts at a time (default 0: no cap; handshakes are paced)")
-    add("-c", "--connect-timeout", dest="timeout", type=_seconds, default=30.0,
-        help="connection timeout in seconds (default 30)")
-    add("-L", "--list-targets", action="store_true", help="list the targets and exit")
-    add("-n", "--dry-run", action="store_true", help="show the selected hosts and exit")
-    add("-r", "--raw-format", action="store_true", help="lines as they are, no host prefix")
-    add("-tc", "--time-colon-format", action="store_true",
-        help="prefix lines with time:host:")
-    add("-f", "--format", help="line format, with {host} {fqdn} {user} {time} {line} {linenl}")
-    add("-o", "--out-dir", help="each host's output in OUT_DIR/<host> (stderr in <host>.err)")
-    add("-d", "--date-time", action="store_true", help="like -o, in a directory named by date")
-    add("-m", "--mark", action="store_true",
-        help="with -o/-d: write 0ok/<host> and 1failed/<host>, usable as targets")
-    add("-v", "--verbose", action="store_true", help="report connections and steps")
-    add("-D", "--debug", action="store_true", help="more details")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors on one line."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
-
-
 class Tool:
     """What the three commands share: options, targets, nodes, the run and the report."""
 
@@ -130,8 +81,8 @@ class Tool:
     exit_after = False
 
     def parser(self) -> argparse.ArgumentParser:
-        parser = _Parser(prog=self.prog, description=self.description())
-        _add_common_options(parser)
+        parser = Parser(prog=self.prog, description=self.description())
+        add_common_options(parser)
         parser.add_argument("-V", "--version", action="version",
                             version=f"{self.prog} version {__version__}")
         return parser
@@ -328,7 +279,7 @@ class Tool:
                 try:
                     write_marks(run.run_dir, outcomes)
                 except OSError as exc:
-                    bad_input(self.prog, exc)
+                    error_line(self.prog, exc)
                     code = code or FAILED
             print(run.run_dir)
         return code
@@ -347,7 +298,7 @@ class Apssh(Tool):
         add = parser.add_argument
         add("-b", "--gather", action="store_true",
             help="gathered output: each distinct output once, under its hosts (like clush -b)")
-        add("--command-timeout", type=_seconds, metavar="SECONDS",
+        add("--command-timeout", type=seconds, metavar="SECONDS",
             help="stop the command (killed on the host) after this long")
         add("-I", "--stdin", action="store_true",
             help="read standard input once and feed it to the command on every host")
