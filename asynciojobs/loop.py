@@ -14,11 +14,11 @@ Stopping a synchronous run (``run_in_thread_loop``, hence ``Scheduler.run()``):
 - SIGTERM and SIGHUP do the same, then raise ``SignalExit`` (a ``SystemExit``
   whose ``code`` is 128 + the signal number: a script that does not catch it
   exits quietly with 143 or 129, as a shell reports a process killed by that
-  signal). A second such signal raises ``SignalExit`` at once. The handlers are
-  installed only while the coroutine runs, only in the main thread, and only for
-  a signal whose handler is the default one (an ignored SIGHUP under ``nohup``,
-  or a handler of your own, is left alone); the previous handlers come back
-  afterwards.
+  signal). A second such signal raises ``SignalExit`` at once, without
+  waiting. The handlers are installed only while the coroutine runs, only in
+  the main thread, and only for a signal whose handler is the default one (an
+  ignored SIGHUP under ``nohup``, or a handler of your own, is left alone); the
+  previous handlers come back afterwards.
 - A job raising ``KeyboardInterrupt`` or ``SystemExit`` stops the loop under the
   coroutine (asyncio re-raises them out of the loop): the coroutine is then
   cancelled and awaited before the exception goes on, so nothing keeps running.
@@ -103,10 +103,12 @@ class _Main:
             loop.call_soon_threadsafe(lambda: None)  # wake the loop up
 
     def wind_down(self, runner: asyncio.Runner) -> None:
-        """The loop stopped under a coroutine still running (a job's
-        KeyboardInterrupt): cancel it and wait until it has finished."""
+        """The loop stopped under a coroutine still running that nobody had asked
+        to stop (a job's KeyboardInterrupt): cancel it and wait until it has
+        finished. A coroutine already cancelled (a second Ctrl-C or signal while
+        it winds down) is left as it is: the user insists."""
         task = self.task
-        if task is None or task.done():
+        if task is None or task.done() or task.cancelling():
             return
         task.cancel()
 

@@ -347,3 +347,42 @@ def test_debrief_keeps_the_traceback_of_a_bug(capsys):
     out = capsys.readouterr().out
     assert "    Traceback (most recent call last):" in out
     assert "    KeyError: 'missing'" in out
+
+
+SLOW_SCRIPT = textwrap.dedent("""\
+    import asyncio, signal, sys
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    from asynciojobs import Job, Scheduler
+
+    async def stubborn():
+        print("running", flush=True)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            print("winding down", flush=True)
+            await asyncio.sleep(60)  # ignores its cancellation for a long while
+
+    Scheduler(Job(stubborn)).run()
+""")
+
+
+def test_a_second_signal_stops_waiting_for_a_slow_wind_down(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "running\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stdout.readline() == "winding down\n"
+        proc.send_signal(signal.SIGHUP)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=20)
+        waited = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signal.SIGHUP, err
+    assert waited < 2.5  # the scheduler would have waited 3 s (CANCEL_GRACE) for the job
