@@ -24,7 +24,7 @@ from asynciojobs import CycleError, Scheduler, graph
 
 from .commands import AbstractCommand, Pull, Push, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
-from .errors import ApsshError
+from .errors import ApsshError, KeyFileError
 from .formatters import Formatter
 from .nodes import LocalNode, SshNode
 from .scenario_checks import (
@@ -132,8 +132,8 @@ class YamlLoader:
             lines = text.splitlines()
             names = leftovers(lines[line - 1]) if 0 < line <= len(lines) else []
             if names:  # hostname: {{ host }} rendered without host: a YAML mapping
-                raise Problem(line, f"{{{{ {names[0]} }}}} is not given (YAML: {problem})"
-                              ) from None
+                raise Problem(line, f"{{{{ {names[0]} }}}} is not given (YAML: {problem}; "
+                                    "quote a value that starts with {{)") from None
             raise Problem(line, f"YAML syntax: {problem}") from None
         except yaml.YAMLError as exc:
             raise Problem(1, f"YAML: {' '.join(str(exc).split())}") from None
@@ -208,11 +208,15 @@ class YamlLoader:
                 if str(gateway) not in nodes:
                     raise Problem(entry.line_of("gateway"),
                                   f"{what}: unknown gateway {gateway!r} (a node given before)")
+                if isinstance(nodes[str(gateway)], LocalNode):
+                    raise Problem(entry.line_of("gateway"),
+                                  f"{what}: gateway {gateway!r} is a local node")
                 kwds["gateway"] = nodes[str(gateway)]
             try:
                 nodes[node_id] = SshNode(entry["hostname"], formatter=formatter, **kwds)
             except (ApsshError, OSError, TypeError, ValueError) as exc:
-                raise Problem(entry.line, f"{what}: {exc}") from None
+                line = entry.line_of("keys") if isinstance(exc, KeyFileError) else entry.line
+                raise Problem(line, f"{what}: {exc}") from None
         return nodes
 
     def _jobs(self, items: MarkedList, nodes: dict[str, Any]

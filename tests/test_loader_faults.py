@@ -95,7 +95,7 @@ BAD: list[tuple[str, str, int, str]] = [
      5, "node far: hostname: {{ undefined_host }} is not given (it is needed before"),
     ("hostname undefined, unquoted",
      HERE + "  - id: far\n    hostname: {{ undefined_host }}\njobs:\n" + TOUCH,
-     5, "{{ undefined_host }} is not given"),
+     5, "{{ undefined_host }} is not given (YAML: found unhashable key; quote a value"),
     ("username undefined",
      HERE + "  - id: far\n    hostname: localhost\n    username: \"{{ who }}\"\njobs:\n" + TOUCH,
      6, "node far: username: {{ who }} is not given"),
@@ -160,6 +160,16 @@ BAD: list[tuple[str, str, int, str]] = [
      "nodes:\n  - id: ..\n    localnode: true\n    formatter: {type: SubdirFormatter, dir: out}\n"
      "jobs:\n  - id: touch\n    node: ..\n    commands: ['touch @MARK@']\n",
      2, "node ..: as a file name: bad path component '..'"),
+    ("a key file that is not there",
+     HERE + "  - id: far\n    hostname: localhost\n    keys: [@DIR@/no-such-key]\njobs:\n"
+     + TOUCH, 6, "node far: key @DIR@/no-such-key: no such file"),
+    ("a local gateway",
+     HERE + "  - id: far\n    hostname: localhost\n    gateway: here\njobs:\n" + TOUCH,
+     6, "node far: gateway 'here' is a local node"),
+    ("a later gateway",
+     "nodes:\n  - id: far\n    hostname: localhost\n    gateway: gw\n"
+     "  - id: gw\n    hostname: localhost\n  - id: here\n    localnode: true\njobs:\n" + TOUCH,
+     4, "node far: unknown gateway 'gw' (a node given before)"),
     ("a local node with ssh keys",
      "nodes:\n  - id: here\n    localnode: true\n    hostname: localhost\njobs:\n" + TOUCH,
      4, "local node here: unknown key 'hostname'"),
@@ -198,7 +208,7 @@ def test_a_bad_scenario_is_refused_before_anything_runs(tmp_path, capsys, monkey
     monkeypatch.chdir(tmp_path)
     path, marker = scenario(tmp_path, text)
     err = refused(capsys, path, line)
-    assert fragment in err
+    assert fragment.replace("@DIR@", str(tmp_path)) in err
     assert "Traceback" not in err
     assert not marker.exists() and not Path(f"{marker}.proxy").exists()
     assert not (tmp_path / "out").exists()  # a formatter's directory is made on first use
