@@ -301,7 +301,7 @@ class YamlLoader:
             raise Problem(line, f"{what}: a command must be a string or a mapping, "
                                 f"got {described(item)}")
         kind = item.get("type", "Run")
-        if kind not in COMMANDS:
+        if not isinstance(kind, str) or kind not in COMMANDS:
             known = ", ".join(sorted(COMMANDS))
             raise Problem(item.line_of("type"),
                           f"{what}: unknown command type {kind!r} (known: {known})")

@@ -5,10 +5,13 @@ is absent). Ctrl-C (and SIGTERM, SIGHUP) stop the run, print the summary and exi
 
 from __future__ import annotations
 
+import os
+import queue
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -173,6 +176,11 @@ BAD: list[tuple[str, str, int, str]] = [
     ("a local node with ssh keys",
      "nodes:\n  - id: here\n    localnode: true\n    hostname: localhost\njobs:\n" + TOUCH,
      4, "local node here: unknown key 'hostname'"),
+    ("a command type that is a list",
+     HERE + "jobs:\n" + TOUCH + "  - id: j\n    node: here\n    commands:\n"
+     "      - type: [Run]\n        command: ls\n",
+     11, "job j: unknown command type ['Run'] (known: Pull, Push, Run, RunScript, RunString, "
+         "Service)"),
     ("Run with command and argv",
      HERE + "jobs:\n" + TOUCH + "  - id: j\n    node: here\n    commands:\n"
      "      - type: Run\n        command: ls\n        argv: [ls]\n",
@@ -265,25 +273,43 @@ def test_an_interrupted_run_prints_its_summary(tmp_path, signum, code, why):
     duration = f"60.{secrets.randbelow(10**6):06d}"  # a unique command line to look for
     text = (HERE + "jobs:\n  - id: first\n    node: here\n    commands: ['echo first']\n"
             "  - id: long\n    node: here\n    required: first\n"
-            f"    commands: ['sleep {duration}']\n"
+            f"    commands: ['echo started; sleep {duration}']\n"
             "  - id: after\n    node: here\n    required: long\n    commands: ['echo after']\n")
     path, _ = scenario(tmp_path, text, "long.yaml")
-    process = subprocess.Popen([sys.executable, "-m", "apssh.cli.nepi", "run", str(path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not remote_processes(f"sleep {duration}"):
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    lines: queue.Queue[str] = queue.Queue()
+    out: list[str] = []
+    with subprocess.Popen([sys.executable, "-m", "apssh.cli.nepi", "run", str(path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
+
+        def read() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                out.append(line)
+                lines.put(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not remote_processes(f"sleep {duration}"):
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            # the sleep runs; its output reaching us means the node holds the process
+            while "started" not in lines.get(timeout=max(0.1, deadline - time.monotonic())):
+                pass
+            process.send_signal(signum)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            reader.join(timeout=10)
+        assert process.stderr is not None
+        err = process.stderr.read()
     assert process.returncode == code
     assert "Traceback" not in err
     assert err == f"nepi-ng: interrupted ({why}): the jobs were stopped\n"
-    assert "first" in out and "<SshJob `long`>" in out
-    assert "===== 3 jobs: 1 done, 0 failed, 1 cancelled, 1 never ran" in out
+    summary = "".join(out)
+    assert "first" in summary and "<SshJob `long`>" in summary
+    assert "===== 3 jobs: 1 done, 0 failed, 1 cancelled, 1 never ran" in summary
     assert remote_processes(f"sleep {duration}") == []
