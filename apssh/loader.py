@@ -251,8 +251,8 @@ class YamlLoader:
             first = dict(entries)[cycle[0]]
             raise Problem(first.line_of("required"),
                           f"jobs form a cycle: {' -> '.join([*cycle, cycle[0]])}") from None
-        except ValueError as exc:
-            raise ScenarioError(f"{self.filename}: {exc}") from None
+        except ValueError as exc:  # a scenario that could never finish
+            raise Problem(items.line, str(exc)) from None
         check_late_names([ids[job] for job in plan.order], requires, self._captures,
                          self._uses, self.variables)
         return nodes, jobs, scheduler
