@@ -19,6 +19,7 @@ from typing import Any
 from .deferred import Capture
 from .errors import ApsshError, CopyError
 from .formatters import CaptureFormatter, Formatter
+from .partial import PartialCopy
 
 #: where scripts are uploaded, relative to the remote home
 REMOTE_WORKDIR = ".apssh-remote"
@@ -277,16 +278,46 @@ class _Copy(AbstractCommand):
         more = f" ... ({len(items)} total)" if len(items) > 1 else ""
         return f"{type(self).__name__}: {first}{more} {self.preposition} {self.destination}"
 
+    def _partial(self, node: Any) -> PartialCopy | None:
+        """What to clean up locally if the copy fails (a Pull's files)."""
+        return None
+
     async def co_run_remote(self, node: Any) -> Any:
         self._verbose_message(node, self.label_line())
+        partial = self._partial(node)
         try:
             await getattr(node, self.method)(self.sources, self.destination, **self.kwds)
         except ApsshError:  # the connection's errors, as they are
+            if partial is not None:
+                partial.clean()
             raise
         except Exception as exc:  # what failed, with what was being copied
-            reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-            raise CopyError(str(node), self.label_line(), str(reason)) from exc
+            raise CopyError(str(node), self.label_line(), _reason(exc, partial)) from exc
+        except BaseException:  # cancelled, interrupted: nothing partial left either
+            if partial is not None:
+                partial.clean()
+            raise
         return 0
+
+
+def _reason(exc: Exception, partial: PartialCopy | None) -> str:
+    """One line: the file and why, then what a failed Pull removed or left."""
+    if isinstance(exc, OSError) and exc.strerror:
+        why = exc.strerror
+    else:
+        why = str(getattr(exc, "reason", None) or exc or type(exc).__name__)
+    why = " ".join(why.split())  # one line, whatever the server said
+    if partial is None:
+        name = getattr(exc, "filename", None)
+        return f"{os.fsdecode(name)}: {why}" if name else why
+    name = partial.failing_file(exc)
+    reason = f"{name}: {why}" if name else why
+    removed, left = partial.clean()
+    if removed:
+        reason += f" (removed the partial {', '.join(map(str, removed))})"
+    if left:
+        reason += f" (left incomplete: {', '.join(map(str, left))})"
+    return reason
 
 
 class Push(_Copy):
@@ -300,10 +331,19 @@ class Push(_Copy):
 
 
 class Pull(_Copy):
-    """Copy files (directories with ``recurse=True``) from the node to here."""
+    """Copy files (directories with ``recurse=True``) from the node to here.
+
+    A Pull that fails or is cancelled removes the local files and directories it
+    created; a file it overwrote in part cannot be restored and is named in the
+    ``CopyError`` instead."""
 
     preposition, method = "into", "get_file_s"
 
     def __init__(self, remotepaths: Any, localpath: Any, *, label: str | None = None,
                  verbose: bool = False, **kwds: Any) -> None:
         super().__init__(remotepaths, localpath, label=label, verbose=verbose, **kwds)
+
+    def _partial(self, node: Any) -> PartialCopy | None:
+        # a LocalNode expands ~ where SFTP takes the path as it is
+        return PartialCopy(self.sources, self.destination, recurse=bool(self.kwds.get("recurse")),
+                           expand_user=not hasattr(node, "sftp_connect_lazy"))

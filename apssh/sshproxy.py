@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from asynciojobs.scheduler import outermost_run
 
 from . import sshconfig
 from ._asyncssh import asyncssh
+from .connection import Client as _Client
+from .connection import State as _State
 from .errors import CommandTimeoutError, ConnectError, ConnectionLostError, GatewayError
 from .failures import classify
 from .formatters import Formatter, HostFormatter
@@ -44,50 +47,18 @@ KILL_TIMEOUT = 3.0
 __all__ = ["DEFAULT", "ENCRYPTION_ALGS", "KEX_ALGS", "SshProxy", "preferred_algs"]
 
 
-class _State:
-    """What a node holds in one event loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_sessions: int) -> None:
-        self.loop = loop
-        self.conn: Any = None
-        self.sftp: Any = None
-        self.pending: asyncio.Future[None] | None = None
-        self.failure: ConnectError | None = None
-        self.failure_run: object | None = None
-        self.sessions = asyncio.Semaphore(max(1, max_sessions - 1))
-        self.killers = asyncio.Semaphore(1)
-        self.sftp_lock = asyncio.Lock()
-        #: the nodes connected through this one, with their state: closed before it
-        self.dependents: dict[SshProxy, _State] = {}
-        #: set when closing starts, done when closed
-        self.closing: asyncio.Future[None] | None = None
-        #: why each connection of this state was lost, when not on purpose
-        self.lost: dict[Any, ConnectError] = {}
-
-
-class _Client(asyncssh.SSHClient):
-    """Reports connection events to the node, and applies its host key policy."""
-
-    def __init__(self, proxy: SshProxy) -> None:
-        self.proxy = proxy
-        self.host_key_problem: str | None = None
-        self.conn: Any = None
-
-    def connection_made(self, conn: Any) -> None:
-        self.conn = conn
-
-    def auth_completed(self) -> None:
-        self.proxy.formatter.auth_completed(self.proxy.hostname, self.proxy.username or "")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.proxy._connection_lost(self.conn, exc)
-
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
-        checker = self.proxy.host_key_checker
-        if checker.accept(host, addr, port, key):
-            return True
-        self.host_key_problem = checker.unknown_or_changed(host, addr, port)
-        return False
+async def _cancel_promptly(transfer: Coroutine[Any, Any, Any]) -> None:
+    """Await ``transfer``; when cancelled, cancel it and wait at most ``KILL_TIMEOUT``:
+    asyncssh closes the remote files of a cancelled copy, which a stuck server never
+    acknowledges (the copy ends when the connection closes, its error then ignored)."""
+    task = asyncio.ensure_future(transfer)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait([task], timeout=KILL_TIMEOUT)
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        raise
 
 
 class SshProxy:
@@ -383,15 +354,17 @@ class SshProxy:
         return True
 
     async def get_file_s(self, remotepaths: Any, localpath: Any, **kwds: Any) -> bool:
-        """SFTP get: one or several remote files or directories into ``localpath``."""
+        """SFTP get: one or several remote files or directories into ``localpath``.
+        Cancelled, it gives up within ``KILL_TIMEOUT`` even if the server is stuck."""
         sftp = await self.sftp_connect_lazy()
-        await sftp.get(remotepaths, localpath, **kwds)
+        await _cancel_promptly(sftp.get(remotepaths, localpath, **kwds))
         return True
 
     async def put_file_s(self, localpaths: Any, remotepath: Any, **kwds: Any) -> bool:
-        """SFTP put: one or several local files or directories onto ``remotepath``."""
+        """SFTP put: one or several local files or directories onto ``remotepath``;
+        cancelled, as ``get_file_s``."""
         sftp = await self.sftp_connect_lazy()
-        await sftp.put(localpaths, remotepath, **kwds)
+        await _cancel_promptly(sftp.put(localpaths, remotepath, **kwds))
         return True
 
     async def put_string_script(self, script_body: str, remotefile: str, **kwds: Any) -> bool:
