@@ -18,7 +18,7 @@ from typing import Any
 
 from .deferred import Capture
 from .errors import ApsshError, CopyError
-from .formatters import CaptureFormatter, Formatter
+from .formatters import CaptureFormatter, Formatter, TailFormatter
 from .partial import PartialCopy
 
 #: where scripts are uploaded, relative to the remote home
@@ -46,6 +46,8 @@ class AbstractCommand:
         self.capture = capture
         self.timeout = timeout
         self.node: Any = None
+        #: the last stderr lines of the last run (for a failure report)
+        self.stderr_tail: list[str] = []
 
     def label_line(self) -> str | None:
         """The label to show when none was given."""
@@ -73,13 +75,20 @@ class AbstractCommand:
         """Run on a LocalNode; returns the result."""
         return await self.co_run_remote(node)
 
-    def _formatter(self, node: Any) -> Formatter | None:
-        """The formatter for this command's output: a capture, or the node's own."""
-        return CaptureFormatter(verbose=False) if self.capture is not None else None
+    def _output(self, node: Any) -> Formatter:
+        """Where this command's output lines go: a capture, or the node's formatter."""
+        return CaptureFormatter(verbose=False) if self.capture is not None else node.formatter
 
-    def _captured(self, formatter: Formatter | None) -> None:
-        if self.capture is not None and isinstance(formatter, CaptureFormatter):
-            self.capture.store(formatter.get_capture())
+    def _formatter(self, node: Any) -> TailFormatter:
+        """The formatter given to ``node.run()``: ``_output()``, keeping a tail of stderr."""
+        self.stderr_tail = []
+        return TailFormatter(self._output(node))
+
+    def _captured(self, formatter: TailFormatter) -> None:
+        """After a run: store the capture, and keep the stderr tail."""
+        self.stderr_tail = list(formatter.tail)
+        if self.capture is not None and isinstance(formatter.inner, CaptureFormatter):
+            self.capture.store(formatter.inner.get_capture())
 
 
 class Run(AbstractCommand):
@@ -117,10 +126,10 @@ class Run(AbstractCommand):
     def label_line(self) -> str:
         return self.command()
 
-    def _formatter(self, node: Any) -> Formatter | None:
+    def _output(self, node: Any) -> Formatter:
         if self.ignore_outputs:
             return _Discard()
-        return super()._formatter(node)
+        return super()._output(node)
 
     async def co_run_remote(self, node: Any) -> Any:
         command = self.command()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -322,3 +323,27 @@ class CaptureFormatter(VerboseFormatter):
             sys.stderr.write(self._formatted_line(line, hostname))
         else:
             self._chunks.append(self._formatted_line(line, hostname).encode())
+
+
+class TailFormatter(Formatter):
+    """Hands a command's output to ``inner``, keeping its last ``lines`` stderr lines
+    (each cut to ``width`` characters) in ``tail``: what a failure report shows."""
+
+    def __init__(self, inner: Formatter, *, lines: int = 10, width: int = 512) -> None:
+        super().__init__()
+        self.inner = inner
+        self.width = width
+        self.tail: deque[str] = deque(maxlen=lines)
+
+    def _keep(self, text: str) -> None:
+        self.tail.extend(line[:self.width] for line in text.splitlines())
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        if datatype == EXTENDED_DATA_STDERR:
+            self._keep(raw.decode("utf-8", errors="replace"))
+        self.inner.data(raw, datatype, hostname)
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        if datatype == EXTENDED_DATA_STDERR:
+            self._keep(line)
+        self.inner.line(line, datatype, hostname)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Any
 
 from asynciojobs import AbstractJob
@@ -11,63 +10,8 @@ from asynciojobs import AbstractJob
 from .commands import AbstractCommand, Run
 from .deferred import Deferred
 from .errors import ApsshError, CommandFailedError
-from .formatters import EXTENDED_DATA_STDERR
 from .nodes import LocalNode
 from .sshproxy import SshProxy
-
-#: how many of a command's last stderr lines a job keeps, for ``CommandFailedError``
-STDERR_TAIL = 10
-#: how much of each of those lines is kept
-STDERR_LINE_LIMIT = 512
-
-
-class _TailFormatter:
-    """A formatter that keeps the last stderr lines in ``tail``, and hands
-    everything on to ``inner`` (any other attribute is ``inner``'s)."""
-
-    def __init__(self, inner: Any, tail: deque[str]) -> None:
-        self._inner = inner
-        self._tail = tail
-
-    def _keep(self, text: str) -> None:
-        for line in text.splitlines():
-            self._tail.append(line[:STDERR_LINE_LIMIT])
-
-    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
-        if datatype == EXTENDED_DATA_STDERR:
-            self._keep(raw.decode("utf-8", errors="replace"))
-        self._inner.data(raw, datatype, hostname)
-
-    def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        if datatype == EXTENDED_DATA_STDERR:
-            self._keep(line)
-        self._inner.line(line, datatype, hostname)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _TailNode:
-    """The node as a command sees it: the same node, whose ``run()`` output also
-    goes through a ``_TailFormatter`` (any other attribute is the node's)."""
-
-    def __init__(self, node: Any, tail: deque[str]) -> None:
-        self._node = node
-        self._tail = tail
-
-    async def run(self, command: str, *, formatter: Any = None, **kwds: Any) -> Any:
-        inner = formatter if formatter is not None else self._node.formatter
-        return await self._node.run(command, formatter=_TailFormatter(inner, self._tail),
-                                    **kwds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._node, name)
-
-    def __str__(self) -> str:
-        return str(self._node)
-
-    def __repr__(self) -> str:
-        return repr(self._node)
 
 
 def normalize_commands(commands: Any) -> list[AbstractCommand]:
@@ -131,13 +75,11 @@ class SshJob(AbstractJob):
 
     async def _run_commands(self) -> Any:
         local = isinstance(self.node, LocalNode)
-        tail: deque[str] = deque(maxlen=STDERR_TAIL)
-        node = _TailNode(self.node, tail)
         last_failure: Any = 0
         for index, cmd in enumerate(self.commands):
-            tail.clear()
             start = time.monotonic()
-            result = await (cmd.co_run_local(node) if local else cmd.co_run_remote(node))
+            result = await (cmd.co_run_local(self.node) if local
+                            else cmd.co_run_remote(self.node))
             if cmd.allows(result):
                 continue
             label = cmd.get_label_line()
@@ -145,7 +87,7 @@ class SshJob(AbstractJob):
                 self._errors.append(f"!Crit![{index}]:{label}->{result}")
                 raise CommandFailedError(
                     node=str(self.node), command=label, result=result,
-                    duration=time.monotonic() - start, stderr_tail=list(tail))
+                    duration=time.monotonic() - start, stderr_tail=cmd.stderr_tail)
             self._errors.append(f"Ignr[{index}]:{label}->{result}")
             last_failure = result
         return last_failure
