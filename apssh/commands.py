@@ -87,8 +87,9 @@ class AbstractCommand:
     def _captured(self, formatter: TailFormatter) -> None:
         """After a run: store the capture, and keep the stderr tail."""
         self.stderr_tail = list(formatter.tail)
-        if self.capture is not None and isinstance(formatter.inner, CaptureFormatter):
-            self.capture.store(formatter.inner.get_capture())
+        capture, inner = self.capture, formatter.inner
+        if capture is not None and isinstance(inner, CaptureFormatter):
+            capture.store(inner.get_capture_bytes() if capture.binary else inner.get_capture())
 
 
 class Run(AbstractCommand):

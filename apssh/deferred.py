@@ -60,12 +60,17 @@ class Deferred:
 
 
 class Capture:
-    """Where a command's stdout goes: ``variables[varname]`` (one trailing newline off)."""
+    """Where a command's stdout goes: ``variables[varname]`` (one trailing newline off);
+    with ``binary``, the bytes exactly as the command wrote them."""
 
-    def __init__(self, varname: str, variables: Variables) -> None:
+    def __init__(self, varname: str, variables: Variables, *, binary: bool = False) -> None:
         self.varname = varname
         self.variables = variables
+        self.binary = binary
 
-    def store(self, output: str) -> None:
+    def store(self, output: str | bytes) -> None:
         """Record a command's captured stdout."""
-        self.variables[self.varname] = output[:-1] if output.endswith("\n") else output
+        if isinstance(output, bytes):
+            self.variables[self.varname] = output
+        else:
+            self.variables[self.varname] = output[:-1] if output.endswith("\n") else output

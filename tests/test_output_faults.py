@@ -22,7 +22,7 @@ from sshd import Lab
 from test_cli import base
 from test_ssh_core import close_nodes, node, remote_processes  # noqa: F401 (autouse)
 
-from apssh import CommandTimeoutError, LocalNode, Run, SshJob
+from apssh import Capture, CommandTimeoutError, LocalNode, Run, SshJob, Variables
 from apssh.cli import Apssh
 from apssh.formatters import (
     EXTENDED_DATA_STDERR,
@@ -204,6 +204,16 @@ def test_capture_formatter_keeps_bytes_on_request(lab: Lab, binary: Path):
     expected = binary.read_bytes()
     assert sha(formatter.get_capture_bytes()) == sha(expected)
     assert formatter.get_capture() == expected.decode("utf-8", errors="replace")
+
+
+def test_a_binary_capture_keeps_the_bytes(lab: Lab, binary: Path):
+    variables = Variables()
+    job = SshJob(node(lab, "127.0.0.4"),
+                 commands=[Run(f"cat {binary}", capture=Capture("raw", variables, binary=True)),
+                           Run("printf 'text\\n'", capture=Capture("text", variables))])
+    assert Scheduler(job).run() is True
+    assert sha(variables["raw"]) == sha(binary.read_bytes())
+    assert variables["text"] == "text"
 
 
 def test_raw_formatter_writes_bytes_and_old_subclasses_still_get_lines(lab: Lab, binary: Path,
