@@ -71,9 +71,19 @@ class LocalNode:
         """
         output = asyncio.subprocess.DEVNULL if ignore_outputs else asyncio.subprocess.PIPE
         feed_from = asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE
-        proc = await asyncio.create_subprocess_shell(
+        # cancelled while the shell starts, asyncio would kill the shell alone and
+        # leave what it started: the start is shielded, then the whole group killed
+        starting = asyncio.ensure_future(asyncio.create_subprocess_shell(
             command, stdin=feed_from, stdout=output, stderr=output, cwd=cwd,
-            start_new_session=True)
+            start_new_session=True))
+        try:
+            proc = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                started = await starting
+                _kill_group(started.pid)
+                await started.wait()
+            raise
         self.formatter.session_start(self.hostname, command)
 
         lines = formatter if formatter is not None else self.formatter

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -161,12 +163,25 @@ def test_local_node_runs_everything(tmp_path):
 
 
 def test_local_node_timeout_kills_the_process_group():
-    token = "27.4242"
+    token = f"27.{os.getpid()}"
     job = SshJob(LocalNode(formatter=Recorder()), command=Run(f"sleep {token}", timeout=0.3),
                  critical=False)
     Scheduler(job).run()
     assert job.raised_exception() is not None
     assert remote_processes(f"sleep {token}") == []  # none left
+
+
+@pytest.mark.parametrize("turns", range(8))
+async def test_local_node_cancelled_while_starting_leaves_nothing(turns):
+    # cancelled after 0 to 7 turns of the loop: before, during and after the shell starts
+    token = f"28.{os.getpid()}{turns}"
+    task = asyncio.create_task(LocalNode(formatter=Recorder()).run(f"sleep {token}"))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert remote_processes(f"sleep {token}") == []
 
 
 # ----- formatters
