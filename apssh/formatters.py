@@ -25,6 +25,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any, TextIO
 
+from .names import path_in
+
 #: the datatype asyncssh gives to stderr data
 EXTENDED_DATA_STDERR = 1
 
@@ -262,11 +264,11 @@ class SubdirFormatter(VerboseFormatter):
         super().__init__("{linenl}", verbose)
         self.run_name = Path(run_name)
         self.run_name.mkdir(parents=True, exist_ok=True)
-        self._files: dict[tuple[str, bool], Any] = {}
 
     def out(self, hostname: str, stderr: bool = False) -> Path:
-        """The file of ``hostname``'s stdout (or stderr)."""
-        return self.run_name / (f"{hostname}.err" if stderr else hostname)
+        """The file of ``hostname``'s stdout (or stderr), always inside ``run_name``
+        (``BadNameError`` for a name that would leave it)."""
+        return path_in(self.run_name, f"{hostname}.err" if stderr else hostname)
 
     def connection_made(self, hostname: str, username: str, direct: bool) -> None:
         self.out(hostname).write_text("")
