@@ -12,7 +12,9 @@ from asynciojobs._lazy import lazy_names
 from asynciojobs._version import __version__ as __version__
 
 _WHERE = {
+    "ApsshError": "errors",
     "AuthenticationError": "errors",
+    "BadNameError": "names",
     "Capture": "deferred",
     "CaptureFormatter": "formatters",
     "ColonFormatter": "formatters",
@@ -28,6 +30,7 @@ _WHERE = {
     "HostFormatter": "formatters",
     "HostKeyError": "errors",
     "HostUnknownError": "errors",
+    "KeyFileError": "errors",
     "LocalNode": "nodes",
     "Pull": "commands",
     "Push": "commands",
@@ -44,6 +47,7 @@ _WHERE = {
     "SshNode": "nodes",
     "SshProxy": "sshproxy",
     "SubdirFormatter": "formatters",
+    "TailFormatter": "formatters",
     "TerminalFormatter": "formatters",
     "TimeColonFormatter": "formatters",
     "TimeHostFormatter": "formatters",
@@ -52,6 +56,7 @@ _WHERE = {
     "co_close_ssh_in_scheduler": "topology",
     "import_private_key": "keys",
     "load_agent_keys": "keys",
+    "load_key_files": "keys",
     "load_private_keys": "keys",
     "topology_as_dotfile": "topology",
     "topology_as_pngfile": "topology",
@@ -74,6 +79,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .deferred import Capture as Capture
     from .deferred import Deferred as Deferred
     from .deferred import Variables as Variables
+    from .errors import ApsshError as ApsshError
     from .errors import AuthenticationError as AuthenticationError
     from .errors import CommandFailedError as CommandFailedError
     from .errors import CommandTimeoutError as CommandTimeoutError
@@ -85,19 +91,23 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .errors import GatewayError as GatewayError
     from .errors import HostKeyError as HostKeyError
     from .errors import HostUnknownError as HostUnknownError
+    from .errors import KeyFileError as KeyFileError
     from .formatters import CaptureFormatter as CaptureFormatter
     from .formatters import ColonFormatter as ColonFormatter
     from .formatters import HostFormatter as HostFormatter
     from .formatters import RawFormatter as RawFormatter
     from .formatters import SubdirFormatter as SubdirFormatter
+    from .formatters import TailFormatter as TailFormatter
     from .formatters import TerminalFormatter as TerminalFormatter
     from .formatters import TimeColonFormatter as TimeColonFormatter
     from .formatters import TimeHostFormatter as TimeHostFormatter
     from .keys import import_private_key as import_private_key
     from .keys import load_agent_keys as load_agent_keys
+    from .keys import load_key_files as load_key_files
     from .keys import load_private_keys as load_private_keys
     from .loader import ScenarioError as ScenarioError
     from .loader import YamlLoader as YamlLoader
+    from .names import BadNameError as BadNameError
     from .nodes import LocalNode as LocalNode
     from .nodes import SshNode as SshNode
     from .service import Service as Service
