@@ -43,6 +43,14 @@ async def boom(message: str = "boom") -> None:
     raise ValueError(message)
 
 
+def default_hangup() -> None:
+    """For a child process: SIGHUP as by default, even when the tests run under nohup
+    (an ignored SIGHUP is inherited, and left alone by the tools)."""
+    import signal
+
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 # ----- the real sshd, for the apssh tests
 import os  # noqa: E402
 import shutil  # noqa: E402

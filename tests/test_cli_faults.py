@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import default_hangup
 from sshd import Lab
 from test_ssh_core import remote_processes
 
@@ -188,7 +189,8 @@ def on_nodes(pattern: str) -> list[str]:
 
 
 def _apssh(lab: Lab, *argv: str, **kwds) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "apssh.cli", *reach(lab), *argv], **kwds)
+    return subprocess.Popen([sys.executable, "-m", "apssh.cli", *reach(lab), *argv],
+                            preexec_fn=default_hangup, **kwds)
 
 
 def test_a_closed_stdout_stops_the_commands(lab):

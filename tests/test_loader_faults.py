@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import default_hangup
 from test_ssh_core import remote_processes
 
 from apssh.cli.nepi import main
@@ -280,7 +281,8 @@ def test_an_interrupted_run_prints_its_summary(tmp_path, signum, code, why):
     out: list[str] = []
     with subprocess.Popen([sys.executable, "-m", "apssh.cli.nepi", "run", str(path)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                          preexec_fn=default_hangup) as process:
 
         def read() -> None:
             assert process.stdout is not None
