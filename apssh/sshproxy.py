@@ -34,9 +34,9 @@ from .failures import classify
 from .formatters import Formatter, HostFormatter
 from .hostkeys import HostKeyChecker, warn_no_check
 from .names import check_hostname, check_username
-from .options import ENCRYPTION_ALGS, KEX_ALGS, client_keys, known_hosts_paths, preferred_algs
 from .pacing import RETRY_DELAYS, pacer
 from .remote import LineSession, kill_command, session_opened, wrap_command
+from .sshoptions import ENCRYPTION_ALGS, KEX_ALGS, client_keys, known_hosts_paths, preferred_algs
 
 #: "not given": distinct from None, which means "none" for known_hosts and ssh_config
 DEFAULT: Any = object()
