@@ -14,6 +14,21 @@ class ApsshError(Exception):
     """Base class of every error raised by apssh itself."""
 
 
+def reason(exc: BaseException) -> str:
+    """Why ``exc`` happened, in one line: its ``reason`` when it has one (asyncssh's
+    errors and ours), ``file: strerror`` for an ``OSError``, else its message's first
+    line, else its class name."""
+    given = getattr(exc, "reason", None)
+    if given:
+        text = str(given)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    else:
+        text = str(exc)
+    text = text.strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class ConnectError(ApsshError, ConnectionError):
     """Could not reach ``node``; ``reason`` says why in a few words."""
 
@@ -69,7 +84,7 @@ class GatewayError(ConnectError):
         super().__init__(node, f"gateway {cause.node} unreachable ({cause.reason})")
 
 
-class KeyFileError(ApsshError, KeyError):
+class KeyFileError(ApsshError, ValueError):
     """A private key file given explicitly cannot be used; ``reason`` says why.
 
     Raised instead of falling back to other keys (the agent, ``~/.ssh/id_*``)
