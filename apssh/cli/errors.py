@@ -29,7 +29,7 @@ import signal
 import sys
 from typing import TextIO
 
-from ..errors import ApsshError
+from ..errors import ApsshError, CommandTimeoutError, ConnectError
 
 OK = 0
 FAILED = 1
@@ -42,9 +42,31 @@ UNREACHABLE = 255
 #: errors that are bad input when raised before anything runs: one line, exit 2
 BAD_INPUT: tuple[type[Exception], ...] = (ApsshError, ValueError, OSError)
 
+#: how one host's job failed -> its code: the first class that matches wins
+HOST_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
+    (ConnectError, UNREACHABLE),
+    (CommandTimeoutError, TIMED_OUT),
+    (BaseException, FAILED),  # a copy, a missing script, anything else
+)
+
 
 class UsageError(ApsshError):
     """Bad input: printed as one line, exit code 2."""
+
+
+def host_code(exc: BaseException) -> int:
+    """The code of a host whose job raised ``exc`` (``HOST_ERRORS``)."""
+    return next(code for kind, code in HOST_ERRORS if isinstance(exc, kind))
+
+
+def result_code(result: object) -> int:
+    """The code of a host whose command ended with ``result``: its exit status, 128+N
+    for a signal's name, 255 for no status at all."""
+    if isinstance(result, int):
+        return result
+    if isinstance(result, str):
+        return signal_code(result)
+    return UNREACHABLE
 
 
 def signal_code(name_or_number: str | int) -> int:

@@ -8,12 +8,15 @@ import contextlib
 import signal
 import sys
 
+from .errors import USAGE
+from .options import Parser, count, seconds
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nepi-ng``; returns the exit code."""
     from asynciojobs import __version__
 
-    parser = argparse.ArgumentParser(prog="nepi-ng", description="nepi-ng tools")
+    parser = Parser(prog="nepi-ng", description="nepi-ng tools")
     parser.add_argument("-V", "--version", action="version", version=f"nepi-ng {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     lab = commands.add_parser("lab", help="serve virtual nodes over SSH on loopback")
@@ -27,14 +30,17 @@ def main(argv: list[str] | None = None) -> int:
                      help="a Jinja2 variable (repeatable)")
     run.add_argument("--list", action="store_true", help="print the planned jobs and exit")
     run.add_argument("--graph", metavar="FILE.svg", help="write the graph of the scenario")
-    run.add_argument("--timeout", type=float, help="bound the whole run, in seconds")
-    run.add_argument("--window", type=int, help="at most this many jobs at once")
+    run.add_argument("--timeout", type=seconds, help="bound the whole run, in seconds")
+    run.add_argument("--window", type=count, help="at most this many jobs at once")
     run.add_argument("--verbose", action="store_true", help="report each job as it runs")
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        return run_scenario(args, parser)
-    if args.nodes < 1:
-        parser.error("--nodes: at least 1")
+    try:  # argparse reports bad input with SystemExit: an exit code here
+        args = parser.parse_args(argv)
+        if args.command == "run":
+            return run_scenario(args, parser)
+        if args.nodes < 1:
+            parser.error("--nodes: at least 1")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else USAGE
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a lab stops
         asyncio.run(serve_lab(args.nodes, args.gateway, args.workdir))
     return 0

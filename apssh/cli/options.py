@@ -17,7 +17,15 @@ def seconds(text: str) -> float:
     return value
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    return int(text)
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``apssh``, ``appush`` and ``appull``: targets, users, keys, output."""
     add = parser.add_argument
     add("-t", "--target", dest="targets", action="append", default=[],
         help="hosts: a file, a directory (e.g. --mark output) or a list; "
@@ -39,7 +47,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         help="private key file; repeatable; replaces the agent and default keys")
     add("-K", "--ok-if-no-key", action="store_true",
         help="go ahead even when no key is found")
-    add("-w", "--window", type=int, default=0,
+    add("-w", "--window", type=count, default=0,
         help="at most this many hosts at a time (default 0: no cap; handshakes are paced)")
     add("-c", "--connect-timeout", dest="timeout", type=seconds, default=30.0,
         help="connection timeout in seconds (default 30)")

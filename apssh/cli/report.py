@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..names import path_in
-from .errors import FAILED, INTERRUPTED, TIMED_OUT, UNREACHABLE, signal_code
+from .errors import FAILED, INTERRUPTED, UNREACHABLE, host_code, result_code
 from .targets import Target, fold
 
 
@@ -29,33 +29,36 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the host succeeded."""
         return self.code == 0
 
 
 def outcome_of(target: Target, job: Any) -> Outcome:
-    """The outcome of ``job`` (an SshJob, not critical) run on ``target``."""
-    from ..errors import CommandTimeoutError, ConnectError, CopyError
+    """The outcome of ``job`` (an SshJob, not critical) run on ``target``; its code
+    comes from the table in ``errors.py``."""
+    from ..errors import CommandTimeoutError, ConnectError, CopyError, reason
 
     if not job.is_done():
         return Outcome(target, INTERRUPTED, "interrupted", interrupted=True)
     exc = job.raised_exception()
-    if isinstance(exc, ConnectError):
-        return Outcome(target, UNREACHABLE, exc.reason, unreachable=True)
-    if isinstance(exc, CommandTimeoutError):
-        return Outcome(target, TIMED_OUT, f"timed out after {exc.timeout:g}s")
-    if isinstance(exc, CopyError):
-        return Outcome(target, FAILED, f"{exc.copy}: {exc.reason}")
     if exc is not None:
-        text = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-        return Outcome(target, FAILED, str(text).splitlines()[0])
+        if isinstance(exc, CommandTimeoutError):
+            why = f"timed out after {exc.timeout:g}s"
+        elif isinstance(exc, CopyError):
+            why = f"{exc.copy}: {exc.reason}"
+        else:
+            why = reason(exc)
+        code = host_code(exc)
+        return Outcome(target, code, why, unreachable=isinstance(exc, ConnectError))
     result = job.result()
-    if result == 0:
+    code = result_code(result)
+    if code == 0:
         return Outcome(target, 0)
     if isinstance(result, str):
-        return Outcome(target, signal_code(result), f"killed by signal {result}")
+        return Outcome(target, code, f"killed by signal {result}")
     if result is None:
-        return Outcome(target, UNREACHABLE, "no exit status (connection lost?)")
-    return Outcome(target, int(result), f"exit {result}")
+        return Outcome(target, code, "no exit status (connection lost?)", unreachable=True)
+    return Outcome(target, code, f"exit {result}")
 
 
 def exit_code(outcomes: Iterable[Outcome], *, copies: bool = False) -> int:

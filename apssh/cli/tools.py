@@ -127,8 +127,6 @@ class Tool:
             raise UsageError("it makes no sense to run without any target (-t)")
         if args.mark and not (args.out_dir or args.date_time):
             raise UsageError("-m/--mark needs -o/--out-dir or -d/--date-time")
-        if args.window < 0:
-            raise UsageError(f"-w/--window must be 0 (no cap) or more, not {args.window}")
         if args.port is not None and not 0 < args.port < 65536:
             raise UsageError(f"-p/--port {args.port} is not a port number")
         for key in args.keys:
