@@ -120,6 +120,7 @@ def test_output_paths_never_leave_their_directory(lab, capsys, tmp_path, target)
         assert code == 2, err
         assert "hostname contains invalid characters" in err
     assert sorted(p.name for p in tmp_path.rglob("*")) == []
+    assert not Path("/abs").exists() and not (tmp_path.parent / "x").exists()
 
 
 def test_pulled_files_land_under_the_template(lab, capsys, tmp_path):
@@ -131,11 +132,22 @@ def test_pulled_files_land_under_the_template(lab, capsys, tmp_path):
 
 # ----- -d: a directory of its own for every run
 def test_run_directories_are_never_reused(tmp_path):
-    made = [make_run_dir(tmp_path) for _ in range(3)]  # same second, most likely
-    assert len(set(made)) == 3
+    made = [make_run_dir(tmp_path) for _ in range(12)]  # the same second, mostly
+    assert len(set(made)) == 12
     for path in made:
         assert path.is_dir() and ":" not in path.name
-    assert sorted(made, key=lambda p: p.name) == made or len({p.name[:19] for p in made}) > 1
+    assert sorted(made) == made  # names sort by time, .010 after .009 included
+
+
+def test_bad_input_leaves_no_run_directory(lab, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["-d", "-L"], ["-d", "-t", "root@h1,alice@h1"], ["-o", "new", "-x", "h1"],
+                 ["-d", "-k", str(tmp_path / "missing_key")]):
+        code, out, err = run(capsys, Apssh, *reach(lab, "-t", "h1"), *argv, "true")
+        assert code in (0, 2), err
+    code, out, err = run(capsys, Appush, *reach(lab, "-t", "h1"), "-d", "missing", "@:x")
+    assert code == 2 and "missing: no such local file" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_two_runs_with_d_keep_both_outputs(lab, capsys, tmp_path, monkeypatch):
@@ -157,7 +169,9 @@ def test_two_runs_with_d_keep_both_outputs(lab, capsys, tmp_path, monkeypatch):
 def test_bad_timeouts_are_usage_errors(lab, capsys, option, value):
     code, out, err = run(capsys, Apssh, *reach(lab), option, value, "-t", f"{H}.1", "true")
     assert (code, out) == (2, "")
-    assert len(err.splitlines()) == 1 and option.split("-")[-1] in err
+    assert len(err.splitlines()) == 1
+    assert {"-c": "-c/--connect-timeout", "--connect-timeout": "-c/--connect-timeout",
+            "--command-timeout": "--command-timeout"}[option] in err
 
 
 @pytest.mark.parametrize("content", [b"not a key\n", b"", b"\x00\xff" * 50])

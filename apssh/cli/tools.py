@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ from .targets import Target, excluded, expand, parse_gateway
 
 
 @dataclass
-class Run:
+class Invocation:
     """One invocation's run: its options and targets, and what is made for them."""
 
     args: argparse.Namespace
@@ -35,7 +36,15 @@ class Run:
     progress: Any = None
     proxies: dict[Target, Any] = field(default_factory=dict)
     commands: dict[Target, Any] = field(default_factory=dict)
+    #: the output directory (-o, -d), and whether this invocation made it
     run_dir: Path | None = None
+    made_run_dir: bool = False
+
+    def forget_run_dir(self) -> None:
+        """Remove the output directory this invocation made, while still empty."""
+        if self.made_run_dir and self.run_dir is not None:
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()
 
 
 #: how many hosts make the progress line worth showing (on a terminal)
@@ -55,10 +64,21 @@ def raise_open_files_limit(hosts: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+def _shared_hosts(targets: list[Target]) -> tuple[Target, Target] | None:
+    """Two targets with the same host name (another user or port), if any: their
+    per-host files would be one."""
+    seen: dict[str, Target] = {}
+    for target in targets:
+        if target.host in seen:
+            return seen[target.host], target
+        seen[target.host] = target
+    return None
+
+
 def make_run_dir(parent: Path | None = None) -> Path:
     """A new directory for this run's files (``-d``), never one of an earlier run: named
-    by the time to the second (``2026-11-30@15-04-05``, no ``:``, sorted by time),
-    with ``.2``, ``.3``... when several runs start in the same second."""
+    by the time to the second (``2026-11-30@15-04-05``, no ``:``), with ``.002``,
+    ``.003``... when several runs start in the same second: names sort by time."""
     base = (parent or Path()) / time.strftime("%Y-%m-%d@%H-%M-%S")
     path, number = base, 1
     while True:
@@ -67,7 +87,7 @@ def make_run_dir(parent: Path | None = None) -> Path:
             return path
         except FileExistsError:
             number += 1
-            path = base.with_name(f"{base.name}.{number}")
+            path = base.with_name(f"{base.name}.{number:03d}")
 
 
 class Tool:
@@ -81,6 +101,7 @@ class Tool:
     exit_after = False
 
     def parser(self) -> argparse.ArgumentParser:
+        """The command's argparse parser (each tool adds its own options)."""
         parser = Parser(prog=self.prog, description=self.description())
         add_common_options(parser)
         parser.add_argument("-V", "--version", action="version",
@@ -88,6 +109,7 @@ class Tool:
         return parser
 
     def description(self) -> str:
+        """What ``--help`` says first: the class docstring, without reST quotes."""
         return (self.__doc__ or "").strip().replace("``", "")
 
     # ----- the entry point
@@ -149,6 +171,7 @@ class Tool:
         return selected, excludes, len(targets) - len(selected)
 
     def dry_run(self, targets: list[Target], excludes: list[Target], dropped: int) -> int:
+        """``-n``: print the exclusions and the selected targets, as 0.27 does."""
         print(f"========== {len(excludes)} excludes found:")
         for target in excludes:
             print(target)
@@ -166,7 +189,7 @@ class Tool:
         """Read what the commands need once (stdin, scripts...); may raise UsageError."""
 
     # ----- the run
-    def prepare_run(self, args: argparse.Namespace, targets: list[Target]) -> Run:
+    def prepare_run(self, args: argparse.Namespace, targets: list[Target]) -> Invocation:
         """Everything the run needs, made before it starts: keys, nodes, each host's
         command, the output directory. Raises on bad input; nothing has run."""
         self.prepare(args)
@@ -179,22 +202,28 @@ class Tool:
         progress = (Progress(len(targets), sys.stderr)
                     if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
                     and not args.verbose else None)
-        run = Run(args, targets, progress)
-        live = self.live_formatter(run)
-        run.proxies = build_proxies(
-            targets, formatter_for=lambda target: self.formatter_for(args, target, live),
-            gateway_formatter=live, keys=keys, known_hosts=args.known_hosts or DEFAULT,
-            host_key_policy=args.host_key_policy,
-            ssh_config=None if args.ssh_config == "none" else args.ssh_config or DEFAULT,
-            timeout=args.timeout)
-        if args.list_targets:
-            return run
-        keyless = [t for t in targets if not run.proxies[t].keys]
-        if keyless and not args.ok_if_no_key:
-            raise UsageError(f"could not find any usable key for {keyless[0]} "
-                             "(see -k, or -K to go ahead)")
-        run.commands = {target: self.command(args, target, run.proxies[target].username or "")
-                        for target in targets}
+        run = Invocation(args, targets, progress)
+        try:
+            live = self.live_formatter(run)
+            run.proxies = build_proxies(
+                targets, formatter_for=lambda target: self.formatter_for(args, target, live),
+                gateway_formatter=live, keys=keys, known_hosts=args.known_hosts or DEFAULT,
+                host_key_policy=args.host_key_policy,
+                ssh_config=None if args.ssh_config == "none" else args.ssh_config or DEFAULT,
+                timeout=args.timeout)
+            if args.list_targets:
+                run.forget_run_dir()
+                return run
+            keyless = [t for t in targets if not run.proxies[t].keys]
+            if keyless and not args.ok_if_no_key:
+                raise UsageError(f"could not find any usable key for {keyless[0]} "
+                                 "(see -k, or -K to go ahead)")
+            run.commands = {target: self.command(args, target,
+                                                 run.proxies[target].username or "")
+                            for target in targets}
+        except BaseException:  # bad input: nothing ran, nothing is left
+            run.forget_run_dir()
+            raise
         return run
 
     def keys(self, args: argparse.Namespace) -> list[Any] | None:
@@ -204,13 +233,21 @@ class Tool:
 
         return load_private_keys(args.keys or None, args.verbose or args.debug) or None
 
-    def live_formatter(self, run: Run) -> Any:
+    def live_formatter(self, run: Invocation) -> Any:
         """The formatter the nodes share: per-host files, or lines on the terminal."""
         from .output import LiveFormatter, OutDirFormatter
 
         args, progress = run.args, run.progress
         if args.out_dir or args.date_time:
-            run.run_dir = Path(args.out_dir) if args.out_dir else make_run_dir()
+            if args.out_dir:
+                run.run_dir = Path(args.out_dir)
+                run.made_run_dir = not run.run_dir.exists()
+            else:
+                run.run_dir, run.made_run_dir = make_run_dir(), True
+            shared = _shared_hosts(run.targets)
+            if shared:
+                raise UsageError(f"-o/-d: {shared[0]} and {shared[1]} would write the same "
+                                 f"files {run.run_dir / shared[0].host}")
             return OutDirFormatter(run.run_dir, verbose=args.verbose)
         if args.raw_format:
             return LiveFormatter("{linenl}", verbose=args.verbose, progress=progress)
@@ -225,7 +262,7 @@ class Tool:
         """The formatter of one target's node (the shared one, unless gathering)."""
         return live
 
-    def execute(self, run: Run) -> int:
+    def execute(self, run: Invocation) -> int:
         """Run every host's job; report; the exit code."""
         import asyncio
 
