@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .graph import iterate_jobs
-from .loop import run_in_thread_loop
+from .loop import in_running_loop, run_in_thread_loop
 from .runloop import CANCEL_GRACE
 
 if TYPE_CHECKING:
@@ -33,14 +33,6 @@ def leaf_jobs(scheduler: PureScheduler, idle_only: bool) -> list[AbstractJob]:
     return [job for job in iterate_jobs(scheduler) if not idle_only or job.is_idle()]
 
 
-def _running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def close_now(job: Any) -> None:
     """Call ``job.close()``; a legacy ``async def close()`` is run as a task (in a
     running loop) or to completion on the thread's loop (outside one), never leaked."""
@@ -50,7 +42,7 @@ def close_now(job: Any) -> None:
     result = close()
     if not inspect.iscoroutine(result):
         return
-    if _running():
+    if in_running_loop():
         task = asyncio.get_running_loop().create_task(result)
         _closing.add(task)
         task.add_done_callback(_closing.discard)
@@ -58,24 +50,11 @@ def close_now(job: Any) -> None:
         run_in_thread_loop(result)
 
 
-async def co_close_one(job: Any) -> None:
-    """Await ``job.co_close()``, or a legacy ``close()`` (awaited if it is a coroutine)."""
-    co_close = getattr(job, "co_close", None)
-    if co_close is not None:
-        await co_close()
-        return
-    close = getattr(job, "close", None)
-    if close is not None:
-        result = close()
-        if inspect.isawaitable(result):
-            await result
-
-
 async def co_close_jobs(jobs: Iterable[Any],
                         report: Callable[[str], None] | None = None) -> None:
     """Await every job's ``co_close()`` concurrently; an error is reported, not raised."""
     jobs = list(jobs)
-    results = await asyncio.gather(*(co_close_one(job) for job in jobs), return_exceptions=True)
+    results = await asyncio.gather(*(job.co_close() for job in jobs), return_exceptions=True)
     for job, result in zip(jobs, results, strict=True):
         if isinstance(result, asyncio.CancelledError):
             raise result
@@ -93,7 +72,7 @@ def close_jobs(jobs: Iterable[Any], report: Callable[[str], None] | None = None)
     jobs = list(jobs)
     if not jobs:
         return
-    if _running():
+    if in_running_loop():
         for job in jobs:
             close_now(job)
     else:

@@ -138,17 +138,22 @@ def _exit_signals(main: _Main) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def in_running_loop() -> bool:
+    """Whether this thread is running an event loop (code called from a coroutine)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def run_in_thread_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` to completion on this thread's loop and return its value.
 
     Raises ``SignalExit`` when SIGTERM or SIGHUP arrived during the run, after the
     cancelled coroutine has wound down; see the module docstring.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    if in_running_loop():
         coroutine.close()
         raise RuntimeError(
             "run() cannot be called from a running event loop (a notebook, an async "
