@@ -8,12 +8,19 @@ where it is kept (``RawFormatter`` and any ``TerminalFormatter`` whose format is
 exactly ``{linenl}``, ``SubdirFormatter``, ``CaptureFormatter``) write those
 bytes unchanged; the others decode them (UTF-8, invalid bytes replaced) into
 lines for a person, each ending with a newline, through ``line()``. A subclass
-that overrides ``line()`` gets text lines, as before. The format keywords are
+that overrides ``line()`` gets text lines, as before: each ``data()`` here checks
+whether ``line()`` is still its own class's. The format keywords are
 ``{time}`` (``%H-%M-%S``, fixed at creation), ``{host}`` (short host name),
 ``{fqdn}``, ``{user}`` (``user@``), ``{line}`` (without its newline),
 ``{linenl}`` (with it) and ``{nl}``; ``time.strftime`` applies to the whole
 format, so a literal ``%`` is written ``%%``. Host and user are centred to the
 widest one seen, so columns line up.
+
+Every write of these formatters to stdout or stderr goes through
+``Formatter.write_out()``: a closed pipe drops that stream's output and calls
+``stdout_closed()`` once (the run goes on; the command-line tools stop it), and
+text that stdout cannot encode (``PYTHONIOENCODING=ascii``) has the characters
+it lacks replaced by ``?``: neither ever raises into the connection's callbacks.
 """
 
 from __future__ import annotations
@@ -33,28 +40,35 @@ EXTENDED_DATA_STDERR = 1
 _KEYWORDS = re.compile(r"\{(linenl|line|nl|fqdn|host|user)\}")
 
 
-def _lines_first(cls: type) -> bool:
-    """Whether ``cls`` (or a class between it and the nearest ``data()``) redefines
-    ``line()``: then its output must go through ``line()``, as text."""
-    for klass in cls.__mro__:
-        if "data" in vars(klass):
-            return False
-        if "line" in vars(klass):
-            return True
-    return False
+def write_to(stream: TextIO, data: str | bytes, *, flush: bool = False) -> None:
+    """Write ``data`` to ``stream``: text through it, a character its encoding cannot
+    represent replaced (``?``) rather than raised; bytes unchanged to the binary
+    buffer under it, after the text written before (a text-only stream gets them
+    decoded). ``flush`` sends out what is buffered. A ``BrokenPipeError`` (the
+    reader went away) is left to the caller."""
+    if isinstance(data, bytes):
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None:
+            stream.flush()  # text written before goes first
+            buffer.write(data)
+            if flush or getattr(stream, "line_buffering", False):
+                buffer.flush()
+            return
+        data = data.decode("utf-8", errors="replace")
+    try:
+        stream.write(data)
+    except UnicodeEncodeError:  # nothing was written: the whole text is encoded first
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        stream.write(data.encode(encoding, errors="replace").decode(encoding))
+    if flush:
+        stream.flush()
 
 
-def write_bytes(stream: TextIO, raw: bytes) -> None:
-    """Write ``raw`` unchanged to the binary buffer under the text ``stream``
-    (after what was written to it as text); a text-only stream gets it decoded."""
-    buffer = getattr(stream, "buffer", None)
-    if buffer is None:
-        stream.write(raw.decode("utf-8", errors="replace"))
-        return
-    stream.flush()  # text written before goes first
-    buffer.write(raw)
-    if getattr(stream, "line_buffering", False):  # a terminal: show it now, as text would be
-        buffer.flush()
+def _overrides_line(formatter: Formatter, cls: type[Formatter]) -> bool:
+    """Whether ``formatter``'s class redefines ``line()`` below ``cls``: then its
+    output goes through ``line()`` as text, as in apssh 0.27, instead of being
+    written as bytes by ``cls.data()``."""
+    return type(formatter).line is not cls.line
 
 
 def shorten_hostname(hostname: str) -> str:
@@ -68,14 +82,12 @@ def shorten_hostname(hostname: str) -> str:
 
 
 class Formatter:
-    """The base formatter: event hooks (no-ops here) and the format machinery."""
+    """The base formatter: event hooks (no-ops here), the format machinery, and
+    ``write_out()``, through which formatters write to stdout and stderr."""
 
-    #: whether this class redefines ``line()`` below its nearest ``data()``
-    _lines_first = False
-
-    def __init_subclass__(cls, **kwds: Any) -> None:
-        super().__init_subclass__(**kwds)
-        cls._lines_first = _lines_first(cls)
+    #: set once a write found stdout (stderr) closed: its output is dropped from then on
+    _stdout_gone = False
+    _stderr_gone = False
 
     def __init__(self, custom_format: str = "{linenl}") -> None:
         self.format = custom_format.replace("{time}", "%H-%M-%S")
@@ -147,17 +159,34 @@ class Formatter:
         if last:
             self.line(last + "\n", datatype, hostname)
 
-    def writes_bytes(self) -> bool:
-        """Whether ``data()`` writes bytes unchanged; false for this class, and
-        whenever a subclass overrides ``line()`` without ``data()``."""
-        return False
-
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         """An output line, decoded, ending with a newline (stderr when ``datatype``
         is ``EXTENDED_DATA_STDERR``)."""
 
     def stderr_line(self, line: str, hostname: str | None) -> None:
         """A message about ``hostname``, for stderr."""
+
+    # ----- writing to the terminal
+    def write_out(self, data: str | bytes, *, stderr: bool = False, flush: bool = False) -> None:
+        """Write ``data`` to ``sys.stdout`` (``sys.stderr`` with ``stderr``) as
+        ``write_to()`` does. A closed pipe (``BrokenPipeError``: ``| head`` went
+        away) is not an error: that stream's output is dropped from then on and, for
+        stdout, ``stdout_closed()`` is called, once. Nothing else is caught."""
+        if self._stderr_gone if stderr else self._stdout_gone:
+            return
+        try:
+            write_to(sys.stderr if stderr else sys.stdout, data, flush=flush)
+        except BrokenPipeError:
+            if stderr:
+                self._stderr_gone = True
+            else:
+                self._stdout_gone = True
+                self.stdout_closed()
+
+    def stdout_closed(self) -> None:
+        """Standard output was found closed; this formatter's stdout output is dropped
+        from then on. A no-op here: the run goes on, its connections untouched (the
+        command-line tools stop the run instead)."""
 
 
 class VerboseFormatter(Formatter):
@@ -202,7 +231,8 @@ class VerboseFormatter(Formatter):
 
     def stderr_line(self, line: str, hostname: str | None,
                     username: str | None = None) -> None:
-        sys.stderr.write(self._formatted_line(_terminated(line), hostname, username))
+        self.write_out(self._formatted_line(_terminated(line), hostname, username),
+                       stderr=True)
 
 
 def _terminated(line: str) -> str:
@@ -211,20 +241,20 @@ def _terminated(line: str) -> str:
 
 class TerminalFormatter(VerboseFormatter):
     """Prints stdout lines on stdout and stderr lines on stderr, through the format;
-    with the format ``{linenl}``, the output's bytes go through unchanged."""
-
-    def writes_bytes(self) -> bool:
-        return self.format == "{linenl}" and not self._lines_first
+    with the format ``{linenl}``, the output's bytes go through unchanged (unless a
+    subclass overrides ``line()``). What each ``data()`` brings is flushed at once."""
 
     def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
-        if not self.writes_bytes():
+        stderr = datatype == EXTENDED_DATA_STDERR
+        if self.format == "{linenl}" and not _overrides_line(self, TerminalFormatter):
+            self.write_out(raw, stderr=stderr, flush=True)
+        else:
             super().data(raw, datatype, hostname)
-            return
-        write_bytes(sys.stderr if datatype == EXTENDED_DATA_STDERR else sys.stdout, raw)
+            self.write_out("", stderr=stderr, flush=True)  # what line() wrote goes now
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        stream = sys.stderr if datatype == EXTENDED_DATA_STDERR else sys.stdout
-        stream.write(self._formatted_line(line, hostname))
+        self.write_out(self._formatted_line(line, hostname),
+                       stderr=datatype == EXTENDED_DATA_STDERR)
 
 
 class RawFormatter(TerminalFormatter):
@@ -258,36 +288,58 @@ TimeColonFormatter = TimeHostFormatter
 
 class SubdirFormatter(VerboseFormatter):
     """Each host's stdout in ``run_name/<host>``, its stderr in ``run_name/<host>.err``,
-    byte for byte."""
+    byte for byte (text lines when a subclass overrides ``line()``). Each file is
+    emptied when this formatter first writes to it; a host's stdout file is made
+    when it connects, so a host that printed nothing has an empty one.
 
-    def __init__(self, run_name: str | Path, *, verbose: bool = True) -> None:
+    ``file_name`` names the files instead of the host (``file_name`` and
+    ``file_name.err``, checked now: ``BadNameError`` for a name that would leave
+    ``run_name``): the YAML loader gives one formatter per node, named by the
+    node's id. ``lazy`` writes nothing before output comes: no directory at
+    creation, no empty file at connection (by default the directory is made now).
+    """
+
+    def __init__(self, run_name: str | Path, *, verbose: bool = True,
+                 file_name: str | None = None, lazy: bool = False) -> None:
         super().__init__("{linenl}", verbose)
         self.run_name = Path(run_name)
-        self.run_name.mkdir(parents=True, exist_ok=True)
+        self.file_name = file_name
+        self.lazy = lazy
+        self._started: set[Path] = set()
+        if file_name is not None:
+            path_in(self.run_name, file_name)
+        if not lazy:
+            self.run_name.mkdir(parents=True, exist_ok=True)
 
     def out(self, hostname: str, stderr: bool = False) -> Path:
         """The file of ``hostname``'s stdout (or stderr), always inside ``run_name``
         (``BadNameError`` for a name that would leave it)."""
-        return path_in(self.run_name, f"{hostname}.err" if stderr else hostname)
+        name = hostname if self.file_name is None else self.file_name
+        return path_in(self.run_name, f"{name}.err" if stderr else name)
 
-    def connection_made(self, hostname: str, username: str, direct: bool) -> None:
-        self.out(hostname).write_text("")
-        super().connection_made(hostname, username, direct)
-
-    def writes_bytes(self) -> bool:
-        return not self._lines_first
-
-    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
-        if not self.writes_bytes():
-            super().data(raw, datatype, hostname)
-            return
-        with self.out(hostname, datatype == EXTENDED_DATA_STDERR).open("ab") as file:
+    def _append(self, path: Path, raw: bytes) -> None:
+        """Add ``raw`` to ``path``, made anew (with its directory) the first time."""
+        mode = "ab"
+        if path not in self._started:
+            self.run_name.mkdir(parents=True, exist_ok=True)
+            self._started.add(path)
+            mode = "wb"
+        with path.open(mode) as file:
             file.write(raw)
 
+    def connection_made(self, hostname: str, username: str, direct: bool) -> None:
+        if not self.lazy:
+            self._append(self.out(hostname), b"")
+        super().connection_made(hostname, username, direct)
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        if _overrides_line(self, SubdirFormatter):
+            super().data(raw, datatype, hostname)
+        else:
+            self._append(self.out(hostname, datatype == EXTENDED_DATA_STDERR), raw)
+
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        stderr = datatype == EXTENDED_DATA_STDERR
-        with self.out(hostname, stderr).open("a") as file:
-            file.write(line)
+        self._append(self.out(hostname, datatype == EXTENDED_DATA_STDERR), line.encode())
 
 
 class CaptureFormatter(VerboseFormatter):
@@ -311,18 +363,16 @@ class CaptureFormatter(VerboseFormatter):
         """Everything captured since ``start_capture()``, as bytes."""
         return b"".join(self._chunks)
 
-    def writes_bytes(self) -> bool:
-        return self.format == "{linenl}" and not self._lines_first
-
     def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
-        if datatype == EXTENDED_DATA_STDERR or not self.writes_bytes():
+        if (datatype == EXTENDED_DATA_STDERR or self.format != "{linenl}"
+                or _overrides_line(self, CaptureFormatter)):
             super().data(raw, datatype, hostname)
         else:
             self._chunks.append(raw)
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         if datatype == EXTENDED_DATA_STDERR:
-            sys.stderr.write(self._formatted_line(line, hostname))
+            self.write_out(self._formatted_line(line, hostname), stderr=True)
         else:
             self._chunks.append(self._formatted_line(line, hostname).encode())
 

@@ -1,25 +1,25 @@
-"""The formatters a YAML scenario can name, and the one that writes a node's output in files.
+"""The formatters a YAML scenario can name.
 
 ``formatter:`` takes a name from ``FORMATTERS`` (with the names used before
 apssh 0.24), or a mapping ``{type: SubdirFormatter, dir: DIR}``: then each
 node's stdout goes to ``DIR/<node id>`` and its stderr to ``DIR/<node id>.err``
-(``DIR`` relative to the current directory, as a ``Pull``'s ``localpath``).
+(``DIR`` relative to the current directory, as a ``Pull``'s ``localpath``),
+through a ``SubdirFormatter`` of its own, named by the node's id and lazy:
+loading a scenario writes nothing, the directory is made on first output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from .formatters import (
-    EXTENDED_DATA_STDERR,
     Formatter,
     HostFormatter,
     RawFormatter,
+    SubdirFormatter,
     TimeHostFormatter,
-    VerboseFormatter,
 )
-from .names import BadNameError, path_in
+from .names import BadNameError
 from .scenario_checks import Marked, Problem, check_fields
 
 #: the formatter names a scenario may give (with the names used before apssh 0.24)
@@ -32,37 +32,6 @@ FORMATTERS: dict[str, Callable[[bool], Formatter]] = {
 }
 #: the formatter that writes each node's output in files (it needs ``dir:``)
 NODE_FILES = "SubdirFormatter"
-
-
-class NodeFilesFormatter(VerboseFormatter):
-    """One node's stdout in ``directory/<name>``, its stderr in ``directory/<name>.err``
-    (``name`` is the node's id in the scenario), byte for byte. The directory is made,
-    and each file emptied, when its first output comes: loading a scenario writes nothing."""
-
-    def __init__(self, directory: str | Path, name: str, *, verbose: bool = False) -> None:
-        super().__init__("{linenl}", verbose)
-        self.stdout_path = path_in(directory, name)
-        self.stderr_path = path_in(directory, f"{name}.err")
-        self._started: set[Path] = set()
-
-    def writes_bytes(self) -> bool:
-        """True: output is written byte for byte."""
-        return True
-
-    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
-        self._write(raw, datatype)
-
-    def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        self._write(line.encode(), datatype)
-
-    def _write(self, raw: bytes, datatype: int | None) -> None:
-        path = self.stderr_path if datatype == EXTENDED_DATA_STDERR else self.stdout_path
-        if path not in self._started:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"")
-            self._started.add(path)
-        with path.open("ab") as file:
-            file.write(raw)
 
 
 def node_formatter(entry: Marked, node_id: str, formatters: dict[tuple[str, bool], Formatter],
@@ -83,7 +52,8 @@ def node_formatter(entry: Marked, node_id: str, formatters: dict[tuple[str, bool
             raise Problem(line, f"{what}: {NODE_FILES} needs a directory: write "
                                 f"formatter: {{type: {NODE_FILES}, dir: DIR}}")
         try:
-            return NodeFilesFormatter(directory, node_id, verbose=verbose)
+            return SubdirFormatter(str(directory), verbose=verbose, file_name=node_id,
+                                   lazy=True)
         except BadNameError as exc:
             raise Problem(entry.line_of("id"), f"{what}: as a file name: {exc}") from None
     if directory is not None:

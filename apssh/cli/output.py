@@ -4,10 +4,17 @@ terminal, per-host files, the gathered view) and the progress line."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from ..formatters import EXTENDED_DATA_STDERR, Formatter, SubdirFormatter, TerminalFormatter
+from ..formatters import (
+    EXTENDED_DATA_STDERR,
+    Formatter,
+    SubdirFormatter,
+    TerminalFormatter,
+    write_to,
+)
+from .pipe import drop_stdout
 from .targets import Target, fold
 
 
@@ -60,29 +67,26 @@ class OutDirFormatter(QuietFailures, SubdirFormatter):
 
 class LiveFormatter(QuietFailures, TerminalFormatter):
     """Output lines as they come (``host:line``; with ``-r``, the bytes as they
-    are); the progress line is kept out of the way."""
+    are); the progress line is kept out of the way. ``on_stdout_closed`` is
+    called (once) when standard output is found closed: the tools stop the run."""
 
     def __init__(self, custom_format: str = "{host}:{linenl}", *, verbose: bool = False,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None,
+                 on_stdout_closed: Callable[[], None] | None = None) -> None:
         super().__init__(custom_format, verbose)
         self.progress = progress
+        self.on_stdout_closed = on_stdout_closed
 
-    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
-        """Bytes unchanged with ``-r`` (the format ``{linenl}``), else lines."""
+    def write_out(self, data: str | bytes, *, stderr: bool = False, flush: bool = False) -> None:
+        """Clear the progress line, then write as every formatter does."""
         if self.progress is not None:
             self.progress.clear()
-        super().data(raw, datatype, hostname)
+        super().write_out(data, stderr=stderr, flush=flush)
 
-    def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        if self.progress is not None:
-            self.progress.clear()
-        super().line(line, datatype, hostname)
-
-    def stderr_line(self, line: str, hostname: str | None,
-                    username: str | None = None) -> None:
-        if self.progress is not None:
-            self.progress.clear()
-        super().stderr_line(line, hostname, username)
+    def stdout_closed(self) -> None:
+        """Standard output is gone: tell ``on_stdout_closed``."""
+        if self.on_stdout_closed is not None:
+            self.on_stdout_closed()
 
 
 class GatherFormatter(Formatter):
@@ -111,17 +115,22 @@ class GatherFormatter(Formatter):
 
 def print_gathered(outputs: Iterable[tuple[Target, str]], stream: TextIO | None = None) -> None:
     """Each distinct output once, under the folded set of hosts that printed it
-    (hosts that printed nothing are not shown)."""
+    (hosts that printed nothing are not shown). A closed standard output ends the
+    view quietly (the commands are over; what is still buffered goes nowhere)."""
     stream = stream or sys.stdout
     groups: dict[str, list[str]] = {}
     for target, text in outputs:
         groups.setdefault(text, []).append(target.host)
-    for text, hosts in groups.items():
-        if not text:
-            continue
-        header = f"{fold(hosts)} ({len(hosts)})"
-        rule = "-" * min(max(len(header), 15), 79)
-        stream.write(f"{rule}\n{header}\n{rule}\n{text}")
-        if text and not text.endswith("\n"):
-            stream.write("\n")
-    stream.flush()
+    try:
+        for text, hosts in groups.items():
+            if not text:
+                continue
+            header = f"{fold(hosts)} ({len(hosts)})"
+            rule = "-" * min(max(len(header), 15), 79)
+            write_to(stream, f"{rule}\n{header}\n{rule}\n{text}")
+            if not text.endswith("\n"):
+                write_to(stream, "\n")
+        stream.flush()
+    except BrokenPipeError:
+        if stream is sys.stdout:
+            drop_stdout()

@@ -1,12 +1,12 @@
 """A closed standard output (``apssh ... | head -2``) stops the run, once, cleanly.
 
-The formatters write to ``sys.stdout`` from the connections' callbacks; a
-``BrokenPipeError`` raised there would tear the connection down and leave the
-remote commands running, each host reported as lost. ``StdoutGuard`` stands in
-for ``sys.stdout`` while the tool runs: the first write that finds the pipe
-closed says so on stderr, sends what is left to ``/dev/null`` and cancels the
-run, whose jobs then stop their remote commands; the exit code is 141, as a
-shell reports a command killed by SIGPIPE.
+The formatters write through ``Formatter.write_out()``, which turns a
+``BrokenPipeError`` into a call of the formatter's ``stdout_closed()`` (raised
+in the connections' callbacks, the error would tear the connection down and
+leave the remote commands running). The tools' ``LiveFormatter`` hands that call
+to ``PipeWatch.closed()``: it says so once on stderr, sends what is still
+buffered to ``/dev/null`` and cancels the run, whose jobs then stop their remote
+commands; the exit code is 141, as a shell reports a command killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -20,10 +20,54 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
+#: the file descriptor of standard output
+STDOUT_FD = 1
+
+
+def drop_stdout() -> None:
+    """Point file descriptor 1 at ``/dev/null``: what is still buffered for the
+    closed pipe, and what comes after, goes nowhere (no error at exit)."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, STDOUT_FD)
+        finally:
+            os.close(devnull)
+
+
+class PipeWatch:
+    """Stops the run when standard output closes: pass ``closed`` as the live
+    formatter's ``on_stdout_closed``, and ``watch()`` the run's task."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+        #: whether standard output was found closed
+        self.is_closed = False
+        self._task: asyncio.Task[Any] | None = None
+
+    def watch(self, task: asyncio.Task[Any] | None) -> None:
+        """The task to cancel when standard output closes (at once if it already did)."""
+        self._task = task
+        if self.is_closed and task is not None:
+            task.cancel()
+
+    def closed(self) -> None:
+        """Standard output is closed: say so once on stderr, send stdout to
+        ``/dev/null`` and cancel the watched task."""
+        if self.is_closed:
+            return
+        self.is_closed = True
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"{self.prog}: standard output closed: stopping the commands\n")
+            sys.stderr.flush()
+        drop_stdout()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
 
 class _Guarded:
     """A stream (text or binary) whose write and flush turn a closed pipe into a call
-    of ``closed``; everything else goes to the stream."""
+    of ``closed``; everything else goes to the stream. (Until tools.py uses PipeWatch.)"""
 
     def __init__(self, stream: IO[Any], closed: Any, buffer: Any = None) -> None:
         self._stream = stream
@@ -34,14 +78,14 @@ class _Guarded:
     def write(self, data: Any) -> int:
         try:
             return self._stream.write(data)
-        except (BrokenPipeError, ValueError):  # ValueError: already closed by someone
+        except BrokenPipeError:
             self._closed()
             return len(data)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except (BrokenPipeError, ValueError):
+        except BrokenPipeError:
             self._closed()
 
     def __getattr__(self, name: str) -> Any:
@@ -49,7 +93,8 @@ class _Guarded:
 
 
 class StdoutGuard:
-    """While active, ``sys.stdout`` survives a closed pipe and cancels ``watch()``'s task."""
+    """While active, ``sys.stdout`` survives a closed pipe and cancels ``watch()``'s task.
+    (Until tools.py uses PipeWatch.)"""
 
     def __init__(self, prog: str) -> None:
         self.prog = prog
