@@ -3,7 +3,9 @@
 The command is sent wrapped so that the shell first tells its pid, which is its
 process group (sshd makes each session a new session); stopping a command kills
 that group from a second session, TERM then KILL. Sessions refused because the
-server is at its ``MaxSessions`` are retried after a back-off.
+server is at its ``MaxSessions`` are retried after a back-off. A command cancelled
+while its session opens (asyncssh sends ``exec``, then waits for the reply) is
+still stopped: the open goes on, shielded, and the command is stopped once started.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from .sshproxy import SshProxy
 
 PID_MARK = b"APSSH-PID "
+#: how long stopping a remote command (or abandoning a copy) may take
+KILL_TIMEOUT = 3.0
 #: back-off while the server refuses a session (at its MaxSessions), about 4 s in all
 SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -45,7 +49,9 @@ def kill_command(pid: int) -> str:
 class LineSession(asyncssh.SSHClientSession[bytes]):
     """Hands a session's output to the formatter (``data()``) as bytes, cut at line
     ends (``LineSplitter``), stdout and stderr apart; takes the shell's pid from
-    the first stderr line."""
+    the first stderr line that starts with ``PID_MARK`` (what a login shell's rc
+    file prints before it goes to the formatter). ``pid_known`` is done once the
+    pid is read, or the session ended without it."""
 
     def __init__(self, proxy: SshProxy, command: str, formatter: Formatter) -> None:
         self.proxy = proxy
@@ -57,7 +63,6 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         self.exit: int | str | None = None
         self.pid: int | None = None
         self.pid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._first_stderr = True
 
     def connection_made(self, chan: Any) -> None:
         self.proxy.formatter.session_start(self.proxy.hostname, self.command)
@@ -66,25 +71,29 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         (self.stderr if datatype == EXTENDED_DATA_STDERR else self.stdout).feed(data)
 
     def _stderr(self, raw: bytes) -> None:
-        if self._first_stderr:  # the wrapper's first words: the pid line, whole
-            self._first_stderr = False
+        if self.pid is None:  # the wrapper's pid line, maybe after a login shell's words
             raw = self._take_pid(raw)
-            if not self.pid_known.done():
-                self.pid_known.set_result(None)
             if not raw:
                 return
         self.formatter.data(raw, EXTENDED_DATA_STDERR, self.proxy.hostname)
 
     def _take_pid(self, raw: bytes) -> bytes:
-        """Read the pid line at the start of ``raw``; returns what follows it."""
-        if not raw.startswith(PID_MARK):
-            return raw
-        end = raw.find(b"\n") + 1 or len(raw)
-        try:
-            self.pid = int(raw[len(PID_MARK):end])
-        except ValueError:
-            return raw
-        return raw[end:]
+        """Look for the pid line among the lines of ``raw``; returns ``raw`` without
+        it (what came before and after it, unchanged)."""
+        start = 0
+        while start < len(raw):
+            end = raw.find(b"\n", start) + 1 or len(raw)
+            if raw.startswith(PID_MARK, start):
+                try:
+                    self.pid = int(raw[start + len(PID_MARK):end])
+                except ValueError:
+                    pass
+                else:
+                    if not self.pid_known.done():
+                        self.pid_known.set_result(None)
+                    return raw[:start] + raw[end:]
+            start = end
+        return raw
 
     def flush(self) -> None:
         """Hand over partial last lines (the formatter terminates them if it shows
@@ -108,6 +117,31 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         if not self.pid_known.done():
             self.pid_known.set_result(None)
         self.proxy.formatter.session_stop(self.proxy.hostname, self.command)
+
+
+async def command_started(open_session: Callable[[], Awaitable[T]],
+                          stop: Callable[[T], Awaitable[None]]) -> T:
+    """``session_opened(open_session)``, shielded: cancelled while the session opens
+    (the command may be started already), the open goes on for at most
+    ``KILL_TIMEOUT``, then ``stop`` is given what it opened before the cancellation
+    goes on, so that no command is left running without an owner."""
+    opening = asyncio.ensure_future(session_opened(open_session))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        await asyncio.wait([opening], timeout=KILL_TIMEOUT)
+        if not opening.done():
+            opening.cancel()  # no answer: the server is stuck, nothing more to do
+            opening.add_done_callback(_consume)
+        elif not opening.cancelled() and opening.exception() is None:
+            await stop(opening.result())
+        raise
+
+
+def _consume(done: asyncio.Future[Any]) -> None:
+    """Mark ``done``'s outcome as retrieved: it was abandoned on purpose."""
+    if not done.cancelled():
+        done.exception()
 
 
 async def session_opened(open_session: Callable[[], Awaitable[T]]) -> T:

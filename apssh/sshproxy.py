@@ -35,16 +35,20 @@ from .formatters import Formatter, HostFormatter
 from .hostkeys import HostKeyChecker, warn_no_check
 from .names import check_hostname, check_username
 from .pacing import RETRY_DELAYS, pacer
-from .remote import LineSession, kill_command, session_opened, wrap_command
+from .remote import (
+    KILL_TIMEOUT,
+    LineSession,
+    command_started,
+    kill_command,
+    session_opened,
+    wrap_command,
+)
 from .sshoptions import ENCRYPTION_ALGS, KEX_ALGS, client_keys, known_hosts_paths, preferred_algs
 
 #: "not given": distinct from None, which means "none" for known_hosts and ssh_config
 DEFAULT: Any = object()
 
-#: how long stopping a remote command may take
-KILL_TIMEOUT = 3.0
-
-__all__ = ["DEFAULT", "ENCRYPTION_ALGS", "KEX_ALGS", "SshProxy", "preferred_algs"]
+__all__ = ["DEFAULT", "ENCRYPTION_ALGS", "KEX_ALGS", "KILL_TIMEOUT", "SshProxy", "preferred_algs"]
 
 
 async def _cancel_promptly(transfer: Coroutine[Any, Any, Any]) -> None:
@@ -293,10 +297,14 @@ class SshProxy:
         st = self._state()
         lines = formatter if formatter is not None else self.formatter
         async with st.sessions:
-            chan, session = await session_opened(lambda: conn.create_session(
-                lambda: LineSession(self, command, lines),
-                wrap_command(command, no_input=stdin == b""),
-                encoding=None, x11_forwarding=x11_forwarding, **kwds))
+            # cancelled while asyncssh waits for the reply to exec, the command runs
+            # already: it is stopped once its session is open
+            chan, session = await command_started(
+                lambda: conn.create_session(
+                    lambda: LineSession(self, command, lines),
+                    wrap_command(command, no_input=stdin == b""),
+                    encoding=None, x11_forwarding=x11_forwarding, **kwds),
+                lambda opened: self._stop_remote(conn, *opened))
             if stdin:
                 chan.write(stdin)
                 chan.write_eof()

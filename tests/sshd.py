@@ -23,6 +23,9 @@ from pathlib import Path
 SFTP_SERVER_CANDIDATES = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
                           "/usr/libexec/sftp-server")
 PLAIN_USER = "nepitest"
+#: a user whose login shell writes on stderr before it runs anything (as an rc file may)
+NOISY_USER = "nepinoisy"
+NOISY_LINE = "rc: hello from the login shell"
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -55,6 +58,24 @@ def ensure_plain_user() -> str | None:
     # a "*" password: no password login, but not a locked account (sshd refuses those)
     subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-p", "*", PLAIN_USER], check=True)
     return PLAIN_USER
+
+
+def ensure_noisy_user() -> str | None:
+    """A non-root user whose login shell prints ``NOISY_LINE`` on stderr, then runs
+    /bin/sh; created when running as root, None otherwise."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        return None
+    home = Path("/home") / NOISY_USER
+    shell = home / "noisy-shell"
+    try:
+        pwd.getpwnam(NOISY_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-d", str(home), "-s", str(shell), "-p", "*",
+                        NOISY_USER], check=True)
+    home.chmod(0o755)
+    shell.write_text(f'#!/bin/sh\necho "{NOISY_LINE}" >&2\nexec /bin/sh "$@"\n')
+    shell.chmod(0o755)
+    return NOISY_USER
 
 
 @dataclass
