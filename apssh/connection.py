@@ -45,7 +45,7 @@ class Client(asyncssh.SSHClient):
         self.conn = conn
 
     def auth_completed(self) -> None:
-        self.proxy.formatter.auth_completed(self.proxy.hostname, self.proxy.username or "")
+        self.proxy.formatter.auth_completed(self.proxy.hostname, self.proxy.username)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.proxy._connection_lost(self.conn, exc)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import os
 import signal
 import tempfile
@@ -26,7 +25,8 @@ from typing import Any
 
 from ._asyncssh import asyncssh
 from .formatters import Formatter
-from .nodes import SshNode
+from .names import local_user
+from .nodes import SshNode, kill_group
 
 
 @dataclass
@@ -128,7 +128,7 @@ class Lab:
         self.nodes: list[LabNode] = []
         self.gateway: LabNode | None = None
         self.by_name: dict[str, LabNode] = {}
-        self.username = getpass.getuser()
+        self.username = local_user()
         self.client_key = self.workdir / "client_key"
         self.known_hosts = self.workdir / "known_hosts"
         self.ssh_config = self.workdir / "ssh_config"
@@ -205,7 +205,7 @@ class Lab:
                                  _pump_out(proc.stderr, process.stderr))
             status = await proc.wait()
         except BaseException:
-            _kill(proc)  # the client went away, or the lab stops: nothing left running
+            kill_group(proc.pid)  # the client went away, or the lab stops: nothing left running
             raise
         finally:
             feed.cancel()
@@ -232,7 +232,7 @@ class Lab:
     async def stop(self) -> None:
         """Stop every node and kill what still runs; remove a temporary workdir."""
         for proc in list(self._processes):
-            _kill(proc)
+            kill_group(proc.pid)
         for node in [*self.nodes, *([self.gateway] if self.gateway else [])]:
             node.server.close()
             await node.server.wait_closed()
@@ -260,7 +260,3 @@ async def _pump_in(channel: Any, sink: asyncio.StreamWriter | None) -> None:
             await sink.drain()
         sink.close()
 
-
-def _kill(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)

@@ -17,7 +17,9 @@ leave its directory (``..``, ``/``, an absolute name, a NUL).
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
+import os
 import re
 from pathlib import Path
 
@@ -87,6 +89,15 @@ def check_username(name: str) -> str:
     if problem is not None:
         raise BadNameError("user name", str(name), problem)
     return name
+
+
+def local_user() -> str:
+    """The name of the user running this process, as OpenSSH takes it for a default
+    (``$LOGNAME``/``$USER``..., else the password file), else the uid in digits."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid: ssh would fail the same way
+        return str(os.getuid())
 
 
 def path_in(directory: str | Path, *parts: str) -> Path:

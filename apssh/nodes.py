@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import os
 import shutil
 import signal
@@ -14,6 +13,7 @@ from typing import Any
 from .errors import CommandTimeoutError
 from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
 from .lines import LineSplitter
+from .names import local_user
 from .sshproxy import SshProxy
 
 #: how much a LocalNode reads from a command's output at a time
@@ -41,10 +41,7 @@ class LocalNode:
     hostname = "LOCALNODE"
 
     def __init__(self, formatter: Formatter | None = None, verbose: bool | None = None) -> None:
-        try:
-            self.username = getpass.getuser()
-        except (KeyError, OSError):
-            self.username = "LOCALUSER"
+        self.username = local_user()
         self.formatter = formatter if formatter is not None else HostFormatter(verbose=False)
         if verbose is not None:
             self.formatter.verbose = verbose  # type: ignore[attr-defined]
@@ -81,7 +78,7 @@ class LocalNode:
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 started = await starting
-                _kill_group(started.pid)
+                kill_group(started.pid)
                 await started.wait()
             raise
         self.formatter.session_start(self.hostname, command)
@@ -112,7 +109,7 @@ class LocalNode:
                                      forward(proc.stderr, EXTENDED_DATA_STDERR))
                 status = await proc.wait()
         except BaseException as exc:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             await proc.wait()
             if isinstance(exc, TimeoutError) and deadline.expired():
                 raise CommandTimeoutError(str(self), command, timeout or 0) from None
@@ -156,8 +153,10 @@ class LocalNode:
         """Nothing to close."""
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` (a command started in a session of its
+    own), if it is still there."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
 
 

@@ -33,7 +33,7 @@ from .errors import CommandTimeoutError, ConnectError, ConnectionLostError, Gate
 from .failures import classify
 from .formatters import Formatter, HostFormatter
 from .hostkeys import HostKeyChecker, warn_no_check
-from .names import check_hostname, check_username
+from .names import check_hostname, check_username, local_user
 from .pacing import RETRY_DELAYS, pacer
 from .remote import (
     KILL_TIMEOUT,
@@ -75,10 +75,12 @@ class SshProxy:
     ``verify``, ``accept-new`` or ``off``; ``ssh_config`` a config file (default
     ``~/.ssh/config`` when it exists; ``None`` to ignore it); ``timeout`` bounds
     the connection, authentication included; ``max_sessions`` is the server's
-    ``MaxSessions``.
+    ``MaxSessions``. The user is ``username``, else the ssh config's ``User``,
+    else ``default_username`` (root for ``SshNode``), else the local user.
     """
 
-    #: the user when neither the caller nor the ssh config name one
+    #: the user when neither the caller nor the ssh config name one; None: the
+    #: local user, as OpenSSH does
     default_username: str | None = None
 
     def __init__(self, hostname: str, *, username: str | None = None,
@@ -104,9 +106,9 @@ class SshProxy:
                           if ssh_config is not None else ({}, None))
         self._parsed_config: Any = parsed  # given to asyncssh at each connection
         self.hostname = hostname
-        self.username = username or config.get("User") or self.default_username
-        if self.username is not None:
-            check_username(self.username)
+        self.username: str = (username or config.get("User") or self.default_username
+                              or local_user())
+        check_username(self.username)
         self.gateway = gateway
         self.port = int(port if port is not DEFAULT else config.get("Port", 22))
         # keys: key objects, or files to read (once per process), all usable
@@ -128,7 +130,7 @@ class SshProxy:
 
     # ----- names
     def __user_host__(self) -> str:
-        return f"{self.username or ''}@{self.hostname}"
+        return f"{self.username}@{self.hostname}"
 
     def __str__(self) -> str:
         prefix = f"{self.gateway}->" if self.gateway is not None else ""
@@ -190,7 +192,7 @@ class SshProxy:
                 return st.conn
             except ConnectError as exc:
                 st.failure, st.failure_run = exc, outermost_run()
-                self.formatter.connection_lost(self.hostname, exc, self.username or "")
+                self.formatter.connection_lost(self.hostname, exc, self.username)
                 raise
             finally:
                 st.pending = None
@@ -218,7 +220,7 @@ class SshProxy:
                 gateway_conn = await self.gateway.connect_lazy()
             except ConnectError as exc:
                 raise GatewayError(node, exc) from exc
-        self.formatter.connection_made(self.hostname, self.username or "",
+        self.formatter.connection_made(self.hostname, self.username,
                                        self.gateway is None)
         client = _Client(self)
         delays = iter(RETRY_DELAYS)
@@ -265,7 +267,7 @@ class SshProxy:
         # a command still running on it has no result: it says why
         st.lost[conn] = lost or ConnectionLostError(self.__user_host__(),
                                                     "connection closed by the server")
-        self.formatter.connection_lost(self.hostname, lost, self.username or "")
+        self.formatter.connection_lost(self.hostname, lost, self.username)
 
     def _loss(self, exc: Exception | None) -> ConnectError | None:
         """Why our connection closed when we did not close it: None for a normal
@@ -427,7 +429,7 @@ class SshProxy:
                     self.formatter.stderr_line(
                         f"Timeout ({self.timeout}s) while waiting for {self} to close\n",
                         self.hostname)
-                self.formatter.connection_lost(self.hostname, None, self.username or "")
+                self.formatter.connection_lost(self.hostname, None, self.username)
         finally:
             st.closing.set_result(None)
 

@@ -24,6 +24,7 @@ from apssh import (
     close_ssh_in_scheduler,
 )
 from apssh.formatters import EXTENDED_DATA_STDERR, Formatter
+from apssh.names import local_user
 from asynciojobs import Scheduler
 from asynciojobs.loop import run_in_thread_loop
 
@@ -426,10 +427,29 @@ def test_sshproxy_without_username_and_nodes_without_formatter_print_nothing(cap
     from apssh import HostFormatter, SshProxy
 
     proxy = SshProxy("somewhere", username=None, formatter=HostFormatter(), ssh_config=None)
-    assert proxy.__user_host__() == "@somewhere"  # 0.27 crashed on len(None)
+    assert proxy.__user_host__() == f"{local_user()}@somewhere"  # 0.27 crashed on len(None)
     SshNode("somewhere", ssh_config=None)  # 0.27 printed "WARNING: no formatter specified"
     out, err = capsys.readouterr()
     assert out == "" and err == ""
+
+
+def test_sshproxy_without_any_user_is_the_local_user(lab, tmp_path):
+    """As OpenSSH: the given user, else the ssh config's, else the local one
+    (``SshNode`` keeps root as its default, as 0.27)."""
+    from apssh import SshProxy
+
+    rec = Recorder()
+    proxy = SshProxy("127.0.0.1", port=lab.port, keys=[lab.keys.client_key],
+                     known_hosts=lab.known_hosts, ssh_config=None, formatter=rec)
+    _created.append(proxy)  # type: ignore[arg-type]
+    assert proxy.username == local_user()
+    assert run_in_thread_loop(proxy.run("id -un")) == 0
+    assert rec.out == [("127.0.0.1", f"{local_user()}\n")]
+    config = tmp_path / "config"
+    config.write_text("Host 127.0.0.1\n  User someone\n")
+    assert SshProxy("127.0.0.1", ssh_config=config).username == "someone"
+    assert SshProxy("127.0.0.1", ssh_config=config, username="other").username == "other"
+    assert SshNode("127.0.0.1", ssh_config=None).username == "root"
 
 
 def test_every_connection_failure_has_a_one_line_reason():

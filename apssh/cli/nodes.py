@@ -8,29 +8,12 @@ config's, else the local user.
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Callable
 from typing import Any
 
 from ..formatters import Formatter
 from ..sshproxy import DEFAULT, SshProxy
 from .targets import Target
-
-
-def local_user() -> str:
-    """The name of the user running this process (``$USER``, else the password file)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid: ssh would fail the same way
-        return str(os.getuid())
-
-
-class CliNode(SshProxy):
-    """A node of the command-line tools: the local user unless the target or the ssh
-    config names one (``SshNode`` defaults to root, as apssh's library always did)."""
-
-    default_username = local_user()
 
 
 def build_proxies(targets: list[Target], *, formatter_for: Callable[[Target], Formatter],
@@ -43,9 +26,9 @@ def build_proxies(targets: list[Target], *, formatter_for: Callable[[Target], Fo
         if target not in made:
             gateway = (node(target.gateway, gateway_formatter)
                        if target.gateway is not None else None)
-            made[target] = CliNode(target.host, username=target.user, gateway=gateway,
-                                    port=target.port if target.port is not None else DEFAULT,
-                                    formatter=formatter, **options)
+            made[target] = SshProxy(target.host, username=target.user, gateway=gateway,
+                                     port=target.port if target.port is not None else DEFAULT,
+                                     formatter=formatter, **options)
         return made[target]
 
     return {target: node(target, formatter_for(target)) for target in targets}
@@ -58,6 +41,6 @@ def describe(proxy: SshProxy) -> str:
 
 def _as_target(proxy: SshProxy) -> Target:
     """The target ``proxy`` reaches, its user and port resolved (22 left implicit)."""
-    return Target(proxy.hostname, proxy.username or local_user(),
+    return Target(proxy.hostname, proxy.username,
                   proxy.port if proxy.port != 22 else None,
                   _as_target(proxy.gateway) if proxy.gateway is not None else None)
