@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import json
 import os
 import random
 import subprocess
@@ -31,8 +33,10 @@ from apssh.formatters import (
     HostFormatter,
     RawFormatter,
     SubdirFormatter,
+    write_to,
 )
 from apssh.lines import LINE_LIMIT, LineSplitter
+from apssh.names import BadNameError
 from asynciojobs import Scheduler
 
 REPO = Path(__file__).resolve().parent.parent
@@ -280,12 +284,217 @@ def test_local_node_a_200KiB_line_and_binary(binary: Path):
 
 
 def test_local_node_timeout_raises_command_timeout_error():
+    """The command prints, then sleeps far beyond the timeout; the timeout leaves a
+    loaded machine seconds to deliver the line, and the line that came is kept."""
     local = LocalNode(formatter=Lines())
     token = f"sleep 417.{os.getpid()}"
     with pytest.raises(CommandTimeoutError) as raised:
-        asyncio.run(local.run(f"echo started; {token}", timeout=0.3))
+        asyncio.run(local.run(f"echo started; {token}", timeout=3.0))
     assert isinstance(raised.value, TimeoutError)
     assert (raised.value.node, raised.value.command, raised.value.timeout) == \
-        (str(local), f"echo started; {token}", 0.3)
+        (str(local), f"echo started; {token}", 3.0)
     assert local.formatter.lines == [(None, "started\n")]  # type: ignore[attr-defined]
     assert remote_processes(token) == []
+
+
+# ----- the rule for old subclasses, per-node files
+def test_subclasses_overriding_line_get_text_lines(tmp_path: Path):
+    class UpperFiles(SubdirFormatter):
+        def line(self, line, datatype, hostname):
+            super().line(line.upper(), datatype, hostname)
+
+    class UpperCapture(CaptureFormatter):
+        def line(self, line, datatype, hostname):
+            super().line(line.upper(), datatype, hostname)
+
+    upper = UpperFiles(tmp_path / "upper", verbose=False)
+    upper.data(b"a\nb\xff", None, "h")
+    assert upper.out("h").read_bytes() == "A\nB\ufffd\n".encode()
+    plain = SubdirFormatter(tmp_path / "plain", verbose=False)
+    plain.data(b"a\nb\xff", None, "h")
+    assert plain.out("h").read_bytes() == b"a\nb\xff"
+    capture = UpperCapture(verbose=False)
+    capture.data(b"x\n", None, "h")
+    assert capture.get_capture() == "X\n"
+
+
+def test_subdir_formatter_named_files_and_lazy_directory(tmp_path: Path):
+    directory = tmp_path / "out"
+    with pytest.raises(BadNameError):
+        SubdirFormatter(directory, file_name="..", lazy=True)
+    named = SubdirFormatter(directory, verbose=False, file_name="node1", lazy=True)
+    named.connection_made("h", "root", True)
+    assert not directory.exists()  # nothing before output
+    named.data(b"out\n", None, "h")
+    named.data(b"err\n", EXTENDED_DATA_STDERR, "h")
+    named.data(b"more\n", None, "other")  # one formatter per node: the host does not matter
+    assert sorted(p.name for p in directory.iterdir()) == ["node1", "node1.err"]
+    assert (directory / "node1").read_bytes() == b"out\nmore\n"
+    assert (directory / "node1.err").read_bytes() == b"err\n"
+    # by host, directory made at once; each file emptied on its first write only
+    (tmp_path / "eager").mkdir()
+    (tmp_path / "eager" / "h.err").write_bytes(b"an earlier run\n")
+    eager = SubdirFormatter(tmp_path / "eager", verbose=False)
+    eager.connection_made("h", "root", True)
+    assert eager.out("h").read_bytes() == b""
+    eager.data(b"x\n", None, "h")
+    eager.data(b"e\n", EXTENDED_DATA_STDERR, "h")
+    eager.connection_made("h", "root", True)  # connected again: nothing is lost
+    assert eager.out("h").read_bytes() == b"x\n"
+    assert eager.out("h", stderr=True).read_bytes() == b"e\n"
+
+
+# ----- a closed stdout, text it cannot encode
+class ClosedPipe(io.TextIOBase):
+    """A stdout whose reader went away (text and binary writes)."""
+
+    def __init__(self) -> None:
+        self.buffer = self
+
+    def write(self, data):  # type: ignore[override]
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+class Counting(HostFormatter):
+    closed = 0
+
+    def stdout_closed(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.parametrize("fmt", ["{linenl}", "{host}:{linenl}"])
+def test_a_closed_stdout_is_reported_once_and_stderr_goes_on(monkeypatch, capsys, fmt):
+    formatter = Counting(fmt, verbose=False)
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    for _ in range(3):
+        formatter.data(b"out\n", None, "h")
+    formatter.data(b"err\n", EXTENDED_DATA_STDERR, "h")
+    formatter.stderr_line("message", "h")
+    assert formatter.closed == 1
+    prefix = "" if fmt == "{linenl}" else "h:"
+    assert capsys.readouterr().err.endswith(f"{prefix}err\n{prefix}message\n")
+
+
+def test_other_errors_are_not_a_closed_stdout(monkeypatch):
+    formatter = Counting(verbose=False)
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(sys, "stdout", closed)
+    with pytest.raises(ValueError, match="closed file"):
+        formatter.data(b"out\n", None, "h")
+    assert formatter.closed == 0
+    ascii_out = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
+    write_to(ascii_out, "caf\u00e9 \u20ac\n", flush=True)
+    assert ascii_out.buffer.getvalue() == b"caf? ?\n"  # type: ignore[attr-defined]
+
+
+def closed_stdout_run(*argv: str, **kwds) -> subprocess.CompletedProcess:
+    """``python argv...`` whose standard output is a pipe nobody reads any more."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        return subprocess.run([sys.executable, *argv], stdout=writer, stderr=subprocess.PIPE,
+                              text=True, cwd=REPO, timeout=120, **kwds)
+    finally:
+        os.close(writer)
+
+
+LIBRARY_SCRIPT = """
+import json, os, sys
+from apssh import Run, SshJob, SshNode
+from apssh.formatters import HostFormatter, RawFormatter
+from asynciojobs import Scheduler
+
+port, key, known_hosts, kind = sys.argv[1:]
+class Counting({"raw": RawFormatter, "host": HostFormatter}[kind]):
+    def __init__(self):
+        super().__init__(verbose=False)
+        self.closed, self.connections, self.lost = 0, 0, []
+    def stdout_closed(self):
+        self.closed += 1
+    def connection_made(self, hostname, username, direct):
+        self.connections += 1
+    def connection_lost(self, hostname, exc, username):
+        if exc is not None:
+            self.lost.append(repr(exc))
+formatter = Counting()
+node = SshNode("127.0.0.1", port=int(port), keys=[key], known_hosts=known_hosts,
+               ssh_config=None, formatter=formatter, timeout=10)
+first = SshJob(node, command=Run("seq 1 200000; echo oops >&2; exit 3"), critical=False)
+second = SshJob(node, command=Run("seq 1 1000; exit 4"), critical=False, required=first)
+ok = Scheduler(first, second).run()
+print(json.dumps({"ok": ok, "results": [first.result(), second.result()],
+                  "closed": formatter.closed, "connections": formatter.connections,
+                  "lost": formatter.lost}), file=sys.stderr)
+devnull = os.open(os.devnull, os.O_WRONLY)
+os.dup2(devnull, 1)  # the script's choice: what Python still buffers for the pipe goes nowhere
+"""
+
+
+@pytest.mark.parametrize("kind", ["raw", "host"])
+def test_library_output_to_a_closed_pipe_is_dropped_and_the_run_goes_on(lab: Lab, kind):
+    done = closed_stdout_run("-c", LIBRARY_SCRIPT, str(lab.port), str(lab.keys.client_key),
+                             str(lab.known_hosts), kind)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception" not in done.stderr
+    assert "oops" in done.stderr  # stderr goes on
+    report = json.loads(done.stderr.splitlines()[-1])
+    # both jobs ran to their exit status, on the one connection, never torn down
+    assert report == {"ok": True, "results": [3, 4], "closed": 1, "connections": 1, "lost": []}
+
+
+WATCH_SCRIPT = """
+import asyncio, sys
+from apssh import SshNode
+from apssh.cli.output import LiveFormatter
+from apssh.cli.pipe import PipeWatch
+
+port, key, known_hosts, marker = sys.argv[1:]
+watch = PipeWatch("tool")
+node = SshNode("127.0.0.1", port=int(port), keys=[key], known_hosts=known_hosts,
+               ssh_config=None, formatter=LiveFormatter(on_stdout_closed=watch.closed),
+               timeout=10)
+
+async def main():
+    task = asyncio.create_task(node.run(f"yes {marker}"))
+    watch.watch(task)
+    try:
+        await task
+    except asyncio.CancelledError:
+        print("cancelled", file=sys.stderr)
+    print("closed" if watch.is_closed else "open", file=sys.stderr)
+    await node.close()
+
+asyncio.run(main())
+print("after the run")  # to /dev/null now: no error
+"""
+
+
+def test_pipe_watch_stops_the_run_once(lab: Lab):
+    marker = f"pipe-watch-{os.getpid()}"
+    done = closed_stdout_run("-c", WATCH_SCRIPT, str(lab.port), str(lab.keys.client_key),
+                             str(lab.known_hosts), marker)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "tool: standard output closed: stopping the commands", "cancelled", "closed"]
+    assert remote_processes(f"yes {marker}") == []
+
+
+@pytest.mark.parametrize("gather", [False, True])
+def test_text_stdout_cannot_encode_is_not_a_closed_pipe(lab: Lab, gather):
+    env = dict(os.environ, PYTHONIOENCODING="ascii")
+    done = subprocess.run(
+        [sys.executable, "-m", "apssh.cli", *base(lab), *(["-b"] if gather else []),
+         "-t", HOST, r"printf 'caf\303\251 \342\202\254\n'"],
+        capture_output=True, cwd=REPO, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(b"caf? ?\n")
+    assert b"standard output closed" not in done.stderr
+
+
+def test_the_gathered_view_on_a_closed_stdout(lab: Lab):
+    done = closed_stdout_run("-m", "apssh.cli", *base(lab), "-b", "-t", HOST, "seq 1 20000")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception" not in done.stderr
+    assert done.stderr.endswith("apssh: 1 ok, 0 failed\n")
