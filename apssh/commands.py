@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .deferred import Capture
-from .errors import ApsshError, CopyError
+from .errors import ApsshError, CopyError, reason
 from .formatters import CaptureFormatter, Formatter, TailFormatter
 from .partial import PartialCopy
 
@@ -193,7 +193,7 @@ class _RunUploaded(AbstractCommand):
             self._captured(formatter)
             return result
         finally:
-            await _remove_tree(node, workdir)
+            await node.remove_tree(workdir)
 
     async def co_run_local(self, node: Any) -> Any:
         with tempfile.TemporaryDirectory(prefix="apssh-") as workdir:
@@ -206,11 +206,6 @@ class _RunUploaded(AbstractCommand):
                                     timeout=self.timeout, formatter=formatter, stdin=self.stdin)
             self._captured(formatter)
             return result
-
-
-async def _remove_tree(node: Any, path: str) -> None:
-    sftp = await node.sftp_connect_lazy()
-    await sftp.rmtree(path, ignore_errors=True)
 
 
 class RunScript(_RunUploaded):
@@ -236,11 +231,7 @@ class RunScript(_RunUploaded):
 
     async def install(self, node: Any, path: str) -> None:
         await node.put_file_s(str(self.local_script), path, follow_symlinks=True)
-        if hasattr(node, "sftp_connect_lazy"):
-            sftp = await node.sftp_connect_lazy()
-            await sftp.chmod(path, 0o755)
-        else:
-            os.chmod(path, 0o755)
+        await node.chmod(path, 0o755)
 
 
 class RunString(_RunUploaded):
@@ -302,7 +293,7 @@ class _Copy(AbstractCommand):
                 partial.clean()
             raise
         except Exception as exc:  # what failed, with what was being copied
-            raise CopyError(str(node), self.label_line(), _reason(exc, partial)) from exc
+            raise CopyError(str(node), self.label_line(), _copy_failure(exc, partial)) from exc
         except BaseException:  # cancelled, interrupted: nothing partial left either
             if partial is not None:
                 partial.clean()
@@ -310,24 +301,22 @@ class _Copy(AbstractCommand):
         return 0
 
 
-def _reason(exc: Exception, partial: PartialCopy | None) -> str:
+def _copy_failure(exc: Exception, partial: PartialCopy | None) -> str:
     """One line: the file and why, then what a failed Pull removed or left."""
-    if isinstance(exc, OSError) and exc.strerror:
-        why = exc.strerror
-    else:
-        why = str(getattr(exc, "reason", None) or exc or type(exc).__name__)
+    # the file is named apart: an OSError's strerror alone
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else reason(exc)
     why = " ".join(why.split())  # one line, whatever the server said
     if partial is None:
         name = getattr(exc, "filename", None)
         return f"{os.fsdecode(name)}: {why}" if name else why
     name = partial.failing_file(exc)
-    reason = f"{name}: {why}" if name else why
+    line = f"{name}: {why}" if name else why
     removed, left = partial.clean()
     if removed:
-        reason += f" (removed the partial {', '.join(map(str, removed))})"
+        line += f" (removed the partial {', '.join(map(str, removed))})"
     if left:
-        reason += f" (left incomplete: {', '.join(map(str, left))})"
-    return reason
+        line += f" (left incomplete: {', '.join(map(str, left))})"
+    return line
 
 
 class Push(_Copy):
@@ -354,6 +343,5 @@ class Pull(_Copy):
         super().__init__(remotepaths, localpath, label=label, verbose=verbose, **kwds)
 
     def _partial(self, node: Any) -> PartialCopy | None:
-        # a LocalNode expands ~ where SFTP takes the path as it is
         return PartialCopy(self.sources, self.destination, recurse=bool(self.kwds.get("recurse")),
-                           expand_user=not hasattr(node, "sftp_connect_lazy"))
+                           expand_user=node.expands_user)

@@ -19,6 +19,7 @@ from .errors import (
     ConnectTimeoutError,
     HostKeyError,
     HostUnknownError,
+    reason,
 )
 
 #: getaddrinfo's error codes, negative in glibc (never an errno)
@@ -61,5 +62,4 @@ def classify(exc: Exception, node: str, timeout: float,
         return ConnectionLostError(node)
     if isinstance(exc, OSError):
         return ConnectError(node, exc.strerror or str(exc))
-    reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-    return ConnectError(node, str(reason))
+    return ConnectError(node, reason(exc))

@@ -39,6 +39,8 @@ class LocalNode:
     """This machine, as a node: commands run as local subprocesses."""
 
     hostname = "LOCALNODE"
+    #: its copies expand ``~`` in local paths (SFTP takes them as they are)
+    expands_user = True
 
     def __init__(self, formatter: Formatter | None = None, verbose: bool | None = None) -> None:
         self.username = local_user()
@@ -145,6 +147,14 @@ class LocalNode:
     async def remove_file(self, remotefile: str) -> None:
         """Remove a file if it exists."""
         Path(remotefile).expanduser().unlink(missing_ok=True)
+
+    async def chmod(self, remotepath: str, mode: int) -> None:
+        """Change the mode of a file."""
+        Path(remotepath).expanduser().chmod(mode)
+
+    async def remove_tree(self, remotepath: str) -> None:
+        """Remove a directory and what it holds, as far as possible."""
+        await asyncio.to_thread(shutil.rmtree, Path(remotepath).expanduser(), True)
 
     async def connect_lazy(self) -> None:
         """Nothing to connect."""

@@ -18,8 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +38,9 @@ from .remote import (
     LineSession,
     command_started,
     kill_command,
-    session_opened,
     wrap_command,
 )
+from .sftpfiles import SftpFiles
 from .sshoptions import ENCRYPTION_ALGS, KEX_ALGS, client_keys, known_hosts_paths, preferred_algs
 
 #: "not given": distinct from None, which means "none" for known_hosts and ssh_config
@@ -51,21 +49,7 @@ DEFAULT: Any = object()
 __all__ = ["DEFAULT", "ENCRYPTION_ALGS", "KEX_ALGS", "KILL_TIMEOUT", "SshProxy", "preferred_algs"]
 
 
-async def _cancel_promptly(transfer: Coroutine[Any, Any, Any]) -> None:
-    """Await ``transfer``; when cancelled, cancel it and wait at most ``KILL_TIMEOUT``:
-    asyncssh closes the remote files of a cancelled copy, which a stuck server never
-    acknowledges (the copy ends when the connection closes, its error then ignored)."""
-    task = asyncio.ensure_future(transfer)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        task.cancel()
-        await asyncio.wait([task], timeout=KILL_TIMEOUT)
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())
-        raise
-
-
-class SshProxy:
+class SshProxy(SftpFiles):
     """How to reach a node over ssh, and the one connection to it.
 
     ``gateway`` is another node to go through (any depth); ``keys`` the private
@@ -79,6 +63,8 @@ class SshProxy:
     else ``default_username`` (root for ``SshNode``), else the local user.
     """
 
+    #: its copies take local paths as they are (``~`` is not expanded)
+    expands_user = False
     #: the user when neither the caller nor the ssh config name one; None: the
     #: local user, as OpenSSH does
     default_username: str | None = None
@@ -340,56 +326,6 @@ class SshProxy:
             self.formatter.stderr_line(f"could not stop a command: {exc}\n", self.hostname)
         finally:
             chan.close()
-
-    # ----- sftp
-    async def sftp_connect_lazy(self) -> Any:
-        """The SFTP client, started on first use (it holds one session)."""
-        conn = await self.connect_lazy()
-        st = self._state()
-        async with st.sftp_lock:
-            if st.sftp is None:
-                await st.sessions.acquire()
-                try:
-                    st.sftp = await session_opened(conn.start_sftp_client)
-                except BaseException:
-                    st.sessions.release()
-                    raise
-                self.formatter.sftp_start(self.hostname)
-        return st.sftp
-
-    async def mkdir(self, remotedir: str) -> bool:
-        """Create ``remotedir`` (and its parents) if needed."""
-        sftp = await self.sftp_connect_lazy()
-        await sftp.makedirs(remotedir, exist_ok=True)
-        return True
-
-    async def get_file_s(self, remotepaths: Any, localpath: Any, **kwds: Any) -> bool:
-        """SFTP get: one or several remote files or directories into ``localpath``.
-        Cancelled, it gives up within ``KILL_TIMEOUT`` even if the server is stuck."""
-        sftp = await self.sftp_connect_lazy()
-        await _cancel_promptly(sftp.get(remotepaths, localpath, **kwds))
-        return True
-
-    async def put_file_s(self, localpaths: Any, remotepath: Any, **kwds: Any) -> bool:
-        """SFTP put: one or several local files or directories onto ``remotepath``;
-        cancelled, as ``get_file_s``."""
-        sftp = await self.sftp_connect_lazy()
-        await _cancel_promptly(sftp.put(localpaths, remotepath, **kwds))
-        return True
-
-    async def put_string_script(self, script_body: str, remotefile: str, **kwds: Any) -> bool:
-        """Write ``script_body`` into ``remotefile``, executable."""
-        sftp = await self.sftp_connect_lazy()
-        attrs = asyncssh.SFTPAttrs(permissions=0o755)
-        async with sftp.open(remotefile, "w", attrs) as file:
-            await file.write(script_body)
-        return True
-
-    async def remove_file(self, remotefile: str) -> None:
-        """Remove ``remotefile``, if it exists."""
-        sftp = await self.sftp_connect_lazy()
-        with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-            await sftp.remove(remotefile)
 
     # ----- closing
     async def close(self) -> None:
