@@ -287,7 +287,8 @@ class _Copy(AbstractCommand):
         self._verbose_message(node, self.label_line())
         partial = self._partial(node)
         try:
-            await getattr(node, self.method)(self.sources, self.destination, **self.kwds)
+            kwds = partial.track(self.kwds) if partial is not None else self.kwds
+            await getattr(node, self.method)(self.sources, self.destination, **kwds)
         except ApsshError:  # the connection's errors, as they are
             if partial is not None:
                 partial.clean()

@@ -171,18 +171,30 @@ def kill_group(pid: int) -> None:
 
 
 def _copy(sources: Any, destination: Any, kwds: dict[str, Any]) -> None:
-    """Copy files (or directories with ``recurse=True``) like SFTP put/get would."""
+    """Copy files (or directories with ``recurse=True``) like SFTP put/get would;
+    ``progress_handler(src, dst, copied, total)`` hears of each file before and after
+    it is copied (``error_handler``: SFTP's alone, ignored)."""
     items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
     target = Path(destination).expanduser()
     several = len(items) > 1
+    progress = kwds.get("progress_handler")
+    preserve = bool(kwds.get("preserve"))
+
+    def copy_file(source: str, dest: str, *, tree: bool = True) -> None:
+        size = os.path.getsize(source)
+        if progress is not None:
+            progress(source, dest, 0, size)
+        # in a tree, modes and times are kept (as copytree always did)
+        (shutil.copy2 if preserve or tree else shutil.copyfile)(source, dest)
+        if progress is not None:
+            progress(source, dest, size, size)
+
     for item in items:
         source = Path(item).expanduser()
         dest = target / source.name if (several or target.is_dir()) else target
         if source.is_dir():
             if not kwds.get("recurse"):
                 raise IsADirectoryError(f"{source} is a directory (use recurse=True)")
-            shutil.copytree(source, dest, dirs_exist_ok=True)
-        elif kwds.get("preserve"):
-            shutil.copy2(source, dest)
+            shutil.copytree(source, dest, dirs_exist_ok=True, copy_function=copy_file)
         else:
-            shutil.copyfile(source, dest)
+            copy_file(str(source), str(dest), tree=False)

@@ -2,16 +2,21 @@
 
 Before a Pull writes anything, the local paths it may write are noted (whether
 each exists, and for an existing directory filled recursively, what it holds).
-When the copy fails or is cancelled, what it created is removed: files and
-directories that did not exist before. A file that existed and may have been
-overwritten in part cannot be restored: it is named instead.
+While it copies, the files it opens are noted too (asyncssh's ``progress_handler``
+names each destination file as it is written, its ``error_handler`` the one that
+failed). When the copy fails or is cancelled, only what this copy wrote and did
+not exist before is removed: those files, then the directories above them that it
+created, once empty. Files other jobs wrote meanwhile in the same directories
+stay (``appull -t a,b @:results/ ./`` with one host failing keeps the other's
+files). A file that existed and was overwritten, maybe in part, cannot be
+restored: it is named instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,16 +28,6 @@ def _walk(directory: Path) -> set[Path]:
     return found
 
 
-def _remove(path: Path) -> bool:
-    """Remove a file or a tree; True when nothing is left."""
-    with contextlib.suppress(FileNotFoundError):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink()
-    return not os.path.lexists(path)
-
-
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
         stat = path.stat()
@@ -41,9 +36,14 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _path(name: Any) -> Path:
+    return Path(os.fsdecode(name))
+
+
 class PartialCopy:
     """The local paths a copy of ``sources`` into ``destination`` may write, as they
-    were before it (``recurse``: sources can be directories)."""
+    were before it (``recurse``: sources can be directories); ``track()`` gives the
+    copy the hooks that note what it writes."""
 
     def __init__(self, sources: Any, destination: Any, *, recurse: bool = False,
                  expand_user: bool = False) -> None:
@@ -56,33 +56,96 @@ class PartialCopy:
         self.contents = {target: _walk(target) for target in self.targets
                          if recurse and target.is_dir() and not target.is_symlink()}
         self.stamps = {target: _stamp(target) for target in self.targets if target.is_file()}
+        #: the local paths this copy wrote (files, or a directory it failed in)
+        self.written: set[Path] = set()
+        #: where the copy failed: (source, destination), as asyncssh said first
+        self.failed_at: tuple[str, Path] | None = None
+
+    def track(self, kwds: dict[str, Any]) -> dict[str, Any]:
+        """``kwds`` for the copy, with a ``progress_handler`` and an ``error_handler``
+        that note what it writes (the caller's own handlers are called too)."""
+        progress: Callable[..., None] | None = kwds.get("progress_handler")
+        on_error: Callable[[Exception], None] | None = kwds.get("error_handler")
+
+        def progress_handler(srcpath: Any, dstpath: Any, copied: int, total: int) -> None:
+            self.written.add(_path(dstpath))
+            if progress is not None:
+                progress(srcpath, dstpath, copied, total)
+
+        def error_handler(exc: Exception) -> None:
+            # asyncssh calls it at each level of a recursive copy, deepest first
+            dstpath = getattr(exc, "dstpath", None)
+            if dstpath is not None:
+                self.written.add(_path(dstpath))
+                if self.failed_at is None:
+                    self.failed_at = (os.fsdecode(getattr(exc, "srcpath", b"") or b""),
+                                      _path(dstpath))
+            if on_error is None:
+                raise exc
+            on_error(exc)
+
+        return {**kwds, "progress_handler": progress_handler, "error_handler": error_handler}
+
+    def _target_of(self, path: Path) -> Path | None:
+        for target in self.targets:
+            if path == target or target in path.parents:
+                return target
+        return None
+
+    def _existed_before(self, path: Path) -> bool:
+        target = self._target_of(path)
+        if target is None or not self.existed[target]:
+            return False
+        if target in self.contents:
+            return path == target or path in self.contents[target]
+        return True
 
     def clean(self) -> tuple[list[Path], list[Path]]:
-        """Remove what the copy created; ``(removed, left)``: the paths removed, and
-        those that existed before and were changed (maybe incomplete now), or could
-        not be removed."""
+        """Remove what the copy wrote that did not exist before; ``(removed, left)``:
+        the paths removed, and those that existed before and were written (maybe
+        incomplete now), or could not be removed."""
         removed: list[Path] = []
         left: list[Path] = []
-        for target in self.targets:
-            if not self.existed[target]:
-                new = [target] if os.path.lexists(target) else []
-            elif target in self.contents:
-                new = sorted(_walk(target) - self.contents[target], reverse=True)  # deepest first
-            else:
-                if target in self.stamps and _stamp(target) != self.stamps[target]:
-                    left.append(target)
-                new = []
-            for path in new:
-                if os.path.lexists(path):  # not gone with its directory already
-                    (removed if _remove(path) else left).append(path)
+        created_dirs: set[Path] = set()
+        for path in sorted(self.written, key=lambda p: len(p.parts), reverse=True):
+            target = self._target_of(path)
+            if target is None:
+                continue
+            created_dirs.update(parent for parent in (path, *path.parents)
+                                if (parent == target or target in parent.parents)
+                                and not self._existed_before(parent))
+            if self._existed_before(path):
+                if not path.is_dir() and (path not in self.stamps
+                                          or _stamp(path) != self.stamps[path]):
+                    left.append(path)
+                continue
+            if os.path.lexists(path) and (path.is_symlink() or not path.is_dir()):
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    left.append(path)
+        # the directories it created, deepest first, once empty (others' files stay)
+        for directory in sorted(created_dirs, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+                removed.append(directory)
         return removed, left
 
     def failing_file(self, exc: BaseException) -> str:
-        """The file ``exc`` is about: its own ``filename``; else for a local error
-        (``OSError``) the one local target, for a remote one the one source."""
+        """The file ``exc`` is about: its own ``filename``; else where the copy
+        failed, local (``OSError``) or remote; else the one target or source."""
         name = getattr(exc, "filename", None)
         if name:
             return os.fsdecode(name)
-        if isinstance(exc, OSError):
+        local = isinstance(exc, OSError)
+        if self.failed_at is not None:
+            source, destination = self.failed_at
+            if local or not source:
+                return str(destination)
+            return source
+        if local:
             return str(self.targets[0]) if len(self.targets) == 1 else ""
         return self.sources[0] if len(self.sources) == 1 else ""
