@@ -3,7 +3,8 @@ gateways going away, partial copies, daemons killed or frozen under running comm
 
 Daemons that a test kills or freezes are its own (never the session's ``lab``);
 nothing leaves 127.0.0.0/8, DNS included: an unresolvable name is only ever looked
-up inside a network namespace that holds nothing but loopback.
+up inside a network namespace that holds nothing but loopback (with its own
+nsswitch.conf and resolv.conf), or by a resolver the test injects.
 """
 
 from __future__ import annotations
@@ -144,11 +145,15 @@ def test_an_unresolvable_name_reads_the_same_on_both_loops(tmp_path, resolver):
         pytest.fail("unshare (util-linux) and ip (iproute2) are needed: ./dev test installs them")
     script = tmp_path / "resolve.py"
     script.write_text(RESOLVE)
-    setup = "ip link set lo up"
-    if resolver == "files":
-        nsswitch = tmp_path / "nsswitch.conf"
-        nsswitch.write_text("hosts: files\n")
-        setup += f" && mount --bind {nsswitch} /etc/nsswitch.conf"
+    # nss-resolve or nscd answer over unix sockets, which a network namespace does not
+    # cut: the hosts line names files (and dns) alone, and the one name server is on
+    # loopback, where nothing listens (refused at once)
+    nsswitch = tmp_path / "nsswitch.conf"
+    nsswitch.write_text("hosts: files dns\n" if resolver == "dns" else "hosts: files\n")
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\noptions attempts:1 timeout:1\n")
+    setup = (f"ip link set lo up && mount --bind {nsswitch} /etc/nsswitch.conf"
+             f" && mount --bind {resolv} /etc/resolv.conf")
     done = subprocess.run(
         ["unshare", "--net", "--mount", "sh", "-c",
          f'{setup} && exec "$0" "$1" "$2"', sys.executable, str(script),
@@ -160,6 +165,27 @@ def test_an_unresolvable_name_reads_the_same_on_both_loops(tmp_path, resolver):
     for line in lines:
         assert line.split("|", 1)[1] == \
             "HostUnknownError|root@nosuchhost.invalid: cannot resolve host name"
+
+
+async def test_an_unresolvable_name_with_an_injected_resolver(tmp_path, monkeypatch):
+    """Without root: the loop's resolver is replaced by one that knows no name (asyncio's
+    event loop resolves through ``loop.getaddrinfo``); nothing is asked to a real one."""
+    import socket
+
+    asked: list[str] = []
+
+    async def no_such_name(host, *args, **kwds):
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_name)
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    n = SshNode("nosuchhost.invalid", ssh_config=None, known_hosts=known, keys=[], timeout=5)
+    with pytest.raises(HostUnknownError) as info:
+        await n.connect_lazy()
+    assert str(info.value) == "root@nosuchhost.invalid: cannot resolve host name"
+    assert asked == ["nosuchhost.invalid"]
 
 
 @pytest.mark.parametrize("exc", [
