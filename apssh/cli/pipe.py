@@ -12,10 +12,9 @@ commands; the exit code is 141, as a shell reports a command killed by SIGPIPE.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
@@ -63,74 +62,3 @@ class PipeWatch:
         drop_stdout()
         if self._task is not None and not self._task.done():
             self._task.cancel()
-
-
-class _Guarded:
-    """A stream (text or binary) whose write and flush turn a closed pipe into a call
-    of ``closed``; everything else goes to the stream. (Until tools.py uses PipeWatch.)"""
-
-    def __init__(self, stream: IO[Any], closed: Any, buffer: Any = None) -> None:
-        self._stream = stream
-        self._closed = closed
-        if buffer is not None:
-            self.buffer = buffer
-
-    def write(self, data: Any) -> int:
-        try:
-            return self._stream.write(data)
-        except BrokenPipeError:
-            self._closed()
-            return len(data)
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except BrokenPipeError:
-            self._closed()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-class StdoutGuard:
-    """While active, ``sys.stdout`` survives a closed pipe and cancels ``watch()``'s task.
-    (Until tools.py uses PipeWatch.)"""
-
-    def __init__(self, prog: str) -> None:
-        self.prog = prog
-        self.closed = False
-        self._task: asyncio.Task[Any] | None = None
-        self._saved: Any = None
-
-    def watch(self, task: asyncio.Task[Any] | None) -> None:
-        """The task to cancel when standard output closes."""
-        self._task = task
-        if self.closed and task is not None:
-            task.cancel()
-
-    def _on_closed(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        sys.stderr.write(f"{self.prog}: standard output closed: stopping the commands\n")
-        sys.stderr.flush()
-        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._saved.fileno())  # what is still buffered goes nowhere
-            os.close(devnull)
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-
-    def __enter__(self) -> StdoutGuard:
-        self._saved = sys.stdout
-        buffer = getattr(sys.stdout, "buffer", None)
-        sys.stdout = _Guarded(
-            sys.stdout, self._on_closed,
-            _Guarded(buffer, self._on_closed) if buffer is not None else None)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout = self._saved
-        if self.closed:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stdout.flush()

@@ -23,7 +23,7 @@ from .errors import (
     stop_code,
 )
 from .options import Parser, add_common_options, seconds
-from .pipe import StdoutGuard
+from .pipe import PipeWatch, drop_stdout
 from .targets import Target, excluded, expand, parse_gateway
 
 
@@ -39,6 +39,8 @@ class Invocation:
     #: the output directory (-o, -d), and whether this invocation made it
     run_dir: Path | None = None
     made_run_dir: bool = False
+    #: what a closed standard output stops
+    pipe: PipeWatch = field(default_factory=lambda: PipeWatch("apssh"))
 
     def forget_run_dir(self) -> None:
         """Remove the output directory this invocation made, while still empty."""
@@ -202,7 +204,7 @@ class Tool:
         progress = (Progress(len(targets), sys.stderr)
                     if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
                     and not args.verbose else None)
-        run = Invocation(args, targets, progress)
+        run = Invocation(args, targets, progress, pipe=PipeWatch(self.prog))
         try:
             live = self.live_formatter(run)
             run.proxies = build_proxies(
@@ -249,14 +251,14 @@ class Tool:
                 raise UsageError(f"-o/-d: {shared[0]} and {shared[1]} would write the same "
                                  f"files {run.run_dir / shared[0].host}")
             return OutDirFormatter(run.run_dir, verbose=args.verbose)
+        live = {"progress": progress, "verbose": args.verbose, "on_stdout_closed": run.pipe.closed}
         if args.raw_format:
-            return LiveFormatter("{linenl}", verbose=args.verbose, progress=progress)
+            return LiveFormatter("{linenl}", **live)
         if args.time_colon_format:
-            return LiveFormatter("{time}:{host}:{linenl}", verbose=args.verbose,
-                                 progress=progress)
+            return LiveFormatter("{time}:{host}:{linenl}", **live)
         if args.format:
-            return LiveFormatter(args.format, verbose=args.verbose, progress=progress)
-        return LiveFormatter(verbose=args.verbose, progress=progress)
+            return LiveFormatter(args.format, **live)
+        return LiveFormatter(**live)
 
     def formatter_for(self, args: argparse.Namespace, target: Target, live: Any) -> Any:
         """The formatter of one target's node (the shared one, unless gathering)."""
@@ -285,7 +287,7 @@ class Tool:
         scheduler = Scheduler(*jobs.values(), jobs_window=args.window or None)
 
         async def everything() -> None:
-            guard.watch(asyncio.current_task())
+            run.pipe.watch(asyncio.current_task())
             try:
                 await scheduler.co_run()
             finally:
@@ -298,15 +300,14 @@ class Tool:
                     await co_close_ssh_in_scheduler(scheduler)
 
         stopped: int | None = None
-        with StdoutGuard(self.prog) as guard:
-            try:
-                run_in_thread_loop(everything())
-            except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
-                stopped = PIPE_CLOSED if guard.closed else stop_code(exc)
-            if run.progress is not None:
-                run.progress.clear()
-            outcomes = [outcome_of(target, job) for target, job in jobs.items()]
-            self.finish(args, outcomes)
+        try:
+            run_in_thread_loop(everything())
+        except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
+            stopped = PIPE_CLOSED if run.pipe.is_closed else stop_code(exc)
+        if run.progress is not None:
+            run.progress.clear()
+        outcomes = [outcome_of(target, job) for target, job in jobs.items()]
+        self.finish(args, outcomes)
         report(self.prog, outcomes)
         code = stopped if stopped is not None else exit_code(outcomes, copies=self.copies)
         if run.run_dir is not None:
@@ -316,7 +317,10 @@ class Tool:
                 except OSError as exc:
                     error_line(self.prog, exc)
                     code = code or FAILED
-            print(run.run_dir)
+            try:
+                print(run.run_dir, flush=True)
+            except BrokenPipeError:
+                drop_stdout()
         return code
 
     def finish(self, args: argparse.Namespace, outcomes: list[Any]) -> None:
