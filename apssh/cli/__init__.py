@@ -6,6 +6,7 @@ Nothing in the library imports this package. ``Apssh().main(*argv)`` (and
 up front: ``--help``, ``--version`` and input errors stay quick.
 """
 
-from .tools import Appull, Appush, Apssh, Tool, appull_main, appush_main, apssh_main
+from .copies import Appull, Appush, appull_main, appush_main
+from .tools import Apssh, Tool, apssh_main
 
 __all__ = ["Appull", "Appush", "Apssh", "Tool", "appull_main", "appush_main", "apssh_main"]

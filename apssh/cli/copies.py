@@ -1,0 +1,116 @@
+"""The ``appush`` and ``appull`` commands: copies to and from many hosts (SFTP)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .targets import Target
+from .tools import Tool, run_console
+
+
+def _expand_path(template: str, target: Target, username: str) -> str:
+    """``template`` with ``{host}``, ``{fqdn}`` and ``{user}`` filled; each value is a
+    checked name that cannot take the path out of the template's directory."""
+    from ..formatters import shorten_hostname
+    from ..names import expand_names
+
+    return expand_names(template, {"host": shorten_hostname(target.host), "fqdn": target.host,
+                                   "user": f"{username}@" if username else ""})
+
+
+def _remote(path: str) -> bool:
+    return path.startswith("@:")
+
+
+def _remote_path(path: str) -> str:
+    """``@:path`` -> ``path``; a bare ``@:`` is the remote home."""
+    return path[2:] or "."
+
+
+class _Copy(Tool):
+    copies = True
+
+    def parser(self) -> argparse.ArgumentParser:
+        parser = super().parser()
+        parser.add_argument("paths", nargs="*", help=self.paths_help)
+        return parser
+
+    paths_help = ""
+
+
+class Appush(_Copy):
+    """Copy local files onto many hosts at once (SFTP): ``appush -t HOSTS FILE... @:DEST``."""
+
+    prog = "appush"
+    paths_help = "local files, then the remote destination: @:path (a bare @: is the home)"
+
+    def check(self, args: argparse.Namespace) -> None:
+        super().check(args)
+        if len(args.paths) < 2 and not (args.dry_run or args.list_targets):
+            raise UsageError("expected local files, then a remote destination @:path")
+        if args.paths:
+            *sources, destination = args.paths
+            if not _remote(destination):
+                raise UsageError(f"{destination} is not remote - should start with @:")
+            for source in sources:
+                if _remote(source):
+                    raise UsageError(f"{source} is remote - local files come first")
+
+    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
+        from ..commands import Push
+
+        *sources, destination = args.paths
+        local = [_expand_path(s, target, username) for s in sources]
+        missing = [p for p in local if not os.path.exists(p)]
+        if missing:
+            raise UsageError(f"{missing[0]}: no such local file")
+        return Push(local, _remote_path(_expand_path(destination, target, username)),
+                    recurse=True)
+
+
+class Appull(_Copy):
+    """Copy files from many hosts at once (SFTP): ``appull -t HOSTS @:FILE... LOCAL``;
+    use ``{host}`` in LOCAL to keep each host's copy apart."""
+
+    prog = "appull"
+    paths_help = "remote files (@:path), then the local destination (may use {host})"
+
+    def check(self, args: argparse.Namespace) -> None:
+        super().check(args)
+        if len(args.paths) < 2 and not (args.dry_run or args.list_targets):
+            raise UsageError("expected remote files @:path, then a local destination")
+        if args.paths:
+            *sources, destination = args.paths
+            for source in sources:
+                if not _remote(source):
+                    raise UsageError(f"{source} is not remote - should start with @:")
+            if _remote(destination):
+                raise UsageError(f"{destination} is remote - the destination must be local")
+
+    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
+        from ..commands import Pull
+
+        *sources, destination = args.paths
+        remote = [_remote_path(_expand_path(s, target, username)) for s in sources]
+        local = Path(_expand_path(destination, target, username))
+        # several files, or a name ending with '/': a directory, created as needed
+        if len(remote) > 1 or destination.endswith("/") or local.is_dir():
+            local.mkdir(parents=True, exist_ok=True)
+        else:
+            local.parent.mkdir(parents=True, exist_ok=True)
+        return Pull(remote, str(local), recurse=True)
+
+
+def appush_main() -> None:
+    """The ``appush`` console script."""
+    run_console(Appush())
+
+
+def appull_main() -> None:
+    """The ``appull`` console script."""
+    run_console(Appull())
+
