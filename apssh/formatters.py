@@ -29,6 +29,7 @@ import re
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -183,10 +184,15 @@ class Formatter:
                 self._stdout_gone = True
                 self.stdout_closed()
 
+    #: called once when standard output is found closed (the command-line tools stop
+    #: the run there); None: the run goes on, its connections untouched
+    on_stdout_closed: Callable[[], None] | None = None
+
     def stdout_closed(self) -> None:
         """Standard output was found closed; this formatter's stdout output is dropped
-        from then on. A no-op here: the run goes on, its connections untouched (the
-        command-line tools stop the run instead)."""
+        from then on, and ``on_stdout_closed`` (when set) is called."""
+        if self.on_stdout_closed is not None:
+            self.on_stdout_closed()
 
 
 class VerboseFormatter(Formatter):

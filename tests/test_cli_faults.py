@@ -224,6 +224,50 @@ def test_a_closed_stdout_stops_the_commands(lab):
     deadline_wait(lambda: on_nodes(f"echo {marker}") == [])
 
 
+def test_stdout_and_stderr_closed_together_stop_the_commands(lab):
+    marker = f"closed-both-{os.getpid()}"
+    reader, writer = os.pipe()
+    proc = _apssh(lab, "-t", f"{H}.[1-3]",  # `2>&1 | head -2`
+                  f"while :; do echo {marker}; echo {marker} >&2; sleep 0.1; done",
+                  stdout=writer, stderr=writer)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        assert pipe.readline() and pipe.readline()
+        deadline_wait(lambda: len(on_nodes(f"echo {marker}")) == 3)
+    assert proc.wait(timeout=30) == 141
+    deadline_wait(lambda: on_nodes(f"echo {marker}") == [])
+
+
+@pytest.mark.parametrize("option", ["-n", "-L"])
+def test_listing_into_a_closed_pipe_is_quiet(lab, option):
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody reads
+    proc = _apssh(lab, "-t", f"{H}.[1-200]", option, stdout=writer, stderr=subprocess.PIPE)
+    os.close(writer)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 141
+    assert b"Traceback" not in err
+
+
+def test_nepi_ng_run_stops_when_stdout_closes(tmp_path):
+    marker = f"nepi-closed-{os.getpid()}"
+    scenario = tmp_path / "loop.yaml"
+    scenario.write_text(
+        "nodes:\n  - id: here\n    localnode: true\n"
+        "jobs:\n  - id: talk\n    node: here\n"
+        f"    command: 'while :; do echo {marker}; sleep 0.1; done'\n")
+    reader, writer = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "apssh.cli.nepi", "run", str(scenario)],
+                            stdout=writer, stderr=subprocess.PIPE, preexec_fn=default_hangup)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        assert marker.encode() in pipe.readline()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 141, err
+    assert err.decode().count("standard output closed") == 1
+    deadline_wait(lambda: on_nodes(f"echo {marker}") == [])
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_stops_the_commands_and_reports(lab, tmp_path, signum, code):
     marker = f"sleep 419.{signum}{os.getpid() % 1000}"

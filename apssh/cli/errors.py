@@ -80,12 +80,11 @@ def signal_code(name_or_number: str | int) -> int:
 
 
 def stop_code(exc: BaseException) -> int:
-    """The exit code after the run was stopped by ``exc``: Ctrl-C, a signal
-    (``asynciojobs.SignalExit``), or a closed standard output."""
+    """The exit code after the run was stopped by ``exc``: a signal
+    (``asynciojobs.SignalExit``: 128+N), else Ctrl-C (130). (A closed standard
+    output, 141, is told by ``PipeWatch``.)"""
     if isinstance(exc, SystemExit) and isinstance(exc.code, int):
         return exc.code
-    if isinstance(exc, BrokenPipeError):
-        return PIPE_CLOSED
     return INTERRUPTED
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from typing import Any
 
 from .errors import USAGE
 from .options import Parser, count, seconds
@@ -51,9 +52,11 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     scenario (one line ``file:line: what``, nothing run), 130 after Ctrl-C and 128+N
     after signal N (the jobs stopped, then the summary printed)."""
     from asynciojobs.dot import GraphvizError
+    from asynciojobs.loop import run_in_thread_loop
 
     from ..loader import ScenarioError, YamlLoader
-    from .errors import FAILED, OK, USAGE, stop_code
+    from .errors import FAILED, OK, PIPE_CLOSED, USAGE, stop_code
+    from .pipe import PipeWatch
 
     env = {}
     for definition in args.define:
@@ -73,24 +76,45 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if args.list:
         scheduler.list()
         return OK
+    watch = PipeWatch("nepi-ng")
+    for formatter in _formatters(scheduler):
+        formatter.on_stdout_closed = watch.closed
+
+    async def run() -> bool:
+        watch.watch(asyncio.current_task())
+        return await scheduler.co_run()
+
     stopped: BaseException | None = None
     try:
-        ok = scheduler.run()
-    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or a signal (SignalExit)
-        ok, stopped = False, exc
+        ok = run_in_thread_loop(run())
+    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
+        ok, stopped = False, exc  # Ctrl-C, a signal (SignalExit), or stdout closed
     if args.graph:
         try:
             print(scheduler.export_as_svgfile(args.graph, show_outcome=True))
         except GraphvizError as exc:
             print(f"nepi-ng: --graph: {exc}", file=sys.stderr)
-    if stopped is not None:
+    if stopped is not None and not watch.is_closed:
         print(f"nepi-ng: interrupted ({_why_stopped(stopped)}): the jobs were stopped",
               file=sys.stderr)
     if not ok:
         scheduler.debrief()
+    if watch.is_closed:
+        return PIPE_CLOSED
     if stopped is not None:
         return stop_code(stopped)
     return OK if ok else FAILED
+
+
+def _formatters(scheduler: Any) -> list[Any]:
+    """The formatters of the scenario's nodes and their gateways, each once."""
+    found: dict[int, Any] = {}
+    for job in scheduler.iterate_jobs():
+        node = getattr(job, "node", None)
+        while node is not None:
+            found.setdefault(id(node.formatter), node.formatter)
+            node = getattr(node, "gateway", None)
+    return list(found.values())
 
 
 def _why_stopped(exc: BaseException) -> str:

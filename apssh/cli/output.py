@@ -14,7 +14,7 @@ from ..formatters import (
     TerminalFormatter,
     write_to,
 )
-from .pipe import drop_stdout
+from .pipe import drop_stream
 from .targets import Target, fold
 
 
@@ -83,11 +83,6 @@ class LiveFormatter(QuietFailures, TerminalFormatter):
             self.progress.clear()
         super().write_out(data, stderr=stderr, flush=flush)
 
-    def stdout_closed(self) -> None:
-        """Standard output is gone: tell ``on_stdout_closed``."""
-        if self.on_stdout_closed is not None:
-            self.on_stdout_closed()
-
 
 class GatherFormatter(Formatter):
     """Keeps one host's stdout for the gathered view, as text for a person (a line
@@ -133,4 +128,4 @@ def print_gathered(outputs: Iterable[tuple[Target, str]], stream: TextIO | None 
         stream.flush()
     except BrokenPipeError:
         if stream is sys.stdout:
-            drop_stdout()
+            drop_stream()

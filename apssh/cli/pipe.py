@@ -19,17 +19,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
-#: the file descriptor of standard output
-STDOUT_FD = 1
-
-
-def drop_stdout() -> None:
-    """Point file descriptor 1 at ``/dev/null``: what is still buffered for the
-    closed pipe, and what comes after, goes nowhere (no error at exit)."""
+def drop_stream(fd: int = 1) -> None:
+    """Point file descriptor ``fd`` (standard output by default) at ``/dev/null``:
+    what is still buffered for a closed pipe, and what comes after, goes nowhere
+    (no error at exit)."""
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
-            os.dup2(devnull, STDOUT_FD)
+            os.dup2(devnull, fd)
         finally:
             os.close(devnull)
 
@@ -59,6 +56,6 @@ class PipeWatch:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(f"{self.prog}: standard output closed: stopping the commands\n")
             sys.stderr.flush()
-        drop_stdout()
+        drop_stream()
         if self._task is not None and not self._task.done():
             self._task.cancel()

@@ -22,7 +22,7 @@ from .errors import (
     stop_code,
 )
 from .options import Parser, add_common_options, seconds
-from .pipe import PipeWatch, drop_stdout
+from .pipe import PipeWatch, drop_stream
 from .targets import Target, excluded, expand, parse_gateway
 
 
@@ -119,9 +119,17 @@ class Tool:
 
         Bad input (options, targets, names, keys, local files) is found before
         anything runs: one line, exit 2. Then each host's outcome is reported,
-        and the exit code follows the table in ``errors.py``.
+        and the exit code follows the table in ``errors.py``. Standard output or
+        error closed (``| head``) ends it quietly with 141.
         """
-        args_list = list(argv) if argv else sys.argv[1:]
+        try:
+            return self._main(list(argv) if argv else sys.argv[1:])
+        except BrokenPipeError:  # what is left to say has nowhere to go
+            drop_stream(1)
+            drop_stream(2)
+            return PIPE_CLOSED
+
+    def _main(self, args_list: list[str]) -> int:
         try:
             args = self.parser().parse_args(args_list)
         except SystemExit as exc:  # --help, --version, or argparse's own errors
@@ -134,6 +142,8 @@ class Tool:
             if not targets:
                 raise UsageError("no target left: nothing to do")
             run = self.prepare_run(args, targets)
+        except BrokenPipeError:  # an OSError, but no bad input: see main()
+            raise
         except BAD_INPUT as exc:
             return bad_input(self.prog, exc)
         if args.list_targets:
@@ -307,7 +317,11 @@ class Tool:
             run.progress.clear()
         outcomes = [outcome_of(target, job) for target, job in jobs.items()]
         self.finish(args, outcomes)
-        report(self.prog, outcomes)
+        try:
+            report(self.prog, outcomes)
+        except BrokenPipeError:  # stderr closed: the marks are still written
+            drop_stream(2)
+            stopped = stopped or PIPE_CLOSED
         code = stopped if stopped is not None else exit_code(outcomes, copies=self.copies)
         if run.run_dir is not None:
             if args.mark:
@@ -319,7 +333,7 @@ class Tool:
             try:
                 print(run.run_dir, flush=True)
             except BrokenPipeError:
-                drop_stdout()
+                drop_stream()
         return code
 
     def finish(self, args: argparse.Namespace, outcomes: list[Any]) -> None:
