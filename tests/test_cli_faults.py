@@ -141,7 +141,8 @@ def test_run_directories_are_never_reused(tmp_path):
 
 def test_bad_input_leaves_no_run_directory(lab, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for argv in (["-d", "-L"], ["-d", "-t", "root@h1,alice@h1"], ["-o", "new", "-x", "h1"],
+    for argv in (["-d", "-L"], ["-d", "-t", "root@h1,alice@h1"], ["-d", "-t", "h2,h2.err"],
+                 ["-o", "new", "-x", "h1"],
                  ["-d", "-k", str(tmp_path / "missing_key")]):
         code, out, err = run(capsys, Apssh, *reach(lab, "-t", "h1"), *argv, "true")
         assert code in (0, 2), err

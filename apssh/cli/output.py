@@ -28,22 +28,26 @@ class Progress:
         self.shown = False
 
     def started(self) -> None:
+        """A host's job started."""
         self.running += 1
         self.draw()
 
     def finished(self, ok: bool) -> None:
+        """A host's job ended (``ok``: it succeeded)."""
         self.running -= 1
         self.done += 1
         self.failed += not ok
         self.draw()
 
     def draw(self) -> None:
+        """Redraw the line."""
         self.stream.write(f"\r\x1b[K{self.done} done, {self.failed} failed, "
                           f"{self.running} running / {self.total}")
         self.stream.flush()
         self.shown = True
 
     def clear(self) -> None:
+        """Erase the line (before other output is written)."""
         if self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()

@@ -32,14 +32,14 @@ class Invocation:
 
     args: argparse.Namespace
     targets: list[Target]
+    #: what a closed standard output stops
+    pipe: PipeWatch
     progress: Any = None
     proxies: dict[Target, Any] = field(default_factory=dict)
     commands: dict[Target, Any] = field(default_factory=dict)
     #: the output directory (-o, -d), and whether this invocation made it
     run_dir: Path | None = None
     made_run_dir: bool = False
-    #: what a closed standard output stops
-    pipe: PipeWatch = field(default_factory=lambda: PipeWatch("apssh"))
 
     def forget_run_dir(self) -> None:
         """Remove the output directory this invocation made, while still empty."""
@@ -65,14 +65,15 @@ def raise_open_files_limit(hosts: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _shared_hosts(targets: list[Target]) -> tuple[Target, Target] | None:
-    """Two targets with the same host name (another user or port), if any: their
-    per-host files would be one."""
-    seen: dict[str, Target] = {}
+def _shared_files(targets: list[Target]) -> tuple[Target, Target] | None:
+    """Two targets whose per-host files (``<host>``, ``<host>.err``) would be the same
+    file: one host with two users or ports, or hosts ``a`` and ``a.err``."""
+    owners: dict[str, Target] = {}
     for target in targets:
-        if target.host in seen:
-            return seen[target.host], target
-        seen[target.host] = target
+        for name in (target.host, f"{target.host}.err"):
+            if name in owners and owners[name] is not target:
+                return owners[name], target
+            owners[name] = target
     return None
 
 
@@ -213,7 +214,7 @@ class Tool:
         progress = (Progress(len(targets), sys.stderr)
                     if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
                     and not args.verbose else None)
-        run = Invocation(args, targets, progress, pipe=PipeWatch(self.prog))
+        run = Invocation(args, targets, PipeWatch(self.prog), progress)
         try:
             live = self.live_formatter(run)
             run.proxies = build_proxies(
@@ -255,10 +256,10 @@ class Tool:
                 run.made_run_dir = not run.run_dir.exists()
             else:
                 run.run_dir, run.made_run_dir = make_run_dir(), True
-            shared = _shared_hosts(run.targets)
+            shared = _shared_files(run.targets)
             if shared:
-                raise UsageError(f"-o/-d: {shared[0]} and {shared[1]} would write the same "
-                                 f"files {run.run_dir / shared[0].host}")
+                raise UsageError(f"-o/-d: {shared[0]} and {shared[1]} would write "
+                                 "into the same files")
             return OutDirFormatter(run.run_dir, verbose=args.verbose)
         live = {"progress": progress, "verbose": args.verbose, "on_stdout_closed": run.pipe.closed}
         if args.raw_format:
