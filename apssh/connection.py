@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._asyncssh import asyncssh
 from .errors import ConnectError
+from .remote import Killer
 
 if TYPE_CHECKING:
     from .sshproxy import SshProxy
@@ -23,7 +24,8 @@ class State:
         self.failure: ConnectError | None = None
         self.failure_run: object | None = None
         self.sessions = asyncio.Semaphore(max(1, max_sessions - 1))
-        self.killers = asyncio.Semaphore(1)
+        #: stops this node's commands, in batches
+        self.killer = Killer()
         self.sftp_lock = asyncio.Lock()
         #: the nodes connected through this one, with their state: closed before it
         self.dependents: dict[SshProxy, State] = {}

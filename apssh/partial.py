@@ -5,20 +5,50 @@ each exists, and for an existing directory filled recursively, what it holds).
 While it copies, the files it opens are noted too (asyncssh's ``progress_handler``
 names each destination file as it is written, its ``error_handler`` the one that
 failed). When the copy fails or is cancelled, only what this copy wrote and did
-not exist before is removed: those files, then the directories above them that it
-created, once empty. Files other jobs wrote meanwhile in the same directories
-stay (``appull -t a,b @:results/ ./`` with one host failing keeps the other's
-files). A file that existed and was overwritten, maybe in part, cannot be
-restored: it is named instead.
+not exist before is removed: those files (and a target file that did not exist
+before, which asyncssh may have created before it reported anything), then the
+directories above them that it created, once empty, unless another copy of this
+process is writing at or under them (``writing()``, which SFTP copies hold while
+they run): directories may be shared by concurrent copies, and one copy
+removing a directory another one just made would make that one fail. Files
+other jobs wrote meanwhile in the same directories stay (``appull -t a,b
+@:results/ ./`` with one host failing keeps the other's files). A file that
+existed and was overwritten, maybe in part, cannot be restored: it is named
+instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+#: the local destinations copies of this process are writing into now, with how many
+_writing: Counter[str] = Counter()
+
+
+@contextlib.contextmanager
+def writing(destination: Any) -> Iterator[None]:
+    """While in it, a copy writes at or under the local path ``destination``: no
+    failed copy removes a directory there, or above it."""
+    key = os.path.abspath(os.fsdecode(destination))
+    _writing[key] += 1
+    try:
+        yield
+    finally:
+        _writing[key] -= 1
+        if not _writing[key]:
+            del _writing[key]
+
+
+def _in_use(directory: Path) -> bool:
+    """Whether a running copy writes at, under or above ``directory``."""
+    path = os.path.abspath(directory)
+    return any(path == other or other.startswith(path.rstrip(os.sep) + os.sep)
+               or path.startswith(other.rstrip(os.sep) + os.sep) for other in _writing)
 
 
 def _walk(directory: Path) -> set[Path]:
@@ -107,7 +137,12 @@ class PartialCopy:
         removed: list[Path] = []
         left: list[Path] = []
         created_dirs: set[Path] = set()
-        for path in sorted(self.written, key=lambda p: len(p.parts), reverse=True):
+        # a target file that was not there before is this copy's, even if asyncssh
+        # created it before reporting anything (a server stuck on the first read)
+        written = self.written | {target for target, existed in self.existed.items()
+                                  if not existed and os.path.lexists(target)
+                                  and (target.is_symlink() or not target.is_dir())}
+        for path in sorted(written, key=lambda p: len(p.parts), reverse=True):
             target = self._target_of(path)
             if target is None:
                 continue
@@ -127,8 +162,11 @@ class PartialCopy:
                     pass
                 except OSError:
                     left.append(path)
-        # the directories it created, deepest first, once empty (others' files stay)
+        # the directories it created, deepest first, once empty (others' files stay),
+        # unless another copy is writing there: it may have just made it its own
         for directory in sorted(created_dirs, key=lambda p: len(p.parts), reverse=True):
+            if _in_use(directory):
+                continue
             with contextlib.suppress(OSError):
                 directory.rmdir()
                 removed.append(directory)

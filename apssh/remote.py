@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._asyncssh import asyncssh
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 PID_MARK = b"APSSH-PID "
 #: how long stopping a remote command (or abandoning a copy) may take
 KILL_TIMEOUT = 3.0
+#: the longest a cancelled command may take to stop: its session's open
+#: (``command_started``), the wait for its pid and for the kill batch before its own,
+#: then its own batch; ``asynciojobs``' ``CANCEL_GRACE`` must exceed it
+WORST_STOP = 3 * KILL_TIMEOUT
 #: back-off while the server refuses a session (at its MaxSessions), about 4 s in all
 SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -39,11 +44,72 @@ def wrap_command(command: str, *, no_input: bool = False) -> str:
             f"exec \"${{SHELL:-/bin/sh}}\" -c {shlex.quote(command)}{redirect}")
 
 
-def kill_command(pid: int) -> str:
-    """Stop the process group ``pid``: TERM, then KILL if it lingers."""
-    return (f"kill -TERM -{pid} 2>/dev/null || exit 0; i=0; "
-            f"while kill -0 -{pid} 2>/dev/null && [ $i -lt 10 ]; "
-            f"do sleep 0.1; i=$((i+1)); done; kill -KILL -{pid} 2>/dev/null; exit 0")
+def kill_command(*pids: int) -> str:
+    """Stop the process groups ``pids``: TERM, then KILL those that linger after 1 s."""
+    groups = " ".join(f"-{int(pid)}" for pid in pids)
+    return (f"set -- {groups}; for g; do kill -TERM $g 2>/dev/null; done; i=0; "
+            "while [ $i -lt 10 ]; do alive=; "
+            "for g; do kill -0 $g 2>/dev/null && alive=1; done; "
+            '[ -z "$alive" ] && exit 0; sleep 0.1; i=$((i+1)); done; '
+            "for g; do kill -KILL $g 2>/dev/null; done; exit 0")
+
+
+class Killer:
+    """Stops the commands of one node in batches: the process groups waiting to be
+    killed are gathered, and one session kills them all (``kill_command``), one
+    batch at a time, each bounded by ``KILL_TIMEOUT`` from when it starts. A pid
+    waits at most for the batch running when it comes, then its own: Ctrl-C on
+    many commands of one node costs one kill session, not one per command."""
+
+    def __init__(self) -> None:
+        #: the pids waiting for a batch, per connection, with what their callers await
+        self.waiting: dict[Any, list[tuple[int, float, asyncio.Future[None]]]] = {}
+        self.batches: asyncio.Task[None] | None = None
+
+    async def kill(self, conn: Any, pid: int, start_by: float) -> None:
+        """Kill the process group ``pid`` on ``conn`` in the next batch, unless that
+        batch cannot start before ``start_by`` (the loop's time): then
+        ``TimeoutError``; the batch's own error (``asyncssh.Error``, ``OSError``,
+        ``TimeoutError``) otherwise."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        done.add_done_callback(_consume)  # its caller may be gone (cancelled again)
+        self.waiting.setdefault(conn, []).append((pid, start_by, done))
+        if self.batches is None or self.batches.done():
+            self.batches = asyncio.ensure_future(self._batches())
+        await asyncio.shield(done)
+
+    async def _batches(self) -> None:
+        waiting: list[tuple[int, float, asyncio.Future[None]]] = []
+        try:
+            while self.waiting:
+                conn = next(iter(self.waiting))
+                waiting = self.waiting.pop(conn)
+                now = asyncio.get_running_loop().time()
+                late = [done for _, start_by, done in waiting if start_by < now]
+                for done in late:
+                    done.set_exception(TimeoutError())
+                waiting = [entry for entry in waiting if entry[2] not in late]
+                if not waiting:
+                    continue
+                command = kill_command(*sorted({pid for pid, _, _ in waiting}))
+                try:
+                    async with asyncio.timeout(KILL_TIMEOUT):
+                        await session_opened(partial(conn.run, command, check=False))
+                except Exception as exc:  # each caller reports it
+                    for _, _, done in waiting:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for _, _, done in waiting:
+                        if not done.done():
+                            done.set_result(None)
+                waiting = []
+        finally:  # cancelled (the loop closes): nobody is left waiting
+            for _, _, done in [*waiting, *(e for es in self.waiting.values() for e in es)]:
+                if not done.done():
+                    done.cancel()
+            self.waiting.clear()
 
 
 class LineSession(asyncssh.SSHClientSession[bytes]):
@@ -51,18 +117,40 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
     ends (``LineSplitter``), stdout and stderr apart; takes the shell's pid from
     the first stderr line that starts with ``PID_MARK`` (what a login shell's rc
     file prints before it goes to the formatter). ``pid_known`` is done once the
-    pid is read, or the session ended without it."""
+    pid is read, or the session ended without it.
+
+    A formatter that raises (a full disk under ``SubdirFormatter``) must not raise
+    into asyncssh, which would tear the whole connection down: the first error is
+    kept in ``error``, the session's further output is dropped, and ``over`` is
+    done, so that the caller stops the command and raises ``error``. ``over`` is
+    also done when the session ends."""
 
     def __init__(self, proxy: SshProxy, command: str, formatter: Formatter) -> None:
         self.proxy = proxy
         self.command = command
         self.formatter = formatter
         hostname = proxy.hostname
-        self.stdout = LineSplitter(lambda raw: formatter.data(raw, None, hostname))
+        self.hostname = hostname
+        self.stdout = LineSplitter(lambda raw: self._deliver(raw, None))
         self.stderr = LineSplitter(self._stderr)
         self.exit: int | str | None = None
         self.pid: int | None = None
-        self.pid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.pid_known: asyncio.Future[None] = loop.create_future()
+        #: the first exception the formatter raised
+        self.error: Exception | None = None
+        self.over: asyncio.Future[None] = loop.create_future()
+
+    def _deliver(self, raw: bytes, datatype: int | None) -> None:
+        """Hand ``raw`` to the formatter; once it raised, drop it."""
+        if self.error is not None:
+            return
+        try:
+            self.formatter.data(raw, datatype, self.hostname)
+        except Exception as exc:  # raised by run(), never into asyncssh
+            self.error = exc
+            if not self.over.done():
+                self.over.set_result(None)
 
     def connection_made(self, chan: Any) -> None:
         self.proxy.formatter.session_start(self.proxy.hostname, self.command)
@@ -75,7 +163,7 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
             raw = self._take_pid(raw)
             if not raw:
                 return
-        self.formatter.data(raw, EXTENDED_DATA_STDERR, self.proxy.hostname)
+        self._deliver(raw, EXTENDED_DATA_STDERR)
 
     def _take_pid(self, raw: bytes) -> bytes:
         """Look for the pid line among the lines of ``raw``; returns ``raw`` without
@@ -116,6 +204,8 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         self.flush()
         if not self.pid_known.done():
             self.pid_known.set_result(None)
+        if not self.over.done():
+            self.over.set_result(None)
         self.proxy.formatter.session_stop(self.proxy.hostname, self.command)
 
 

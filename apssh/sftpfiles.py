@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ._asyncssh import asyncssh
+from .partial import writing
 from .remote import session_opened
 
 #: how long a cancelled copy waits for the server to acknowledge it before its SFTP
@@ -86,14 +87,22 @@ class SftpFiles:
         return st.sftp
 
     def _drop_sftp(self, sftp: Any) -> None:
-        """Abort ``sftp``'s channel (what waits on it fails at once) and forget it."""
+        """Abort ``sftp``'s channel (what waits on it fails at once) and forget it.
+        Its session slot is released only when its channel was found (asyncssh has no
+        public name for it): otherwise the session may still be open on the server,
+        and its slot stays taken."""
         st = self._state()
+        channel = _sftp_channel(sftp)
         if st.sftp is sftp:
             st.sftp = None
-            st.sessions.release()
-        channel = _sftp_channel(sftp)
+            if channel is not None:
+                st.sessions.release()
         if channel is not None:
             channel.abort()
+        else:
+            self.formatter.stderr_line(
+                "could not find the SFTP session's channel (asyncssh changed?): "
+                "its session slot stays taken\n", self.hostname)
 
     async def _transfer(self, sftp: Any, transfer: Coroutine[Any, Any, Any]) -> None:
         """Await ``transfer``; cancelled, cancel it, and if it is still there after
@@ -126,7 +135,8 @@ class SftpFiles:
         """SFTP get: one or several remote files or directories into ``localpath``.
         Cancelled, it ends within ``COPY_CANCEL_TIMEOUT`` even if the server is stuck."""
         sftp = await self.sftp_connect_lazy()
-        await self._transfer(sftp, sftp.get(remotepaths, localpath, **kwds))
+        with writing(localpath):  # no other copy's cleanup removes a directory there
+            await self._transfer(sftp, sftp.get(remotepaths, localpath, **kwds))
         return True
 
     async def put_file_s(self, localpaths: Any, remotepath: Any, **kwds: Any) -> bool:

@@ -37,7 +37,6 @@ from .remote import (
     KILL_TIMEOUT,
     LineSession,
     command_started,
-    kill_command,
     wrap_command,
 )
 from .sftpfiles import SftpFiles
@@ -248,7 +247,9 @@ class SshProxy(SftpFiles):
         if st is None or st.conn is not conn or conn is None:
             return
         st.conn = None
-        st.sftp = None
+        if st.sftp is not None:  # its session slot is free again: the state is reused
+            st.sftp = None
+            st.sessions.release()
         lost = self._loss(exc)
         # a command still running on it has no result: it says why
         st.lost[conn] = lost or ConnectionLostError(self.__user_host__(),
@@ -298,7 +299,9 @@ class SshProxy(SftpFiles):
                 chan.write_eof()
             try:
                 async with asyncio.timeout(timeout):
-                    await chan.wait_closed()
+                    await asyncio.shield(session.over)
+                    if session.error is None:
+                        await chan.wait_closed()
             except TimeoutError:
                 await self._stop_remote(conn, chan, session)
                 raise CommandTimeoutError(self.__user_host__(), command,
@@ -306,19 +309,25 @@ class SshProxy(SftpFiles):
             except asyncio.CancelledError:
                 await self._stop_remote(conn, chan, session)
                 raise
+            if session.error is not None:  # the formatter failed: nothing more is shown
+                await self._stop_remote(conn, chan, session)
+                raise session.error
         if session.exit is None and conn in st.lost:
             raise st.lost[conn]
         return session.exit
 
     async def _stop_remote(self, conn: Any, chan: Any, session: LineSession) -> None:
-        """Kill a command's process group from a second session, then close its channel."""
+        """Kill a command's process group from a second session (one kill session per
+        batch of the node's commands being stopped), then close its channel. Waiting
+        for the pid and for the batch before this one take ``KILL_TIMEOUT`` at most,
+        the kill itself too (``WORST_STOP`` in all, with the session's open)."""
         st = self._state()
+        start_by = asyncio.get_running_loop().time() + KILL_TIMEOUT
         try:
-            async with asyncio.timeout(KILL_TIMEOUT):
+            async with asyncio.timeout_at(start_by):
                 await asyncio.shield(session.pid_known)
-                if session.pid is not None:
-                    async with st.killers:
-                        await conn.run(kill_command(session.pid), check=False)
+            if session.pid is not None:
+                await st.killer.kill(conn, session.pid, start_by)
         except TimeoutError:
             self.formatter.stderr_line(
                 f"could not stop a command: no answer within {KILL_TIMEOUT}s\n", self.hostname)

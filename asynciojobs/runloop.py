@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from .job import AbstractJob
     from .scheduler import PureScheduler
 
-#: how long ``stop()`` waits for cancelled jobs to wind down
-CANCEL_GRACE = 3.0
+#: how long ``stop()`` waits for cancelled jobs to wind down: a bound, normally never
+#: reached; it exceeds what stopping a remote command may take (apssh's ``WORST_STOP``,
+#: 9 s against a server that does not answer), so that the commands are killed first
+CANCEL_GRACE = 12.0
 
 #: jobs that others require complete inline while fewer tasks than this are running
 INLINE_BELOW = 64

@@ -17,8 +17,11 @@ import signal
 import socket
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 SFTP_SERVER_CANDIDATES = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
                           "/usr/libexec/sftp-server")
@@ -277,3 +280,49 @@ def start_lab(workdir: Path) -> Lab:
         f"  IdentityFile {keys.client_key}\n  UserKnownHostsFile {known_hosts}\n"
     )
     return Lab(keys, main, gateway, known_hosts, ssh_config, ensure_plain_user())
+
+
+# ----- fixtures for the fault tests (imported by their modules)
+@pytest.fixture(name="daemons")
+def daemons_fixture(lab: Lab, tmp_path: Path) -> Iterator[Callable[[str, str], tuple[Sshd, Path]]]:
+    """Start dedicated daemons (``daemons(name, address) -> (sshd, known_hosts)``);
+    thawed and killed after the test, with what they ran."""
+    started: list[Sshd] = []
+
+    def start(name: str, address: str) -> tuple[Sshd, Path]:
+        known = tmp_path / f"known_hosts.{name}"
+        daemon = dedicated_sshd(lab, f"{name}-{os.getpid()}", address, known)
+        started.append(daemon)
+        return daemon, known
+
+    yield start
+    for daemon in started:
+        daemon.kill_all()
+
+
+@pytest.fixture(name="small_mount")
+def small_mount_fixture(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """``mount(options) -> directory``: a 1 MB tmpfs (unmounted after the test)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        where = tmp_path / f"mnt{len(mounted)}"
+        where.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=1m,{options}", "tmpfs",
+                        str(where)], check=True)
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def freeze_sftp(daemon: Sshd) -> None:
+    """SIGSTOP the SFTP servers ``daemon`` runs (thawed by ``kill_all``)."""
+    for pid in daemon.descendants():
+        with contextlib.suppress(OSError):
+            if "sftp" in Path(f"/proc/{pid}/comm").read_text():
+                os.kill(pid, signal.SIGSTOP)

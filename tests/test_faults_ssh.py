@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import shutil
 import signal
@@ -22,10 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sshd import dedicated_sshd
+from sshd import daemons_fixture  # noqa: F401  (the fixture daemons)
 from test_ssh_core import Recorder, close_nodes, node, remote_processes  # noqa: F401  (closes what node() opened)
 
-from apssh import CopyError, Pull, Run, SshJob, SshNode
+from apssh import Run, SshJob, SshNode
 from apssh.errors import (
     CommandTimeoutError,
     ConnectionLostError,
@@ -302,23 +301,6 @@ def token() -> str:
     return f"41.{os.getpid() % 1000}{next(_tokens):03d}"
 
 
-@pytest.fixture
-def daemons(lab, tmp_path):
-    """Start dedicated daemons (``daemons(name, address) -> (sshd, known_hosts)``);
-    thawed and killed after the test, with what they ran."""
-    started = []
-
-    def start(name: str, address: str):
-        known = tmp_path / f"known_hosts.{name}"
-        daemon = dedicated_sshd(lab, f"{name}-{os.getpid()}", address, known)
-        started.append(daemon)
-        return daemon, known
-
-    yield start
-    for daemon in started:
-        daemon.kill_all()
-
-
 async def when_running(pattern: str, count: int = 1, deadline: float = 10.0) -> None:
     """Wait until ``count`` processes match ``pattern`` (polled, with a deadline)."""
     end = time.monotonic() + deadline
@@ -401,87 +383,3 @@ def test_gateway_killed_under_running_nodes(lab, daemons):
         assert isinstance(exc, ConnectionLostError), exc
         assert str(exc) == f"root@{n.hostname}: connection lost: gateway root@127.0.2.3 lost"
     assert ("lost", "127.0.2.3") in rec.events
-
-
-# ----- 5. a failed Pull leaves nothing partial
-@pytest.fixture
-def big_remote_file(tmp_path) -> Path:
-    """A 3 MB file on the node (the node is this machine)."""
-    big = tmp_path / "remote" / "big.bin"
-    big.parent.mkdir()
-    big.write_bytes(os.urandom(3 * 1024 * 1024))
-    return big
-
-
-@pytest.fixture
-def small_mount(tmp_path):
-    """``mount(options) -> directory``: a 1 MB tmpfs (unmounted after the test)."""
-    needs_root("mounting a tmpfs")
-    mounted: list[Path] = []
-
-    def mount(options: str) -> Path:
-        where = tmp_path / f"mnt{len(mounted)}"
-        where.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=1m,{options}", "tmpfs",
-                        str(where)], check=True)
-        mounted.append(where)
-        return where
-
-    yield mount
-    for where in mounted:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-@pytest.mark.parametrize("options, why", [("rw", "No space left on device"),
-                                          ("ro", "Read-only file system")])
-def test_a_failed_pull_names_the_file_and_leaves_nothing(lab, big_remote_file, small_mount,
-                                                         options, why):
-    into = small_mount(options)
-    job = SshJob(node(lab), command=Pull(str(big_remote_file), str(into)), critical=False)
-    Scheduler(job, timeout=30).run()
-    exc = job.raised_exception()
-    assert isinstance(exc, CopyError), exc
-    message = str(exc)
-    assert "\n" not in message
-    assert message.startswith(f"root@127.0.0.1: Pull: {big_remote_file} into {into}: "
-                              f"{into / 'big.bin'}: {why}"), message
-    if options == "rw":
-        assert message.endswith(f"(removed the partial {into / 'big.bin'})")
-    assert list(into.iterdir()) == []
-
-
-def test_a_failed_recursive_pull_removes_only_what_it_created(lab, big_remote_file, small_mount):
-    tree = big_remote_file.parent
-    (tree / "small.txt").write_text("small\n")
-    into = small_mount("rw")
-    (into / "remote").mkdir()
-    (into / "remote" / "mine.txt").write_text("was here\n")
-    job = SshJob(node(lab), command=Pull(str(tree), str(into), recurse=True), critical=False)
-    Scheduler(job, timeout=30).run()
-    assert isinstance(job.raised_exception(), CopyError)
-    assert sorted(p.name for p in into.rglob("*")) == ["mine.txt", "remote"]
-
-
-def test_a_cancelled_pull_leaves_nothing(lab, daemons, big_remote_file, tmp_path):
-    """The scheduler's timeout cancels a Pull stalled mid-way (its SFTP server frozen
-    once the first bytes are written): the partial file is removed."""
-    daemon, known = daemons("pull", "127.0.2.4")
-    into = tmp_path / "into"
-    into.mkdir()
-    stalled = asyncio.Event()
-
-    def freeze_once(src, dst, copied, total) -> None:
-        if not stalled.is_set():
-            stalled.set()
-            for pid in daemon.descendants():
-                if "sftp" in Path(f"/proc/{pid}/comm").read_text():
-                    os.kill(pid, signal.SIGSTOP)
-
-    pull = Pull(str(big_remote_file), str(into), progress_handler=freeze_once)
-    frozen = node(lab, "127.0.2.4", port=daemon.port, known_hosts=known, timeout=3)
-    job = SshJob(frozen, command=pull, critical=False)
-    scheduler = Scheduler(job, timeout=2, critical=False)
-    assert scheduler.run() is False and scheduler.failed_time_out()
-    assert stalled.is_set()  # it was cancelled mid-way, not before
-    assert list(into.iterdir()) == []
-    gc.collect()  # a local file left open by the copy would warn here (ResourceWarning)

@@ -9,13 +9,15 @@ import os
 import time
 
 import pytest
-from sshd import NOISY_LINE, ensure_noisy_user
+from sshd import NOISY_LINE, ensure_noisy_user, small_mount_fixture  # noqa: F401  (a fixture)
 from test_ssh_core import Recorder, close_nodes, node, remote_processes  # noqa: F401  (closes what node() opened)
 
 from apssh import CommandTimeoutError, Run, SshJob
-from apssh.formatters import EXTENDED_DATA_STDERR
-from apssh.remote import LineSession
+from apssh.errors import reason
+from apssh.formatters import EXTENDED_DATA_STDERR, SubdirFormatter
+from apssh.remote import KILL_TIMEOUT, WORST_STOP, LineSession
 from asynciojobs import Scheduler
+from asynciojobs.runloop import CANCEL_GRACE
 
 _unique = itertools.count(1)
 
@@ -123,4 +125,74 @@ async def test_cancelled_after_a_few_turns_leaves_nothing(lab, turns):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await gone(f"sleep {pause}") == []
+    await n.close()
+
+
+# ----- a formatter that fails stops its command, not the connection
+def test_a_formatter_that_fails_stops_its_command_and_keeps_the_connection(lab, small_mount):
+    """``apssh -o <full disk>``: each job fails with one line, the commands are
+    stopped, and the connections stay up."""
+    into = small_mount("rw")
+    pause = token()
+    formatter = SubdirFormatter(into, verbose=False)
+    nodes = [node(lab, f"127.0.0.{i}", formatter=formatter) for i in (1, 2)]
+    jobs = [SshJob(n, command=Run(f"head -c 3000000 /dev/zero; sleep {pause}"),
+                   critical=False) for n in nodes]
+    started = time.monotonic()
+    Scheduler(*jobs, timeout=30).run()
+    assert time.monotonic() - started < 20
+    for n, job in zip(nodes, jobs, strict=True):
+        exc = job.raised_exception()
+        assert isinstance(exc, OSError), exc
+        # one line (SubdirFormatter's write error carries no file name: formatters.py)
+        assert reason(exc).endswith("No space left on device"), reason(exc)
+        assert n.is_connected()
+    assert asyncio.run(gone(f"sleep {pause}")) == []
+    follow = SshJob(nodes[0], command=Run("echo again"), critical=False)
+    nodes[0].formatter = Recorder()
+    assert Scheduler(follow, timeout=30).run() is True and follow.result() == 0
+
+
+# ----- cancelling many commands of one node
+def test_cancel_grace_exceeds_the_worst_stop():
+    assert CANCEL_GRACE >= WORST_STOP + KILL_TIMEOUT
+
+
+def test_cancelled_commands_of_one_node_are_all_killed(lab):
+    """Five commands that ignore TERM on one node, cancelled by the scheduler's
+    timeout: one kill batch stops them all, well within the cancel grace."""
+    pause = token()
+    rec = Recorder()
+    n = node(lab, "127.0.0.16", formatter=rec)
+    jobs = [SshJob(n, command=Run(f"trap '' TERM; sleep {pause}"), critical=False)
+            for _ in range(5)]
+
+    async def all_running() -> None:
+        end = time.monotonic() + 10
+        while len(remote_processes(f"^sleep {pause}")) < 5:
+            assert time.monotonic() < end, "the commands never started"
+            await asyncio.sleep(0.02)
+        raise RuntimeError("all running: cancel them")
+
+    from asynciojobs import Job
+    trigger = Job(all_running(), critical=True)
+    started = time.monotonic()
+    assert Scheduler(*jobs, trigger, timeout=30, critical=False).run() is False
+    assert time.monotonic() - started < CANCEL_GRACE
+    assert asyncio.run(gone(f"sleep {pause}", deadline=0.5)) == []
+    assert not any("could not stop" in line for kind, line in rec.events if kind == "stderr")
+
+
+# ----- a lost connection gives its SFTP session slot back
+async def test_lost_connections_with_sftp_open_leak_no_session_slot(lab):
+    n = node(lab, "127.0.0.15", max_sessions=3)  # 2 slots for commands and SFTP
+    for _ in range(3):
+        await n.sftp_connect_lazy()
+        conn = n._st.conn
+        conn.abort()  # lost, not closed by us
+        await asyncio.wait_for(conn.wait_closed(), 10)
+        assert not n.is_connected() and not n.is_sftp_connected()
+    assert await asyncio.wait_for(n.run("true"), 10) == 0
+    assert await asyncio.wait_for(n.run("true"), 10) == 0
+    await asyncio.wait_for(n.sftp_connect_lazy(), 10)
     await n.close()
