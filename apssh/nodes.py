@@ -7,8 +7,10 @@ import contextlib
 import os
 import shutil
 import signal
+import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import CommandTimeoutError
 from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
@@ -18,6 +20,10 @@ from .sshproxy import SshProxy
 
 #: how much a LocalNode reads from a command's output at a time
 READ_SIZE = 64 * 1024
+#: how much a LocalNode copies at a time (a cancelled copy stops within one chunk)
+COPY_CHUNK = 1024 * 1024
+
+_T = TypeVar("_T")
 
 
 class SshNode(SshProxy):
@@ -78,10 +84,12 @@ class LocalNode:
         try:
             proc = await asyncio.shield(starting)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                started = await starting
+            # cancelled again meanwhile or not, the start is seen through, then undone
+            await settle(starting)
+            if not starting.cancelled() and starting.exception() is None:
+                started = starting.result()
                 kill_group(started.pid)
-                await started.wait()
+                await settle(started.wait())
             raise
         self.formatter.session_start(self.hostname, command)
 
@@ -112,7 +120,7 @@ class LocalNode:
                 status = await proc.wait()
         except BaseException as exc:
             kill_group(proc.pid)
-            await proc.wait()
+            await settle(proc.wait())
             if isinstance(exc, TimeoutError) and deadline.expired():
                 raise CommandTimeoutError(str(self), command, timeout or 0) from None
             raise
@@ -128,13 +136,15 @@ class LocalNode:
         return True
 
     async def put_file_s(self, localpaths: Any, remotepath: Any, **kwds: Any) -> bool:
-        """A local copy, as Push does remotely."""
-        await asyncio.to_thread(_copy, localpaths, remotepath, kwds)
+        """A local copy, as Push does remotely; cancelled, it returns once the copy
+        has stopped (nothing is written after)."""
+        await in_thread(_copy, localpaths, remotepath, kwds)
         return True
 
     async def get_file_s(self, remotepaths: Any, localpath: Any, **kwds: Any) -> bool:
-        """A local copy, as Pull does remotely."""
-        await asyncio.to_thread(_copy, remotepaths, localpath, kwds)
+        """A local copy, as Pull does remotely; cancelled, it returns once the copy
+        has stopped, so that the Pull's cleanup comes after its last write."""
+        await in_thread(_copy, remotepaths, localpath, kwds)
         return True
 
     async def put_string_script(self, script_body: str, remotefile: str, **kwds: Any) -> bool:
@@ -163,6 +173,36 @@ class LocalNode:
         """Nothing to close."""
 
 
+async def settle(awaitable: Awaitable[Any]) -> None:
+    """Wait until ``awaitable`` is done, however often the caller is cancelled
+    meanwhile; its outcome is left in it (the caller re-raises its own
+    cancellation afterwards)."""
+    future = asyncio.ensure_future(awaitable)
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])  # cancelled, it leaves the future running
+    if not future.cancelled():
+        future.exception()  # retrieved: never "exception was never retrieved"
+
+
+class CopyStopped(Exception):
+    """Raised inside a copy's thread when its caller was cancelled."""
+
+
+async def in_thread(func: Callable[..., _T], *args: Any) -> _T:
+    """``func(*args, stop)`` in a thread, ``stop`` a ``threading.Event`` it checks
+    between chunks of work. Cancelled, the caller sets ``stop``, waits (shielded)
+    until the thread has returned, then re-raises the cancellation."""
+    stop = threading.Event()
+    work = asyncio.ensure_future(asyncio.to_thread(func, *args, stop))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        stop.set()
+        await settle(work)
+        raise
+
+
 def kill_group(pid: int) -> None:
     """SIGKILL the process group ``pid`` (a command started in a session of its
     own), if it is still there."""
@@ -170,10 +210,12 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _copy(sources: Any, destination: Any, kwds: dict[str, Any]) -> None:
+def _copy(sources: Any, destination: Any, kwds: dict[str, Any],
+          stop: threading.Event) -> None:
     """Copy files (or directories with ``recurse=True``) like SFTP put/get would;
-    ``progress_handler(src, dst, copied, total)`` hears of each file before and after
-    it is copied (``error_handler``: SFTP's alone, ignored)."""
+    ``progress_handler(src, dst, copied, total)`` hears of each file before it is
+    copied and after each chunk (``error_handler``: SFTP's alone, ignored). Once
+    ``stop`` is set, ``CopyStopped`` is raised before the next chunk is written."""
     items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
     target = Path(destination).expanduser()
     several = len(items) > 1
@@ -181,13 +223,24 @@ def _copy(sources: Any, destination: Any, kwds: dict[str, Any]) -> None:
     preserve = bool(kwds.get("preserve"))
 
     def copy_file(source: str, dest: str, *, tree: bool = True) -> None:
+        if stop.is_set():
+            raise CopyStopped(source)
+        if os.path.exists(dest) and os.path.samefile(source, dest):
+            raise shutil.SameFileError(f"{source} and {dest} are the same file")
         size = os.path.getsize(source)
         if progress is not None:
             progress(source, dest, 0, size)
-        # in a tree, modes and times are kept (as copytree always did)
-        (shutil.copy2 if preserve or tree else shutil.copyfile)(source, dest)
-        if progress is not None:
-            progress(source, dest, size, size)
+        copied = 0
+        with open(source, "rb") as reader, open(dest, "wb") as writer:
+            while chunk := reader.read(COPY_CHUNK):
+                if stop.is_set():
+                    raise CopyStopped(source)
+                writer.write(chunk)
+                copied += len(chunk)
+                if progress is not None:
+                    progress(source, dest, copied, size)
+        if preserve or tree:  # in a tree, modes and times are kept (as copytree did)
+            shutil.copystat(source, dest)
 
     for item in items:
         source = Path(item).expanduser()
