@@ -17,9 +17,9 @@ leave its directory (``..``, ``/``, an absolute name, a NUL).
 
 from __future__ import annotations
 
-import getpass
 import ipaddress
 import os
+import pwd
 import re
 from pathlib import Path
 
@@ -92,12 +92,14 @@ def check_username(name: str) -> str:
 
 
 def local_user() -> str:
-    """The name of the user running this process, as OpenSSH takes it for a default
-    (``$LOGNAME``/``$USER``..., else the password file), else the uid in digits."""
+    """The name of the user running this process, as OpenSSH takes it for a default:
+    the password database's entry for the real uid (``$LOGNAME`` and ``$USER`` are
+    not asked: they can say anything), else the uid in digits."""
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid: ssh would fail the same way
-        return str(os.getuid())
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no name for this uid: ssh would fail the same way
+        return str(uid)
 
 
 def path_in(directory: str | Path, *parts: str) -> Path:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import warnings
+
 import pytest
+from sshd import ensure_plain_user
 
 from apssh.formatters import SubdirFormatter
 from apssh.names import (
@@ -11,6 +16,7 @@ from apssh.names import (
     check_username,
     expand_names,
     hostname_problem,
+    local_user,
     path_in,
     username_problem,
 )
@@ -83,3 +89,49 @@ def test_per_host_files_stay_in_their_directory(tmp_path):
     for name in ("../escape", "/abs", ".."):
         with pytest.raises(BadNameError):
             formatter.out(name)
+
+
+# ----- the local user, as OpenSSH finds it: the real uid's name
+def test_local_user_is_the_uids_name_whatever_the_environment_says(monkeypatch):
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(variable, "someone-else")
+    assert local_user() == pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_local_user_without_a_name_is_the_uid(monkeypatch):
+    def unknown(uid: int) -> pwd.struct_passwd:
+        raise KeyError(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", unknown)
+    assert local_user() == str(os.getuid())
+
+
+def test_local_user_of_a_plain_user_with_roots_environment():
+    """In a child that became the plain user (its environment still saying root),
+    the local user is the plain user."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user")
+    plain = ensure_plain_user()
+    assert plain is not None
+    entry = pwd.getpwnam(plain)
+    reader, writer = os.pipe()
+    with warnings.catch_warnings():  # forking a process with threads: the child only
+        warnings.simplefilter("ignore", DeprecationWarning)  # calls local_user()
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.close(reader)
+            os.environ.update(LOGNAME="root", USER="root")
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            os.write(writer, local_user().encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        said = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert said == plain

@@ -433,18 +433,26 @@ def test_sshproxy_without_username_and_nodes_without_formatter_print_nothing(cap
     assert out == "" and err == ""
 
 
-def test_sshproxy_without_any_user_is_the_local_user(lab, tmp_path):
-    """As OpenSSH: the given user, else the ssh config's, else the local one
-    (``SshNode`` keeps root as its default, as 0.27)."""
+def test_sshproxy_without_any_user_is_the_local_user(lab, tmp_path, monkeypatch):
+    """As OpenSSH: the given user, else the ssh config's, else the local one: the
+    real uid's name, whatever ``$LOGNAME``/``$USER`` say (here, another user the
+    sshd would let in). ``SshNode`` keeps root as its default, as 0.27."""
+    import os
+    import pwd
+
     from apssh import SshProxy
 
+    me = pwd.getpwuid(os.getuid()).pw_name
+    other = lab.plain_user if lab.plain_user not in (None, me) else "root"
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(variable, other)
     rec = Recorder()
     proxy = SshProxy("127.0.0.1", port=lab.port, keys=[lab.keys.client_key],
                      known_hosts=lab.known_hosts, ssh_config=None, formatter=rec)
     _created.append(proxy)  # type: ignore[arg-type]
-    assert proxy.username == local_user()
+    assert proxy.username == local_user() == me
     assert run_in_thread_loop(proxy.run("id -un")) == 0
-    assert rec.out == [("127.0.0.1", f"{local_user()}\n")]
+    assert rec.out == [("127.0.0.1", f"{me}\n")]
     config = tmp_path / "config"
     config.write_text("Host 127.0.0.1\n  User someone\n")
     assert SshProxy("127.0.0.1", ssh_config=config).username == "someone"
