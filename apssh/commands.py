@@ -8,11 +8,13 @@ a completed copy. ``allowed_exits`` lists other results that count as success
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
 import string
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -330,19 +332,85 @@ class Push(_Copy):
         super().__init__(localpaths, remotepath, label=label, verbose=verbose, **kwds)
 
 
+#: the local directories that running Pulls copy into, and how many of them
+_PULLING_INTO: Counter[Path] = Counter()
+
+
 class Pull(_Copy):
     """Copy files (directories with ``recurse=True``) from the node to here.
 
     A Pull that fails or is cancelled removes the local files and directories it
     created; a file it overwrote in part cannot be restored and is named in the
-    ``CopyError`` instead."""
+    ``CopyError`` instead.
+
+    With ``mkdir=True``, the local directory is created when the Pull runs (not
+    before): ``localpath`` itself when there are several remote paths, when it
+    ends with ``/`` or is a directory already, else its parent. If the Pull fails,
+    the directories it created are removed again, once empty and unless another
+    running Pull copies into them."""
 
     preposition, method = "into", "get_file_s"
 
     def __init__(self, remotepaths: Any, localpath: Any, *, label: str | None = None,
-                 verbose: bool = False, **kwds: Any) -> None:
+                 verbose: bool = False, mkdir: bool = False, **kwds: Any) -> None:
         super().__init__(remotepaths, localpath, label=label, verbose=verbose, **kwds)
+        self.mkdir = mkdir
 
     def _partial(self, node: Any) -> PartialCopy | None:
         return PartialCopy(self.sources, self.destination, recurse=bool(self.kwds.get("recurse")),
                            expand_user=node.expands_user)
+
+    def _directory(self, node: Any) -> Path:
+        """The local directory this Pull writes into."""
+        items = [self.sources] if isinstance(self.sources, str | Path) else list(self.sources)
+        name = os.fspath(self.destination)
+        local = Path(os.path.expanduser(name) if node.expands_user else name)
+        if len(items) > 1 or name.endswith("/") or local.is_dir():
+            return local
+        return local.parent
+
+    async def co_run_remote(self, node: Any) -> Any:
+        if not self.mkdir:
+            return await super().co_run_remote(node)
+        directory = self._directory(node).absolute()
+        _PULLING_INTO[directory] += 1
+        created: list[Path] = []
+        done = False
+        try:
+            try:
+                _make_directory(directory, created)
+            except OSError as exc:
+                raise CopyError(str(node), self.label_line(), _copy_failure(exc, None)) from exc
+            result = await super().co_run_remote(node)
+            done = True
+            return result
+        finally:
+            _PULLING_INTO[directory] -= 1
+            if not _PULLING_INTO[directory]:
+                del _PULLING_INTO[directory]
+            if not done:
+                _unmake_directories(created)
+
+
+def _make_directory(directory: Path, created: list[Path]) -> None:
+    """Make ``directory`` and its missing parents; each one made is added to
+    ``created`` (top first) as soon as it exists."""
+    missing = [path for path in (directory, *directory.parents) if not path.is_dir()]
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:  # made by another job meanwhile: not ours
+            if not path.is_dir():
+                raise
+        else:
+            created.append(path)
+
+
+def _unmake_directories(created: list[Path]) -> None:
+    """Remove the directories of ``created`` (deepest first) that are empty and
+    that no running Pull copies into."""
+    for path in reversed(created):
+        if any(path == used or path in used.parents for used in _PULLING_INTO):
+            continue
+        with contextlib.suppress(OSError):
+            path.rmdir()

@@ -1,5 +1,5 @@
 """Faults on the client side: a LocalNode copy or command cancelled at a bad time,
-and the local directories a Pull creates (``appull``)."""
+and the local directories a Pull creates (``Pull(mkdir=True)``, ``appull``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_cli import H, base, run
 from test_ssh_core import Recorder, remote_processes
 
-from apssh import LocalNode, Pull, Push
+from apssh import CopyError, LocalNode, Pull, Push
+from apssh.cli import Appull
 
 
 def listing(directory: Path) -> list[str]:
@@ -118,3 +120,88 @@ async def test_local_run_cancelled_twice_while_starting_leaves_nothing(first, th
     finally:  # whatever was left, by pid
         for line in remote_processes(f"sleep {token}"):
             os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+# ----- the local directory a Pull makes: when it runs, and undone if it fails
+def test_pull_makes_its_directory_when_it_runs(tmp_path):
+    source = tmp_path / "f.txt"
+    source.write_text("f\n")
+    node = LocalNode(formatter=Recorder())
+    single = Pull(str(source), str(tmp_path / "a" / "b" / "copy.txt"), mkdir=True)
+    several = Pull([str(source), str(source)], str(tmp_path / "c" / "d"), mkdir=True)
+    slash = Pull(str(source), f"{tmp_path / 'e'}/", mkdir=True)
+    assert not (tmp_path / "a").exists()  # nothing made before it runs
+
+    async def scenario() -> None:
+        for command in (single, several, slash):
+            assert await command.co_run_local(node) == 0
+
+    asyncio.run(scenario())
+    assert (tmp_path / "a" / "b" / "copy.txt").read_text() == "f\n"
+    assert (tmp_path / "c" / "d" / "f.txt").read_text() == "f\n"
+    assert (tmp_path / "e" / "f.txt").read_text() == "f\n"
+
+
+def test_a_failed_pull_removes_the_directories_it_made_and_only_those(tmp_path):
+    node = LocalNode(formatter=Recorder())
+    (tmp_path / "was-there").mkdir()
+    missing = str(tmp_path / "no-such-file")
+
+    async def fails(command: Pull) -> None:
+        with pytest.raises(CopyError, match="no-such-file"):
+            await command.co_run_local(node)
+
+    asyncio.run(fails(Pull(missing, f"{tmp_path / 'new' / 'deeper'}/", mkdir=True)))
+    asyncio.run(fails(Pull(missing, f"{tmp_path / 'was-there' / 'new'}/", mkdir=True)))
+    assert listing(tmp_path) == ["was-there"]
+
+
+def test_a_failed_pull_leaves_a_directory_another_pull_copies_into(tmp_path):
+    """A Pull makes a new directory, then another one starts copying into it (held
+    before it writes anything); the first one fails: the directory stays."""
+    (tmp_path / "f.txt").write_text("f\n")
+    (tmp_path / "g.txt").write_text("g\n")
+    into = f"{tmp_path / 'shared'}/"
+    holds = {name: (threading.Event(), threading.Event()) for name in ("f.txt", "g.txt")}
+
+    def hold(src, dst, copied, total) -> None:  # each Pull held in its first file
+        reached, release = holds[Path(src).name]
+        if not reached.is_set():
+            reached.set()
+            release.wait(10)
+
+    async def scenario() -> None:
+        node = LocalNode(formatter=Recorder())
+        failing = asyncio.create_task(Pull(
+            [str(tmp_path / "f.txt"), str(tmp_path / "no-such-file")], into, mkdir=True,
+            progress_handler=hold).co_run_local(node))
+        await until(holds["f.txt"][0].is_set)
+        good = asyncio.create_task(Pull(str(tmp_path / "g.txt"), into, mkdir=True,
+                                        progress_handler=hold).co_run_local(node))
+        await until(holds["g.txt"][0].is_set)
+        holds["f.txt"][1].set()
+        with pytest.raises(CopyError, match="no-such-file"):
+            await failing
+        assert listing(tmp_path / "shared") == []  # its f.txt removed, the directory kept
+        holds["g.txt"][1].set()
+        assert await good == 0
+
+    asyncio.run(scenario())
+    assert listing(tmp_path / "shared") == ["g.txt"]
+
+
+def test_appull_leaves_no_empty_directory_for_a_failed_host(lab, capsys, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, Appull, *base(lab), "-t", f"{H}.1", "@:no-such-file",
+                         "out/{host}/")
+    assert code == 1, err
+    assert not (tmp_path / "out").exists()
+    code, out, err = run(capsys, Appull, *base(lab), "-t", f"{H}.1:1", "@:no-such-file",
+                         "out/{host}/sub/file")
+    assert code == 255, err
+    assert not (tmp_path / "out").exists()
+    code, out, err = run(capsys, Appull, *base(lab), "-t", f"{H}.1", "@:.profile",
+                         "@:no-such-file", "out/{host}")  # several files: a directory
+    assert code == 1, err
+    assert not (tmp_path / "out").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
@@ -96,13 +95,12 @@ class Appull(_Copy):
 
         *sources, destination = args.paths
         remote = [_remote_path(_expand_path(s, target, username)) for s in sources]
-        local = Path(_expand_path(destination, target, username))
-        # several files, or a name ending with '/': a directory, created as needed
-        if len(remote) > 1 or destination.endswith("/") or local.is_dir():
-            local.mkdir(parents=True, exist_ok=True)
-        else:
-            local.parent.mkdir(parents=True, exist_ok=True)
-        return Pull(remote, str(local), recurse=True)
+        local = _expand_path(destination, target, username)
+        # several files, or a name ending with '/': a directory; the Pull makes it
+        # when it runs (else its parent), and removes it again if it fails
+        if len(remote) > 1 and not local.endswith("/"):
+            local += "/"
+        return Pull(remote, local, recurse=True, mkdir=True)
 
 
 def appush_main() -> None:
