@@ -14,6 +14,7 @@ import secrets
 import shlex
 import string
 import tempfile
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -332,8 +333,11 @@ class Push(_Copy):
         super().__init__(localpaths, remotepath, label=label, verbose=verbose, **kwds)
 
 
-#: the local directories that running Pulls copy into, and how many of them
+#: the local directories that running Pulls copy into, and how many of them; the
+#: lock makes "count it and make it" and "uncount it and remove what is unused" one
+#: step each, for Pulls run from several threads' loops
 _PULLING_INTO: Counter[Path] = Counter()
+_PULLING_LOCK = threading.Lock()
 
 
 class Pull(_Copy):
@@ -373,23 +377,26 @@ class Pull(_Copy):
         if not self.mkdir:
             return await super().co_run_remote(node)
         directory = self._directory(node).absolute()
-        _PULLING_INTO[directory] += 1
         created: list[Path] = []
         done = False
         try:
-            try:
-                _make_directory(directory, created)
-            except OSError as exc:
-                raise CopyError(str(node), self.label_line(), _copy_failure(exc, None)) from exc
+            with _PULLING_LOCK:
+                _PULLING_INTO[directory] += 1
+                try:
+                    _make_directory(directory, created)
+                except OSError as exc:
+                    raise CopyError(str(node), self.label_line(),
+                                    _copy_failure(exc, None)) from exc
             result = await super().co_run_remote(node)
             done = True
             return result
         finally:
-            _PULLING_INTO[directory] -= 1
-            if not _PULLING_INTO[directory]:
-                del _PULLING_INTO[directory]
-            if not done:
-                _unmake_directories(created)
+            with _PULLING_LOCK:
+                _PULLING_INTO[directory] -= 1
+                if not _PULLING_INTO[directory]:
+                    del _PULLING_INTO[directory]
+                if not done:
+                    _unmake_directories(created)
 
 
 def _make_directory(directory: Path, created: list[Path]) -> None:
