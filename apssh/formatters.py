@@ -330,8 +330,13 @@ class SubdirFormatter(VerboseFormatter):
             self.run_name.mkdir(parents=True, exist_ok=True)
             self._started.add(path)
             mode = "wb"
-        with path.open(mode) as file:
-            file.write(raw)
+        try:
+            with path.open(mode) as file:
+                file.write(raw)
+        except OSError as exc:  # a full disk: say which file
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
     def connection_made(self, hostname: str, username: str, direct: bool) -> None:
         if not self.lazy:

@@ -324,9 +324,7 @@ def test_sshd_killed_mid_command(lab, daemons):
         await asyncio.to_thread(daemon.kill_all)
 
     killer = Job(kill_when_running(), critical=True)
-    started = time.monotonic()
     assert Scheduler(sleeper, other, killer, timeout=30).run() is True
-    assert time.monotonic() - started < 20
     exc = sleeper.raised_exception()
     assert isinstance(exc, ConnectionLostError), exc
     assert str(exc) == "root@127.0.2.1: connection lost"
@@ -346,9 +344,7 @@ def test_sshd_frozen_mid_command(lab, daemons):
         daemon.signal_sessions(signal.SIGSTOP)
 
     freezer = Job(freeze_when_running(), critical=True)
-    started = time.monotonic()
     assert Scheduler(sleeper, freezer, timeout=30).run() is True
-    assert time.monotonic() - started < 20  # the command timeout, then the kill's, no more
     exc = sleeper.raised_exception()
     assert isinstance(exc, CommandTimeoutError), exc
     assert str(exc) == f"root@127.0.2.2: command timed out after 3s: sleep {pause}"
