@@ -102,6 +102,12 @@ class Tool:
     #: (whose commands are over) are dropped by the exit instead of closed one by one
     exit_after = False
 
+    def __init__(self) -> None:
+        #: the nodes made for the targets by the last ``main()``, in target order
+        #: (``SshProxy``: ``hostname``, ``username``, ``port``, ``gateway``), as in
+        #: 0.27; empty until they are made (and with ``-n``, which makes none)
+        self.proxies: list[Any] = []
+
     def parser(self) -> argparse.ArgumentParser:
         """The command's argparse parser (each tool adds its own options)."""
         parser = Parser(prog=self.prog, description=self.description())
@@ -131,6 +137,7 @@ class Tool:
             return PIPE_CLOSED
 
     def _main(self, args_list: list[str]) -> int:
+        self.proxies = []
         try:
             args = self.parser().parse_args(args_list)
         except SystemExit as exc:  # --help, --version, or argparse's own errors
@@ -143,6 +150,7 @@ class Tool:
             if not targets:
                 raise UsageError("no target left: nothing to do")
             run = self.prepare_run(args, targets)
+            self.proxies = [run.proxies[target] for target in targets]
         except BrokenPipeError:  # an OSError, but no bad input: see main()
             raise
         except BAD_INPUT as exc:
