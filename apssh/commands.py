@@ -9,6 +9,7 @@ a completed copy. ``allowed_exits`` lists other results that count as success
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shlex
@@ -154,6 +155,21 @@ class Run(AbstractCommand):
         return result
 
 
+class MissingFileError(ApsshError, FileNotFoundError):
+    """A local file a command uploads (its script, an include) is missing when the
+    command runs: the command fails, its job with it. ``reason`` is the one line
+    the command-line tools show (``script setup.sh: no such file``)."""
+
+    def __init__(self, node: str, command: str, what: str, path: str | Path) -> None:
+        super().__init__(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
+        self.node = node
+        self.command = command
+        self.reason = f"{what} {os.fspath(path)}: no such file"
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.command}: {self.reason}"
+
+
 class _RunUploaded(AbstractCommand):
     """A script uploaded into a directory of its own, run, then removed."""
 
@@ -176,10 +192,19 @@ class _RunUploaded(AbstractCommand):
     def arguments(self) -> str:
         return " ".join(str(arg) for arg in self.args)
 
+    def local_files(self) -> list[tuple[str, Path]]:
+        """(what, path) of each local file this command uploads: read when it runs,
+        so that a command can be built (listed, drawn) before its files exist."""
+        return [("include", path) for path in self.includes]
+
+    def check_files(self, node: Any) -> None:
+        """Raise ``MissingFileError`` for the first local file that is missing."""
+        for what, path in self.local_files():
+            if not path.exists():
+                raise MissingFileError(str(node), self.get_label_line(), what, path)
+
     async def co_run_remote(self, node: Any) -> Any:
-        missing = [str(p) for p in self.includes if not p.exists()]
-        if missing:
-            raise FileNotFoundError(f"includes not found: {', '.join(missing)}")
+        self.check_files(node)
         workdir = f"{REMOTE_WORKDIR}/{random_name()}"
         await node.mkdir(workdir)
         try:
@@ -199,6 +224,7 @@ class _RunUploaded(AbstractCommand):
             await node.remove_tree(workdir)
 
     async def co_run_local(self, node: Any) -> Any:
+        self.check_files(node)
         with tempfile.TemporaryDirectory(prefix="apssh-") as workdir:
             script = os.path.join(workdir, self.script_name())
             await self.install(node, script)
@@ -213,21 +239,23 @@ class _RunUploaded(AbstractCommand):
 
 class RunScript(_RunUploaded):
     """A local script, uploaded (with its ``includes``) and run with ``args``;
-    ``stdin`` as for ``Run``."""
+    ``stdin`` as for ``Run``. The files are read when the command runs, as in 0.27:
+    one missing then fails the command (``MissingFileError``)."""
 
     def __init__(self, local_script: str | Path, *args: Any, label: str | None = None,
                  allowed_exits: Any = None, includes: Any = None, x11: bool = False,
                  verbose: bool = False, capture: Capture | None = None,
                  timeout: float | None = None, stdin: bytes | None = None) -> None:
         self.local_script = Path(local_script)
-        if not self.local_script.exists():
-            raise FileNotFoundError(f"RunScript: no such script {local_script}")
         super().__init__(*args, includes=includes, x11=x11, label=label,
                          allowed_exits=allowed_exits, verbose=verbose, capture=capture,
                          timeout=timeout, stdin=stdin)
 
     def script_name(self) -> str:
         return self.local_script.name
+
+    def local_files(self) -> list[tuple[str, Path]]:
+        return [("script", self.local_script), *super().local_files()]
 
     def label_line(self) -> str:
         return f"RunScript: {self.local_script.name} {self.arguments()}".strip()

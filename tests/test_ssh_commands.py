@@ -73,9 +73,9 @@ def test_run_script_with_includes(lab, tmp_path):
     assert rec.out == [("127.0.0.1", "hello world\n")]
 
 
-def test_run_script_missing_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such script"):
-        RunScript(tmp_path / "nope.sh")
+def test_run_script_is_built_before_its_file_exists(tmp_path):
+    # as in 0.27: read when it runs (see the tests at the end of this file)
+    assert RunScript(tmp_path / "nope.sh").label_line() == "RunScript: nope.sh"
 
 
 def test_two_jobs_running_the_same_script_at_once_do_not_collide(lab):
@@ -368,3 +368,57 @@ def test_copy_error_names_the_file(lab, tmp_path):
     assert isinstance(exc, CopyError)
     assert exc.copy == f"Pull: no-such-file-here into {tmp_path}"
     assert "No such file" in exc.reason
+
+
+# ----- scripts read when they run, not when they are built
+def _missing_file_job(job_node, command):
+    """Run ``command`` (whose file is missing) in a non-critical job; its exception."""
+    from apssh.commands import MissingFileError
+
+    job = SshJob(job_node, command=command, critical=False)
+    assert Scheduler(job, timeout=30).run() is True
+    exc = job.raised_exception()
+    assert isinstance(exc, MissingFileError) and isinstance(exc, FileNotFoundError)
+    return exc
+
+
+def test_run_script_reads_its_file_when_it_runs(lab, tmp_path):
+    script = tmp_path / "later.sh"
+    rec = Recorder()
+    command = RunScript(script, "x")  # built before the file exists
+    script.write_text("#!/bin/sh\necho \"late $1\"\n")
+    assert Scheduler(SshJob(node(lab, formatter=rec), command=command)).run() is True
+    assert rec.out == [("127.0.0.1", "late x\n")]
+
+
+def test_a_missing_script_fails_its_command_with_one_line(lab, tmp_path):
+    before = leftovers()
+    exc = _missing_file_job(node(lab), RunScript(tmp_path / "gone.sh"))
+    assert exc.reason == f"script {tmp_path / 'gone.sh'}: no such file"
+    assert exc.filename == str(tmp_path / "gone.sh")
+    assert str(exc).count("\n") == 0 and "RunScript: gone.sh" in str(exc)
+    assert leftovers() == before  # nothing was made on the node
+
+
+def test_a_missing_include_fails_its_command(lab, tmp_path):
+    script = tmp_path / "s.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    exc = _missing_file_job(node(lab), RunScript(script, includes=[tmp_path / "lib.sh"]))
+    assert exc.reason == f"include {tmp_path / 'lib.sh'}: no such file"
+    exc = _missing_file_job(node(lab), RunString("#!/bin/sh\ntrue\n",
+                                                 includes=[tmp_path / "lib.sh"]))
+    assert exc.reason == f"include {tmp_path / 'lib.sh'}: no such file"
+
+
+def test_local_node_reads_scripts_when_they_run(tmp_path):
+    script = tmp_path / "here.sh"
+    rec = Recorder()
+    command = RunScript(script)
+    exc = _missing_file_job(LocalNode(formatter=rec), command)
+    assert exc.reason == f"script {script}: no such file"
+    exc = _missing_file_job(LocalNode(formatter=rec), RunString(
+        "#!/bin/sh\ntrue\n", includes=[tmp_path / "nope"]))
+    assert exc.reason == f"include {tmp_path / 'nope'}: no such file"
+    script.write_text("#!/bin/sh\necho now\n")
+    assert Scheduler(SshJob(LocalNode(formatter=rec), command=command)).run() is True
+    assert rec.out == [("LOCALNODE", "now\n")]
