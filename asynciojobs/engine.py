@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .loop import run_in_thread_loop
 from .scheduler import PureScheduler, Scheduler
 
 
 class Engine(Scheduler):
-    """The historical scheduler: ``orchestrate(timeout=...)``, ``rain_check()``..."""
+    """The historical scheduler: ``orchestrate(timeout=...)``, ``rain_check()``...
+
+    ``orchestrate()`` and ``co_orchestrate()`` are those of every scheduler: their
+    ``timeout`` and ``jobs_window`` apply to that run only.
+    """
 
     def __init__(self, *jobs_or_sequences: Any, critical: bool = False, **kwds: Any) -> None:
         super().__init__(*jobs_or_sequences, critical=critical, **kwds)
@@ -25,22 +28,6 @@ class Engine(Scheduler):
     async def co_run(self) -> bool:
         """Run; False (never an exception) when the run failed or timed out."""
         return await PureScheduler.co_run(self)
-
-    async def co_orchestrate(
-        self, timeout: float | None = None, jobs_window: int | None = None
-    ) -> bool:
-        """``co_run()``, setting ``timeout`` and ``jobs_window`` first when given."""
-        if timeout is not None:
-            self.timeout = timeout
-        if jobs_window is not None:
-            self.jobs_window = jobs_window
-        return await self.co_run()
-
-    def orchestrate(
-        self, timeout: float | None = None, jobs_window: int | None = None
-    ) -> bool:
-        """``run()``, setting ``timeout`` and ``jobs_window`` first when given."""
-        return run_in_thread_loop(self.co_orchestrate(timeout=timeout, jobs_window=jobs_window))
 
     def rain_check(self) -> bool:
         """The historical name of ``check_cycles()``."""

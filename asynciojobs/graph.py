@@ -100,41 +100,20 @@ def topological_order(scheduler: PureScheduler) -> list[AbstractJob]:
     return make_plan(scheduler).order
 
 
-def check_finite(scheduler: PureScheduler, plan: Plan) -> None:
-    """Refuse a scenario that could never complete, naming the jobs at fault.
-
-    A finite job that requires a forever job would wait for a job nobody waits
-    for; a scheduler with only forever jobs and no timeout would never return
-    (unless it is itself a forever job, nested in a parent that will cancel it).
-    """
-    waiting = [
-        job for job in plan.remaining if not job.forever
-        and any(req.forever for req in job._required)  # type: ignore[union-attr]
-    ]
-    if waiting:
-        raise InvalidScenarioError(
-            "finite jobs require forever jobs, so they could never start", waiting
-        )
-    if (
-        scheduler.timeout is None
-        and not getattr(scheduler, "forever", False)
-        and all(job.forever for job in scheduler.jobs)
-    ):
-        raise InvalidScenarioError(
-            "only forever jobs and no timeout: the scheduler could never end",
-            scheduler.jobs,
-        )
-
-
 def plan_tree(scheduler: PureScheduler, check: bool = False) -> dict[PureScheduler, Plan]:
-    """Plan ``scheduler`` and every nested scheduler; ``check`` also refuses
-    scenarios that could never finish (see ``check_finite``)."""
+    """Plan ``scheduler`` and every nested scheduler (``make_plan`` raises for a cycle
+    or a requirement outside a scheduler).
+
+    ``check`` has no effect; it is kept for its callers. Forever jobs are never a
+    reason to refuse a scenario: one may end on its own (a capture stopped by a
+    later ``pkill``, a nested scheduler) and then starts the jobs that require it.
+    A run ends when its finite jobs are done; with none, when every forever job has
+    ended; in both cases at its timeout at the latest.
+    """
     plans: dict[PureScheduler, Plan] = {}
 
     def walk(sched: PureScheduler) -> None:
         plan = make_plan(sched)
-        if check and sched.jobs:
-            check_finite(sched, plan)
         plans[sched] = plan
         for job in plan.order:
             if is_nested(job):

@@ -67,6 +67,8 @@ class PureScheduler:
         self.watch = watch
         self.verbose = verbose
         self._outcome: str | None = None
+        #: the timeout of the last run (``orchestrate(timeout=)`` may differ from ``timeout``)
+        self._run_timeout: float | None = None
         self._failed_job: AbstractJob | None = None
         self._did_shutdown = False
         self._run: Run | None = None
@@ -113,8 +115,9 @@ class PureScheduler:
         """Run the jobs; True when every finite job completed with no critical failure.
 
         Raises ``InvalidScenarioError`` before starting anything when the scenario
-        cannot complete (a cycle, a job outside this scheduler, a finite job that
-        requires a forever job, only forever jobs and no timeout). A job raising a
+        cannot be run (a cycle, a job outside this scheduler). Forever jobs are not
+        waited for; with no finite job at all, the run ends when every forever job
+        has ended on its own (or at the timeout). A job raising a
         ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
         ``SystemExit``...) aborts the run: every job is cancelled and awaited, then
         that exception is raised again here.
@@ -138,6 +141,7 @@ class PureScheduler:
             _enclosing_run.reset(token)
             await run.stop()
             self._outcome = run.outcome
+            self._run_timeout = self.timeout
             self._failed_job = run.failed_job
             self._report_end(run)
             self._run = None
@@ -151,10 +155,8 @@ class PureScheduler:
         if nested:
             plan = graph.make_plan(self)
             plans = {self: plan}
-            if self.jobs:
-                graph.check_finite(self, plan)
         else:
-            plans = graph.plan_tree(self, check=True)
+            plans = graph.plan_tree(self)
             plan = plans[self]
         reused = [
             job for sched in plans for job in sched.jobs
@@ -185,11 +187,31 @@ class PureScheduler:
         elif self.verbose:
             self._feedback(None, "scheduler is shutting down...")
 
-    def run(self) -> bool:
-        """Run synchronously on this thread's event loop (kept between calls)."""
-        return run_in_thread_loop(self.co_run())
+    def run(self, timeout: float | None = None, jobs_window: int | None = None) -> bool:
+        """Run synchronously on this thread's event loop (kept between calls).
+
+        ``timeout`` and ``jobs_window`` (the arguments of asynciojobs before 0.10),
+        when not None, replace the scheduler's own for this run only: see
+        ``co_orchestrate()``.
+        """
+        return run_in_thread_loop(self.co_orchestrate(timeout, jobs_window))
 
     orchestrate = run
+
+    async def co_orchestrate(
+        self, timeout: float | None = None, jobs_window: int | None = None
+    ) -> bool:
+        """``co_run()``, with ``timeout`` and ``jobs_window``, when not None, in place
+        of the scheduler's own for this run; both are restored however it ends."""
+        saved = self.timeout, self.jobs_window
+        if timeout is not None:
+            self.timeout = timeout
+        if jobs_window is not None:
+            self.jobs_window = jobs_window
+        try:
+            return await self.co_run()
+        finally:
+            self.timeout, self.jobs_window = saved
 
     async def co_shutdown(self) -> bool | None:
         """Await every job's ``co_shutdown()``, at most once per run.
@@ -215,12 +237,12 @@ class PureScheduler:
         """False, or the timeout (True for a timeout of 0) when the last run timed out."""
         if self._outcome != TIMEOUT:
             return False
-        return self.timeout if self.timeout else True
+        return self._run_timeout if self._run_timeout else True
 
     def why(self) -> str:
         """Why the last run ended, in words."""
         if self._outcome == TIMEOUT:
-            return f"TIMED OUT after {self.timeout}s"
+            return f"TIMED OUT after {self._run_timeout}s"
         if self._outcome == CRITICAL:
             return "a CRITICAL job has raised an exception"
         if self._outcome == CANCELLED:
@@ -289,7 +311,7 @@ class PureScheduler:
     def check_cycles(self) -> bool:
         """True when the requirements, nested schedulers included, are sound."""
         try:
-            graph.plan_tree(self, check=True)
+            graph.plan_tree(self)
         except InvalidScenarioError as exc:
             if self.verbose:
                 print(f"check_cycles failed {exc}")
@@ -445,7 +467,7 @@ class Scheduler(PureScheduler, AbstractJob):
         if not self.is_critical():
             return False
         if self._outcome == TIMEOUT:
-            raise SchedulerTimeoutError(self.timeout or 0, self.label)
+            raise SchedulerTimeoutError(self._run_timeout or 0, self.label)
         failed = self._failed_job
         assert failed is not None and failed._exception is not None
         raise failed._exception

@@ -241,17 +241,17 @@ def test_requirement_outside_the_scheduler_is_refused(rec):
         Scheduler(inside).run()
 
 
-def test_finite_job_requiring_a_forever_job_is_refused(rec):
+def test_finite_job_requiring_a_forever_job_runs_when_it_ends(rec):
+    # 0.21: a forever job that ends starts its successors (see test_compat_scheduler.py)
     server = Probe(rec, "server", forever=True)
     client = Probe(rec, "client", required=server)
-    with pytest.raises(InvalidScenarioError, match="forever") as info:
-        Scheduler(server, client).run()
-    assert info.value.jobs == [client]
+    assert Scheduler(server, client).run() is True
+    assert rec.events == ["start server", "end server", "start client", "end client"]
 
 
-def test_only_forever_jobs_without_timeout_is_refused(rec):
-    with pytest.raises(InvalidScenarioError, match="no timeout"):
-        Scheduler(Probe(rec, "f", forever=True)).run()
+def test_only_forever_jobs_without_timeout_end_when_they_end(rec):
+    assert Scheduler(Probe(rec, "f", forever=True)).run() is True
+    assert rec.events == ["start f", "end f"]
 
 
 def test_a_forever_nested_scheduler_of_forever_jobs_is_fine(rec):
@@ -499,6 +499,7 @@ def test_nested_schedulers_shut_down_their_jobs(rec):
 # ----- feedback
 def test_verbose_feedback(rec, capsys):
     watch = Watch()
+    capsys.readouterr()  # what creating the Watch printed is tested in test_watch.py
     s = PureScheduler(Job(value, 2, label="v2"), verbose=True, watch=watch)
     s.run()
     out = capsys.readouterr().out.splitlines()
