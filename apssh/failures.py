@@ -39,9 +39,11 @@ def is_resolution_failure(exc: BaseException) -> bool:
 
 
 def classify(exc: Exception, node: str, timeout: float,
-             host_key_problem: str | None = None) -> ConnectError:
+             host_key_problem: str | None = None, accept_hint: str | None = None
+             ) -> ConnectError:
     """The ``ConnectError`` that says why connecting to ``node`` failed with ``exc``;
-    ``host_key_problem`` is ``unknown`` or ``changed`` when the host key was refused."""
+    ``host_key_problem`` is ``unknown`` or ``changed`` when the host key was refused,
+    ``accept_hint`` how to accept an unknown one (appended, on the same line)."""
     if isinstance(exc, ConnectError):
         return exc
     if isinstance(exc, TimeoutError):
@@ -55,7 +57,8 @@ def classify(exc: Exception, node: str, timeout: float,
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
         if host_key_problem == "changed":
             return HostKeyError(node, "host key mismatch: the key differs from known_hosts")
-        return HostKeyError(node, "host key unknown: not in known_hosts")
+        unknown = "host key unknown: not in known_hosts"
+        return HostKeyError(node, f"{unknown}; {accept_hint}" if accept_hint else unknown)
     if isinstance(exc, asyncssh.ChannelOpenError):
         return ConnectError(node, f"cannot open channel through the gateway: {exc.reason}")
     if isinstance(exc, asyncssh.ConnectionLost | ConnectionResetError | BrokenPipeError):

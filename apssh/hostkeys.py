@@ -1,9 +1,17 @@
-"""Host key policy: verify (the default), accept-new, or off.
+"""Host key policy: verify (the default), accept-new, or off -- or the ssh config's.
 
 known_hosts files are parsed once per process (again only when they change),
 not once per connection. ``accept-new`` records the key of a host seen for the
 first time and refuses a host whose key changed, as OpenSSH's
 ``StrictHostKeyChecking accept-new`` does.
+
+The ssh config's ``StrictHostKeyChecking`` is followed as ssh_config(5) says:
+``yes`` (and ``ask``, as nothing can be asked here) verifies; ``accept-new`` is
+the policy of that name; ``no`` and ``off`` (one meaning in OpenSSH) record a new
+key and let a host whose key changed connect, with a warning on stderr (the
+recorded key is kept, as OpenSSH keeps it). That last policy, ``no``, is only
+reached through the ssh config: ``host_key_policy="off"`` checks nothing and
+records nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +23,12 @@ from typing import Any
 
 from ._asyncssh import asyncssh
 
+#: the policies a caller may give (``host_key_policy=``, ``--host-key-policy``)
 POLICIES = ("verify", "accept-new", "off")
+#: ``StrictHostKeyChecking`` values (as OpenSSH reads them) -> policy
+CONFIG_POLICIES = {"yes": "verify", "true": "verify", "ask": "verify",
+                   "accept-new": "accept-new",
+                   "no": "no", "off": "no", "false": "no"}
 
 _parsed: dict[tuple[tuple[str, int], ...], Any] = {}
 _warned_none = False
@@ -49,11 +62,32 @@ def warn_no_check() -> None:
         print("apssh: known_hosts=None: host keys are NOT checked", file=sys.stderr)
 
 
+def policy_from_config(value: str) -> str:
+    """The policy for a ``StrictHostKeyChecking`` value; ``ValueError`` if it has none."""
+    try:
+        return CONFIG_POLICIES[value.lower()]
+    except KeyError:
+        raise ValueError(f"StrictHostKeyChecking: expected yes, no, ask, accept-new or off, "
+                         f"got {value!r}") from None
+
+
+def tilde(path: Path) -> str:
+    """``path``, with the home directory written ``~``."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
 class HostKeyChecker:
-    """What a connection uses to check its server's host key."""
+    """What a connection uses to check its server's host key.
+
+    ``policy`` is one of ``POLICIES``, or ``no`` (the ssh config's
+    ``StrictHostKeyChecking no``/``off``); ``paths`` the known_hosts files, the
+    first one receiving the keys recorded (none when empty: ``UserKnownHostsFile
+    none``).
+    """
 
     def __init__(self, policy: str, paths: list[Path]) -> None:
-        if policy not in POLICIES:
+        if policy not in (*POLICIES, "no"):
             raise ValueError(f"host_key_policy: expected one of {', '.join(POLICIES)}, "
                              f"got {policy!r}")
         self.policy = policy
@@ -72,12 +106,40 @@ class HostKeyChecker:
         return "changed" if trusted else "unknown"
 
     def accept(self, host: str, addr: str, port: int, key: Any) -> bool:
-        """For ``accept-new``: record the key of a host never seen; False if it changed."""
-        if self.policy != "accept-new" or self.unknown_or_changed(host, addr, port) != "unknown":
+        """A key asyncssh did not find in known_hosts: with ``accept-new`` or ``no``,
+        record the key of a host never seen and accept it; with ``no``, accept a
+        changed key too, saying so on stderr. False: refused."""
+        if self.policy not in ("accept-new", "no"):
             return False
+        if self.unknown_or_changed(host, addr, port) == "changed":
+            if self.policy != "no":
+                return False
+            where = host if port == 22 else f"{host}:{port}"
+            print(f"apssh: WARNING: the host key of {where} CHANGED (it differs from "
+                  f"known_hosts): accepted because of StrictHostKeyChecking no",
+                  file=sys.stderr)
+            return True
+        if self.paths:
+            self._record(host, port, key)
+        return True
+
+    def _record(self, host: str, port: int, key: Any) -> None:
         name = host if port == 22 else f"[{host}]:{port}"
         path = self.paths[0]
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as file:
-            file.write(f"{name} {key.export_public_key().decode().strip()}\n")
-        return True
+        with path.open("a+b") as file:
+            file.seek(0, os.SEEK_END)
+            glued = False
+            if file.tell() > 0:  # a file not ending with a newline gets one first
+                file.seek(-1, os.SEEK_END)
+                glued = file.read(1) != b"\n"
+            line = f"{name} {key.export_public_key().decode().strip()}\n"
+            file.write((("\n" if glued else "") + line).encode())
+
+    def accept_hint(self, alias: str, host: str, port: int, gateway: str | None) -> str:
+        """One line: how to accept the key of a host it refused as unknown."""
+        target = self.paths[0] if self.paths else default_known_hosts()[0]
+        on_gateway = f"ssh {gateway} " if gateway else ""
+        return (f'to accept it: host_key_policy="accept-new" (--host-key-policy accept-new), '
+                f'or "StrictHostKeyChecking accept-new" under "Host {alias}" in the ssh '
+                f"config, or {on_gateway}ssh-keyscan -p {port} {host} >> {tilde(target)}")

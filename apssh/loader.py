@@ -6,8 +6,14 @@ The file is rendered with Jinja2 when variables are given or its name ends in
 before a single job starts, as one line naming the file and the line: a YAML
 syntax error, a key given twice, an unknown key, a value of the wrong kind, a
 duplicate or unknown node or job id, a cycle, a bad host or user name, a
-``{{ variable }}`` that is neither given nor captured before it is used, a
-missing script file (see ``scenario_checks.py`` for the checks themselves).
+``{{ variable }}`` that is neither given nor captured before it is used (see
+``scenario_checks.py`` for the checks themselves).
+
+Local files (RunScript scripts, includes) are not read by ``load()``: as in
+apssh 0.27, a scenario is built (listed, drawn, tested) before its scripts exist,
+and its commands read them when they run. ``check()`` refuses a scenario whose
+files are missing, in the same one-line form; ``nepi-ng run`` calls it before
+running anything.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import shlex
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,16 @@ class ScenarioError(ApsshError, ValueError):
     """A scenario that cannot run; the message names the file and the line."""
 
 
+@dataclass
+class LocalFile:
+    """A local file a scenario's command reads when it runs: checked by ``check()``."""
+
+    line: int
+    #: the message when it is missing (after ``file:line: ``)
+    missing: str
+    path: Path
+
+
 class YamlLoader:
     """Load a scenario file into a Scheduler of SshJobs."""
 
@@ -65,6 +82,8 @@ class YamlLoader:
         self.filename = Path(filename)
         self._shifted = False
         self.variables = Variables()
+        #: the local files of the last load, for ``check()``
+        self.local_files: list[LocalFile] | None = None
 
     def load(self, env: dict[str, Any] | None = None, *,
              save_intermediate: bool | str | Path | None = None) -> Scheduler:
@@ -81,10 +100,29 @@ class YamlLoader:
         if save_intermediate:
             self._save(text, save_intermediate)
         self.variables = Variables(env or {})
+        self.local_files = []
         try:
             return self._build(self._parse(text))
         except Problem as problem:
+            self.local_files = None
             raise self.error(problem.line, problem.message) from None
+
+    def check(self) -> None:
+        """Refuse the scenario when a local file its commands read is missing (a
+        RunScript's script, an include): ``ScenarioError``, one line ``file:line:
+        what``. Checks the last ``load()`` (loads with no variables when there was
+        none). Not done by ``load()``: the files are read when the commands run.
+
+        Push sources are not checked: an earlier job may make them."""
+        if self.local_files is None:
+            self.load()
+        for local in sorted(self.local_files or (), key=lambda f: f.line):  # file order
+            if not local.path.exists():
+                raise self.error(local.line, local.missing)
+
+    def check_files(self) -> None:
+        """The same as ``check()``."""
+        self.check()
 
     # ----- reading
     def _read(self) -> str:
@@ -338,7 +376,7 @@ class YamlLoader:
             if kind == "Pull":
                 return Pull(item["remotepaths"], item["localpath"], **kwds)
             return self._service(item, late(item.get("command")), kwds)
-        except (FileNotFoundError, TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:
             raise Problem(line, f"{what}: {exc}") from None
 
     def _script(self, kind: str, item: Marked, args: list[Any], kwds: dict[str, Any],
@@ -346,10 +384,7 @@ class YamlLoader:
         line = item.line
         base = self.filename.parent
         includes = [base / p for p in item.get("includes") or []]
-        missing = [str(p) for p in includes if not p.exists()]
-        if missing:
-            raise Problem(item.line_of("includes"),
-                          f"{what}: include not found: {', '.join(missing)}")
+        self._files(item.line_of("includes"), f"{what}: include not found", includes)
         if kind == "RunString":
             if "script_body" not in item:
                 raise Problem(line, f"{what}: needs 'script_body:'")
@@ -367,10 +402,15 @@ class YamlLoader:
         else:
             raise Problem(line, f"{what}: needs 'local_script:'")
         path = base / script
-        if not path.exists():
-            raise Problem(item.line_of("local_script"),
-                          f"{what.partition(',')[0]}: script not found: {path}")
+        self._files(item.line_of("local_script"), f"{what.partition(',')[0]}: script not found",
+                    [path])
         return RunScript(path, *args, includes=includes, **kwds)
+
+    def _files(self, line: int, missing: str, paths: list[Path]) -> None:
+        """Record files for ``check()``: ``missing: <path>`` when one is missing."""
+        if self.local_files is not None:
+            self.local_files.extend(LocalFile(line, f"{missing}: {path}", path)
+                                    for path in paths)
 
     def _service(self, item: Marked, command: Any, kwds: dict[str, Any]) -> AbstractCommand:
         service = Service(command, service_id=str(item["service_id"]),

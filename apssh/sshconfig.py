@@ -1,4 +1,5 @@
-"""Reading ~/.ssh/config as OpenSSH does, once per host: User, Port, IdentityFile...
+"""Reading ~/.ssh/config as OpenSSH does, once per host: User, Port, IdentityFile,
+UserKnownHostsFile, StrictHostKeyChecking...
 
 The file is parsed by asyncssh's own parser, so Host and Match blocks, tokens
 and Include behave as they do when asyncssh connects, once per file (and
@@ -15,10 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from ._asyncssh import asyncssh
+from .hostkeys import policy_from_config
+
+# asyncssh's parser skips StrictHostKeyChecking (asyncssh never reads it): it is
+# taught to keep it, per host as any option, for apssh to read
+asyncssh.config.SSHClientConfig._handlers.setdefault(
+    "stricthostkeychecking", ("StrictHostKeyChecking", asyncssh.config.SSHConfig._set_string))
 
 _cache: dict[tuple[str, int, str], tuple[dict[str, Any], Any]] = {}
 
-OPTIONS = ("Hostname", "Port", "User", "IdentityFile", "UserKnownHostsFile", "ProxyJump")
+OPTIONS = ("Hostname", "Port", "User", "IdentityFile", "UserKnownHostsFile", "ProxyJump",
+           "StrictHostKeyChecking")
 
 
 def lookup(path: str | Path, host: str) -> tuple[dict[str, Any], Any]:
@@ -47,6 +55,13 @@ def lookup(path: str | Path, host: str) -> tuple[dict[str, Any], Any]:
         config = options.config
         found = {name: config.get(name) for name in OPTIONS
                  if config.get(name) not in (None, (), [])}
+        if config.get("UserKnownHostsFile") == []:  # "none": no file at all
+            found["UserKnownHostsFile"] = []
+        if "StrictHostKeyChecking" in found:
+            try:
+                policy_from_config(str(found["StrictHostKeyChecking"]))
+            except ValueError as exc:
+                raise ValueError(f"ssh config {path}: {exc}") from None
         reusable = not (found.get("ProxyJump") or config.get("CanonicalizeHostname")
                         or config.has_match_final())
         _cache[key] = (found, options if reusable else None)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._asyncssh import asyncssh
-from .hostkeys import default_known_hosts
+from .hostkeys import default_known_hosts, policy_from_config
 from .keys import default_identity_files, load_key_files, load_keys
 
 #: fast here (AES-NI, and curve25519), then everything asyncssh supports
@@ -49,11 +49,22 @@ def client_keys(keys: list[Any] | None, config: dict[str, Any]) -> list[Any]:
 
 def known_hosts_paths(known_hosts: Any, config: dict[str, Any]) -> list[Path]:
     """The known_hosts files to read: ``known_hosts`` (a file, or several), else
-    (None) the config's ``UserKnownHostsFile``, else ``~/.ssh/known_hosts``."""
+    (None) the config's ``UserKnownHostsFile`` (``none`` gives no file), else
+    ``~/.ssh/known_hosts``."""
     if known_hosts is None:
-        if config.get("UserKnownHostsFile"):
+        if "UserKnownHostsFile" in config:
             return [Path(p).expanduser() for p in config["UserKnownHostsFile"]]
         return default_known_hosts()
     if isinstance(known_hosts, str | Path):
         return [Path(known_hosts).expanduser()]
     return [Path(p).expanduser() for p in known_hosts]
+
+
+def resolve_host_key_policy(policy: str | None, config: dict[str, Any]) -> str:
+    """``policy`` when given, else the config's ``StrictHostKeyChecking``, else
+    ``verify`` (see ``hostkeys``)."""
+    if policy is not None:
+        return policy
+    if config.get("StrictHostKeyChecking"):
+        return policy_from_config(config["StrictHostKeyChecking"])
+    return "verify"

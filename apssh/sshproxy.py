@@ -40,7 +40,14 @@ from .remote import (
     wrap_command,
 )
 from .sftpfiles import SftpFiles
-from .sshoptions import ENCRYPTION_ALGS, KEX_ALGS, client_keys, known_hosts_paths, preferred_algs
+from .sshoptions import (
+    ENCRYPTION_ALGS,
+    KEX_ALGS,
+    client_keys,
+    known_hosts_paths,
+    preferred_algs,
+    resolve_host_key_policy,
+)
 
 #: "not given": distinct from None, which means "none" for known_hosts and ssh_config
 DEFAULT: Any = object()
@@ -53,9 +60,11 @@ class SshProxy(SftpFiles):
 
     ``gateway`` is another node to go through (any depth); ``keys`` the private
     keys to offer (default: the agent, then ``~/.ssh/id_*``, read once);
-    ``known_hosts`` a file or list of files (default ``~/.ssh/known_hosts``;
-    ``None`` disables checking, as in asyncssh); ``host_key_policy`` is
-    ``verify``, ``accept-new`` or ``off``; ``ssh_config`` a config file (default
+    ``known_hosts`` a file or list of files (default: the ssh config's
+    ``UserKnownHostsFile``, else ``~/.ssh/known_hosts``; ``None`` disables
+    checking, as in asyncssh); ``host_key_policy`` is ``verify``, ``accept-new``
+    or ``off`` (default: the ssh config's ``StrictHostKeyChecking``, else
+    ``verify``; see ``hostkeys``); ``ssh_config`` a config file (default
     ``~/.ssh/config`` when it exists; ``None`` to ignore it); ``timeout`` bounds
     the connection, authentication included; ``max_sessions`` is the server's
     ``MaxSessions``. The user is ``username``, else the ssh config's ``User``,
@@ -72,7 +81,7 @@ class SshProxy(SftpFiles):
                  gateway: SshProxy | None = None, keys: list[Any] | None = None,
                  known_hosts: Any = DEFAULT, port: Any = DEFAULT,
                  formatter: Formatter | None = None, verbose: bool | None = None,
-                 debug: bool = False, timeout: float = 30, host_key_policy: str = "verify",
+                 debug: bool = False, timeout: float = 30, host_key_policy: str | None = None,
                  ssh_config: Any = DEFAULT, max_sessions: int = 10) -> None:
         if not isinstance(hostname, str):
             raise ValueError(f"hostname is expected to be a str, got {hostname!r}")
@@ -110,7 +119,9 @@ class SshProxy(SftpFiles):
             warn_no_check()
         paths = known_hosts_paths(None if known_hosts is DEFAULT else known_hosts, config)
         self.known_hosts = known_hosts
-        self.host_key_checker = HostKeyChecker(host_key_policy, paths)
+        self.host_key_checker = HostKeyChecker(
+            resolve_host_key_policy(host_key_policy, config), paths)
+        self._key_host: str = config.get("Hostname") or hostname  # where ssh-keyscan goes
         self._st: _State | None = None
 
     # ----- names
@@ -237,7 +248,14 @@ class SshProxy(SftpFiles):
             raise self._classify(exc, client) from exc
 
     def _classify(self, exc: Exception, client: _Client) -> ConnectError:
-        return classify(exc, self.__user_host__(), self.timeout, client.host_key_problem)
+        hint = None
+        if client.host_key_problem == "unknown":
+            gateway = self.gateway
+            hint = self.host_key_checker.accept_hint(
+                self.hostname, self._key_host, self.port,
+                None if gateway is None else gateway.__user_host__()
+                + (f" -p {gateway.port}" if gateway.port != 22 else ""))
+        return classify(exc, self.__user_host__(), self.timeout, client.host_key_problem, hint)
 
     def _connection_lost(self, conn: Any, exc: Exception | None) -> None:
         """asyncssh says ``conn`` is closed. A close we asked for (``close()``, or

@@ -94,9 +94,6 @@ async def test_a_scenario_runs_on_the_lab(tmp_path, capsys):
          "    commands:\n      - type: Run\n        command: echo {{x}}\n",
          "scenario.yaml:8: job j: {{ x }} is neither given nor captured"),
         ("nodes:\n  - id: a\n    hostname: h\njobs:\n  - id: j\n    node: a\n"
-         "    commands:\n      - type: RunScript\n        local_script: missing.sh\n",
-         "job j: script not found"),
-        ("nodes:\n  - id: a\n    hostname: h\njobs:\n  - id: j\n    node: a\n"
          "    commands:\n      - type: Teleport\n",
          "scenario.yaml:8: job j: unknown command type 'Teleport'"),
         ("nodes:\n  - id: a\n    hostname: h\n    formatter: NoSuch\njobs: []\n",
@@ -157,3 +154,57 @@ def test_nepi_ng_run_command(tmp_path, capsys):
     assert main(["run", str(broken)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{broken}:3: ") and err.count("\n") == 1  # file:line: what
+
+
+# ----- local files: loaded as 0.27 does, refused by check() (and nepi-ng run)
+MISSING = ("nodes:\n  - id: a\n    hostname: h\njobs:\n  - id: j\n    node: a\n"
+           "    commands:\n      - type: RunScript\n        local_script: missing.sh\n"
+           "        includes: [lib.sh]\n")
+
+
+def test_a_scenario_loads_before_its_scripts_exist(tmp_path):
+    path = write(tmp_path, MISSING, "scenario.yaml")
+    loader = YamlLoader(path)
+    _, jobs, scheduler = loader.load_with_maps()
+    command = jobs["j"].commands[0]
+    assert isinstance(command, RunScript) and command.local_script == tmp_path / "missing.sh"
+    assert len(list(scheduler.iterate_jobs())) == 1
+    with pytest.raises(ScenarioError) as info:
+        loader.check()
+    assert str(info.value) == \
+        f"{path}:9: job j: script not found: {tmp_path / 'missing.sh'}"
+    (tmp_path / "missing.sh").write_text("#!/bin/sh\n")
+    with pytest.raises(ScenarioError) as info:
+        loader.check_files()
+    assert str(info.value) == \
+        f"{path}:10: job j, RunScript: include not found: {tmp_path / 'lib.sh'}"
+    (tmp_path / "lib.sh").write_text("")
+    loader.check()  # every file is there now
+
+
+def test_check_loads_when_not_loaded_yet(tmp_path):
+    path = write(tmp_path, MISSING, "scenario.yaml")
+    with pytest.raises(ScenarioError, match=r"scenario.yaml:9: job j: script not found"):
+        YamlLoader(path).check()
+    with pytest.raises(ScenarioError, match=r":3: the top level: unknown key"):
+        YamlLoader(write(tmp_path, "nodes: []\njobs: []\nextra: 1\n", "bad.yaml")).check()
+
+
+def test_nepi_ng_run_checks_the_files_list_does_not(tmp_path, capsys):
+    from apssh.cli.nepi import main
+
+    marker = tmp_path / "ran"
+    text = ("nodes:\n  - id: here\n    localnode: true\njobs:\n  - id: first\n"
+            f"    node: here\n    commands: ['touch {marker}']\n  - id: script\n"
+            "    node: here\n    required: first\n    commands:\n"
+            "      - type: RunScript\n        local_script: later.sh\n")
+    path = write(tmp_path, text, "scenario.yaml")
+    assert main(["run", str(path), "--list"]) == 0
+    assert "<SshJob `script`>" in capsys.readouterr().out
+    assert main(["run", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and not marker.exists()  # nothing ran
+    assert err == f"{path}:13: job script: script not found: {tmp_path / 'later.sh'}\n"
+    (tmp_path / "later.sh").write_text("#!/bin/sh\necho from the script\n")
+    assert main(["run", str(path)]) == 0
+    assert "from the script" in capsys.readouterr().out and marker.exists()

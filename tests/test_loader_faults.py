@@ -116,6 +116,14 @@ BAD: list[tuple[str, str, int, str]] = [
      HERE + "jobs:\n" + TOUCH + "  - id: j\n    node: here\n    commands:\n"
      "      - type: RunScript\n        local_script: '{{ script }}'\n",
      12, "local_script: {{ script }} is not given"),
+    ("a script missing (checked by run, not by load)",
+     HERE + "jobs:\n" + TOUCH + "  - id: j\n    node: here\n    required: touch\n"
+     "    commands:\n      - type: RunScript\n        local_script: nope.sh\n",
+     13, "job j: script not found: @DIR@/nope.sh"),
+    ("an include missing",
+     HERE + "jobs:\n" + TOUCH + "  - id: j\n    node: here\n    commands:\n"
+     "      - type: RunString\n        script_body: 'true'\n        includes: [lib.sh]\n",
+     13, "job j, RunString: include not found: @DIR@/lib.sh"),
     ("a label undefined",
      HERE + "jobs:\n" + TOUCH + "    label: 'run {{ what }}'\n",
      8, "job touch: label: {{ what }} is not given"),

@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``nepi-ng run``: 0 when the scenario succeeded, 1 when it failed, 2 for a bad
-    scenario (one line ``file:line: what``, nothing run), 130 after Ctrl-C and 128+N
-    after signal N (the jobs stopped, then the summary printed)."""
+    scenario or a missing script (one line ``file:line: what``, nothing run), 130
+    after Ctrl-C and 128+N after signal N (the jobs stopped, then the summary
+    printed). ``--list`` reads no script: they may not exist yet."""
     from asynciojobs.dot import GraphvizError
     from asynciojobs.loop import run_in_thread_loop
 
@@ -64,8 +65,11 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         if not equal or not name.isidentifier():
             parser.error(f"-D {definition}: expected NAME=VALUE")
         env[name] = value
+    loader = YamlLoader(args.scenario)
     try:
-        scheduler = YamlLoader(args.scenario).load(env)
+        scheduler = loader.load(env)
+        if not args.list:  # listing reads no script: they may not exist yet
+            loader.check()
     except ScenarioError as exc:  # it names the file and the line, as compilers do
         print(exc, file=sys.stderr)
         return USAGE

@@ -40,9 +40,11 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     add("-p", "--port", type=int, help="remote port when a target names none (default 22)")
     add("-F", dest="ssh_config", metavar="FILE",
         help="ssh config file, or 'none' (default: ~/.ssh/config)")
-    add("--known-hosts", metavar="FILE", help="known_hosts file (default: ~/.ssh/known_hosts)")
-    add("--host-key-policy", choices=("verify", "accept-new", "off"), default="verify",
-        help="how host keys are checked (default: verify)")
+    add("--known-hosts", metavar="FILE", help="known_hosts file (default: the ssh config's "
+        "UserKnownHostsFile, else ~/.ssh/known_hosts)")
+    add("--host-key-policy", choices=("verify", "accept-new", "off"), default=None,
+        help="how host keys are checked (default: the ssh config's StrictHostKeyChecking, "
+             "else verify)")
     add("-k", "--key", dest="keys", action="append", default=[],
         help="private key file; repeatable; replaces the agent and default keys")
     add("-K", "--ok-if-no-key", action="store_true",
