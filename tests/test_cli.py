@@ -219,7 +219,7 @@ def test_formats(lab, capsys):
     assert out.endswith(f":{H}.1:t\n") and out[2] == "-"
     code, out, _ = run(capsys, Apssh, *base(lab), "-f", "[{fqdn}|{user}] {line}{nl}",
                        "-t", f"{H}.1", "echo f")
-    assert out == f"[{H}.1|root@] f\n"
+    assert out == f"[{H}.1|] f\n"  # as 0.27: {user} only on connection events
 
 
 def test_out_dir_and_marks_fed_back(lab, capsys, tmp_path):
@@ -524,3 +524,15 @@ def test_appush_and_appull_expose_their_proxies(lab, capsys, tmp_path, monkeypat
     assert code == 0, capsys.readouterr().err
     assert [p.hostname for p in puller.proxies] == [f"{H}.2", f"{H}.1"]
     assert (tmp_path / "back" / f"{H}.1" / "sent").read_text() == "x\n"
+
+
+def test_a_missing_script_is_one_outcome_line(tmp_path):
+    from apssh import LocalNode, RunScript, SshJob
+    from apssh.cli.report import outcome_of
+    from apssh.cli.targets import Target
+    from asynciojobs import Scheduler
+
+    job = SshJob(LocalNode(), command=RunScript(tmp_path / "gone.sh"), critical=False)
+    assert Scheduler(job, timeout=30).run() is True
+    outcome = outcome_of(Target("h"), job)
+    assert (outcome.code, outcome.reason) == (1, f"script {tmp_path / 'gone.sh'}: no such file")
