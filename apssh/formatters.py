@@ -11,10 +11,13 @@ lines for a person, each ending with a newline, through ``line()``. A subclass
 that overrides ``line()`` gets text lines, as before: each ``data()`` here checks
 whether ``line()`` is still its own class's. The format keywords are
 ``{time}`` (``%H-%M-%S``, fixed at creation), ``{host}`` (short host name),
-``{fqdn}``, ``{user}`` (``user@``), ``{line}`` (without its newline),
-``{linenl}`` (with it) and ``{nl}``; ``time.strftime`` applies to the whole
-format, so a literal ``%`` is written ``%%``. Host and user are centred to the
-widest one seen, so columns line up.
+``{fqdn}``, ``{user}`` (``user@``, on connection events only: empty on output
+lines, as in apssh 0.27), ``{line}`` (without its newline), ``{linenl}`` (with
+it) and ``{nl}``; ``time.strftime`` applies to the whole format, so a literal
+``%`` is written ``%%``. Host and user are centred to the widest one among the
+nodes that share the formatter, so columns line up (``HostFormatter`` shared by
+``fit02`` and ``faraday``: `` fit02 :hello``). Verbose events start with
+``========== `` (``fit01:========== Session started for hostname``).
 
 Every write of these formatters to stdout or stderr goes through
 ``Formatter.write_out()``: a closed pipe drops that stream's output and calls
@@ -37,6 +40,9 @@ from .names import path_in
 
 #: the datatype asyncssh gives to stderr data
 EXTENDED_DATA_STDERR = 1
+
+#: what starts every verbose event line, as in apssh 0.27
+EVENT_MARK = "========== "
 
 _KEYWORDS = re.compile(r"\{(linenl|line|nl|fqdn|host|user)\}")
 
@@ -94,14 +100,13 @@ class Formatter:
         self.format = custom_format.replace("{time}", "%H-%M-%S")
         self._with_strftime = "%" in self.format
         self._widths = {"fqdn": 0, "host": 0, "user": 0}
-        self._users: dict[str, str] = {}
 
     # ----- sizing
     def adapt_to_proxy(self, proxy: Any) -> None:
-        """Remember a node's names, to align columns and know its user."""
+        """Remember a node's names, to align the columns of the nodes that share
+        this formatter."""
         hostname = str(proxy.hostname)
         username = proxy.username or ""
-        self._users[hostname] = username
         self._widths["fqdn"] = max(self._widths["fqdn"], len(hostname))
         self._widths["host"] = max(self._widths["host"], len(shorten_hostname(hostname)))
         self._widths["user"] = max(self._widths["user"], len(username) + 1 if username else 0)
@@ -109,14 +114,13 @@ class Formatter:
     def _formatted_line(self, line: str, hostname: str | None = None,
                         username: str | None = None) -> str:
         text = time.strftime(self.format) if self._with_strftime else self.format
-        if hostname is None:
-            fqdn = host = user = ""
-        else:
-            fqdn = hostname.center(self._widths["fqdn"])
-            host = shorten_hostname(hostname).center(self._widths["host"])
-            if username is None:
-                username = self._users.get(hostname, "")
-            user = (f"{username}@" if username else "").center(self._widths["user"])
+        # centred as 0.27 does: an odd padding leaves the extra space on the right
+        fqdn = host = user = ""
+        if hostname is not None:
+            fqdn = f"{hostname:^{self._widths['fqdn']}}"
+            host = f"{shorten_hostname(hostname):^{self._widths['host']}}"
+        if username:  # connection events only: output lines carry no user
+            user = f"{username + '@':^{self._widths['user']}}"
         values = {"linenl": line, "line": line.rstrip("\n"), "nl": "\n",
                   "fqdn": fqdn, "host": host, "user": user}
         # one pass: a line that contains "{host}" is printed as it is
@@ -204,11 +208,11 @@ class VerboseFormatter(Formatter):
 
     def _event(self, hostname: str, message: str, username: str | None = None) -> None:
         if self.verbose:
-            self.stderr_line(message + "\n", hostname, username)
+            self.stderr_line(EVENT_MARK + message + "\n", hostname, username)
 
     def connection_made(self, hostname: str, username: str, direct: bool) -> None:
         kind = "direct" if direct else "tunnelled"
-        self._event(hostname, f"========== Connecting ({kind}) to {username}@{hostname}",
+        self._event(hostname, f"Connecting ({kind}) to {username}@{hostname}",
                     username)
 
     def connection_lost(self, hostname: str, exc: BaseException | None,
@@ -272,7 +276,8 @@ class RawFormatter(TerminalFormatter):
 
 
 class HostFormatter(TerminalFormatter):
-    """``{user}{host}:{linenl}``, e.g. ``root@fit01:hello``."""
+    """``{user}{host}:{linenl}``, e.g. ``fit01:hello`` (the user shows on connection
+    events only: ``root@fit01:========== Connecting (direct) to root@fit01``)."""
 
     def __init__(self, custom_format: str = "{user}{host}:{linenl}", *,
                  verbose: bool = True) -> None:
@@ -290,6 +295,21 @@ class TimeHostFormatter(TerminalFormatter):
 #: the names these formatters had before apssh 0.24
 ColonFormatter = HostFormatter
 TimeColonFormatter = TimeHostFormatter
+
+#: whether the "no formatter specified" warning was printed in this process
+_warned_no_formatter = False
+
+
+def no_formatter_given(node: Any) -> HostFormatter:
+    """The formatter of an ``SshNode``/``SshProxy`` built without one, as in apssh
+    0.27: a ``HostFormatter()``, verbose, and the warning
+    ``WARNING: no formatter specified for root@fit01`` on stdout; 0.27 printed it
+    for every such node, here it is printed once per process."""
+    global _warned_no_formatter
+    if not _warned_no_formatter:
+        _warned_no_formatter = True
+        write_to(sys.stdout, f"WARNING: no formatter specified for {node}\n")
+    return HostFormatter()
 
 
 class SubdirFormatter(VerboseFormatter):

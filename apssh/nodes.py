@@ -42,7 +42,8 @@ class SshNode(SshProxy):
 
 
 class LocalNode:
-    """This machine, as a node: commands run as local subprocesses."""
+    """This machine, as a node: commands run as local subprocesses. Without a
+    ``formatter``, a ``HostFormatter()`` (verbose unless ``verbose=False``)."""
 
     hostname = "LOCALNODE"
     #: its copies expand ``~`` in local paths (SFTP takes them as they are)
@@ -50,7 +51,8 @@ class LocalNode:
 
     def __init__(self, formatter: Formatter | None = None, verbose: bool | None = None) -> None:
         self.username = local_user()
-        self.formatter = formatter if formatter is not None else HostFormatter(verbose=False)
+        # none given: a verbose HostFormatter, as in 0.27 (and no warning, as 0.27)
+        self.formatter = formatter if formatter is not None else HostFormatter()
         if verbose is not None:
             self.formatter.verbose = verbose  # type: ignore[attr-defined]
         self.formatter.adapt_to_proxy(self)

@@ -6,6 +6,8 @@ node's stdout goes to ``DIR/<node id>`` and its stderr to ``DIR/<node id>.err``
 (``DIR`` relative to the current directory, as a ``Pull``'s ``localpath``),
 through a ``SubdirFormatter`` of its own, named by the node's id and lazy:
 loading a scenario writes nothing, the directory is made on first output.
+Every node gets a formatter object of its own, as in apssh 0.27: output lines
+read ``fit01:hello``, never padded to another node's name.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ NODE_FILES = "SubdirFormatter"
 
 def node_formatter(entry: Marked, node_id: str, formatters: dict[tuple[str, bool], Formatter],
                    what: str) -> Formatter:
-    """The formatter of node ``node_id`` (``what`` names it in messages). Terminal
-    formatters are shared by the nodes that name the same one, so columns line up."""
+    """The formatter of node ``node_id`` (``what`` names it in messages): a new one
+    for each node, as in apssh 0.27 (no columns padded to the other nodes' names).
+    ``formatters`` is no longer used; it stays for the loader's call."""
     spec = entry.get("formatter", "HostFormatter")
     verbose = bool(entry.get("verbose", False))
     line = entry.line_of("formatter")
@@ -61,7 +64,4 @@ def node_formatter(entry: Marked, node_id: str, formatters: dict[tuple[str, bool
     if spec not in FORMATTERS:
         known = ", ".join(sorted([*FORMATTERS, f"{NODE_FILES} (with dir:)"]))
         raise Problem(line, f"{what}: unknown formatter {spec!r} (known: {known})")
-    key = (spec, verbose)
-    if key not in formatters:
-        formatters[key] = FORMATTERS[spec](verbose)
-    return formatters[key]
+    return FORMATTERS[spec](verbose)

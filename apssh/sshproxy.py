@@ -29,7 +29,7 @@ from .connection import Client as _Client
 from .connection import State as _State
 from .errors import CommandTimeoutError, ConnectError, ConnectionLostError, GatewayError
 from .failures import classify
-from .formatters import Formatter, HostFormatter
+from .formatters import Formatter, no_formatter_given
 from .hostkeys import HostKeyChecker, warn_no_check
 from .names import check_hostname, check_username, local_user
 from .pacing import RETRY_DELAYS, pacer
@@ -107,7 +107,8 @@ class SshProxy(SftpFiles):
         self.port = int(port if port is not DEFAULT else config.get("Port", 22))
         # keys: key objects, or files to read (once per process), all usable
         self.keys = client_keys(keys, config)
-        self.formatter = formatter if formatter is not None else HostFormatter(verbose=False)
+        # none given: 0.27's verbose HostFormatter, and its warning (once per process)
+        self.formatter = formatter if formatter is not None else no_formatter_given(self)
         if verbose is not None:
             self.formatter.verbose = verbose  # type: ignore[attr-defined]
         self.formatter.adapt_to_proxy(self)

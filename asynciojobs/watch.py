@@ -9,6 +9,10 @@ from datetime import datetime
 class Watch:
     """Measure and print the time elapsed since creation or the last ``reset()``.
 
+    Creating one prints the elapsed time (``000.000  message``, or ``000.000  ``
+    with no message) unless ``show_elapsed`` is False, and with
+    ``show_wall_clock`` the time of day (``14:18:36.123 message``), as in 0.21.
+
     Elapsed times come from the monotonic clock, so a change of the system clock
     does not distort them; the wall clock is only used to print the time of day.
     """
@@ -20,12 +24,13 @@ class Watch:
         self.show_elapsed = show_elapsed
         self.show_wall_clock = show_wall_clock
         self.reset()
-        if message is not None:
-            if show_elapsed:
-                print(f"{self.elapsed()}  {message}")
-            if show_wall_clock:
-                self.print_wall_clock()
-                print(message)
+        # as 0.21: printed with or without a message (``Watch()`` prints ``000.000  ``)
+        text = "" if message is None else message
+        if show_elapsed:
+            print(f"{self.elapsed()}  {text}")
+        if show_wall_clock:
+            self.print_wall_clock()
+            print(text)
 
     def reset(self) -> None:
         """Start counting from now."""

@@ -54,9 +54,9 @@ def test_nested(tmp_path):
 def test_tutorial():
     done = run("tutorial.py")
     assert done.returncode == 0, done.stderr
-    assert "root@node1:hello from node1" in done.stdout
+    assert "node1:hello from node1" in done.stdout
     assert "result: rate=11" in done.stdout
-    assert "root@node2:node2 got 42" in done.stdout
+    assert "node2:node2 got 42" in done.stdout
     assert "2 ⚠ ☉ ☓   <SshJob `client`> OK " in done.stdout
 
 

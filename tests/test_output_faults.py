@@ -263,7 +263,7 @@ def test_a_long_line_shows_in_pieces_each_ending_with_a_newline(lab: Lab, capsys
                  command=Run(f"head -c {size} /dev/zero | tr '\\0' x; echo; printf end"))
     assert Scheduler(job).run() is True
     lines = capsys.readouterr().out.split("\n")
-    prefix = "root@127.0.0.7:"
+    prefix = "127.0.0.7:"
     assert lines == [prefix + "x" * LINE_LIMIT] * 3 + [prefix + "x" * 10, prefix + "end", ""]
 
 

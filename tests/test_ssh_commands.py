@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from test_ssh_core import (  # noqa: F401 - close_nodes is the fixture
@@ -35,9 +37,15 @@ from apssh import (
     SubdirFormatter,
     TimeHostFormatter,
     Variables,
+    close_ssh_in_scheduler,
     topology_dot,
 )
-from apssh.formatters import ColonFormatter, TimeColonFormatter
+from apssh.formatters import (
+    EXTENDED_DATA_STDERR,
+    ColonFormatter,
+    TerminalFormatter,
+    TimeColonFormatter,
+)
 from asynciojobs import Scheduler, Sequence
 
 
@@ -189,8 +197,8 @@ def test_formatters_print_host_and_time(lab, capsys):
     n = node(lab, "127.0.0.7", formatter=HostFormatter(verbose=False))
     Scheduler(SshJob(n, command=Run("echo one; echo two >&2"))).run()
     out, err = capsys.readouterr()
-    assert out == "root@127.0.0.7:one\n"
-    assert err == "root@127.0.0.7:two\n"
+    assert out == "127.0.0.7:one\n"  # as 0.27: no user on output lines
+    assert err == "127.0.0.7:two\n"
     n = node(lab, "127.0.0.7", formatter=TimeHostFormatter(verbose=False))
     Scheduler(SshJob(n, command=Run("echo one"))).run()
     out = capsys.readouterr().out
@@ -201,12 +209,94 @@ def test_formatters_print_host_and_time(lab, capsys):
     assert ColonFormatter is HostFormatter and TimeColonFormatter is TimeHostFormatter
 
 
-def test_verbose_formatter_reports_events_on_stderr(lab, capsys):
+def test_verbose_events_are_printed_as_0_27_prints_them(lab, capsys, tmp_path):
+    """The ``==========`` marker on every event; the user on connection events only."""
+    local = tmp_path / "f"
+    local.write_text("x")
     n = node(lab, "127.0.0.8", formatter=HostFormatter(verbose=True))
-    Scheduler(SshJob(n, command=Run("true"))).run()
-    err = capsys.readouterr().err
-    assert "Connecting (direct) to root@127.0.0.8" in err
-    assert "Session started for true" in err
+    scheduler = Scheduler(SshJob(n, commands=[Run("echo hi"), Push(str(local), "/tmp/")]))
+    assert scheduler.run() is True
+    close_ssh_in_scheduler(scheduler)
+    out, err = capsys.readouterr()
+    assert out == "127.0.0.8:hi\n"
+    assert err == (
+        "root@127.0.0.8:========== Connecting (direct) to root@127.0.0.8\n"
+        "root@127.0.0.8:========== Authorization OK root@127.0.0.8\n"
+        "127.0.0.8:========== Session started for echo hi\n"
+        "127.0.0.8:========== Session ended for echo hi\n"
+        "127.0.0.8:========== SFTP subsystem started\n"
+        "127.0.0.8:========== SFTP subsystem stopped\n"
+        "root@127.0.0.8:========== Connection closed to root@127.0.0.8\n")
+
+
+def fake_node(hostname: str, username: str) -> SimpleNamespace:
+    """What a formatter looks at in a node."""
+    return SimpleNamespace(hostname=hostname, username=username)
+
+
+def test_a_shared_formatter_pads_columns_as_0_27(capsys):
+    """Host and user centred to the widest of the nodes that share the formatter
+    (an odd padding leaves the extra space on the right); no user on output lines."""
+    shared = HostFormatter(verbose=True)
+    for hostname, username in (("fit02", "root"), ("faraday.inria.fr", "r2lab-tutorial")):
+        shared.adapt_to_proxy(fake_node(hostname, username))
+    shared.data(b"hello\n", None, "fit02")
+    shared.data(b"oops\n", EXTENDED_DATA_STDERR, "faraday.inria.fr")
+    shared.connection_made("fit02", "root", True)
+    shared.session_start("fit02", "hostname")
+    shared.connection_lost("faraday.inria.fr", None, "r2lab-tutorial")
+    out, err = capsys.readouterr()
+    assert out == " fit02 :hello\n"
+    assert err == ("faraday:oops\n"
+                   "     root@      fit02 :========== Connecting (direct) to root@fit02\n"
+                   " fit02 :========== Session started for hostname\n"
+                   "r2lab-tutorial@faraday:========== Connection closed to "
+                   "r2lab-tutorial@faraday.inria.fr\n")
+    vm = HostFormatter(verbose=False)
+    for hostname in ("vm", "localhost"):
+        vm.adapt_to_proxy(fake_node(hostname, "root"))
+    vm.data(b"hi\n", None, "vm")
+    assert capsys.readouterr().out == "   vm    :hi\n"  # the reference's example
+
+
+@pytest.mark.parametrize(("formatter", "expected"), [
+    (HostFormatter(verbose=False), "fit01:hello\n"),
+    (ColonFormatter(verbose=False), "fit01:hello\n"),
+    (RawFormatter(verbose=False), "hello\n"),
+    (TerminalFormatter("[{user}|{host}|{fqdn}] {line}{nl}", False),
+     "[|fit01|fit01.r2lab] hello\n"),
+])
+def test_no_formatter_names_the_user_on_output_lines(formatter, expected, capsys):
+    formatter.adapt_to_proxy(fake_node("fit01.r2lab", "root"))
+    formatter.data(b"hello\n", None, "fit01.r2lab")
+    assert capsys.readouterr().out == expected
+
+
+def test_time_formatters_and_captures_carry_no_user(capsys):
+    for timed in (TimeHostFormatter(verbose=True), TimeColonFormatter(verbose=True)):
+        timed.adapt_to_proxy(fake_node("fit01", "root"))
+        timed.data(b"hello\n", None, "fit01")
+        timed.auth_completed("fit01", "root")
+        out, err = capsys.readouterr()
+        assert re.fullmatch(r"\d\d-\d\d-\d\d:fit01:hello\n", out)
+        assert re.fullmatch(r"\d\d-\d\d-\d\d:fit01:========== Authorization OK root@fit01\n",
+                            err)  # no {user} in this format
+    capture = CaptureFormatter("{user}{host}:{linenl}", verbose=False)
+    capture.adapt_to_proxy(fake_node("fit01", "root"))
+    capture.data(b"a\nb\n", None, "fit01")
+    assert capture.get_capture() == "fit01:a\nfit01:b\n"
+
+
+def test_a_local_node_without_formatter_behaves_as_0_27(capsys):
+    """A verbose ``HostFormatter``, no warning; its lines named ``LOCALNODE:``."""
+    assert asyncio.run(LocalNode().run("echo hi; echo oops >&2")) == 0
+    out, err = capsys.readouterr()
+    assert out == "LOCALNODE:hi\n"
+    assert err.splitlines() == ["LOCALNODE:========== Session started for echo hi; echo oops >&2",
+                                "LOCALNODE:oops",
+                                "LOCALNODE:========== Session ended for echo hi; echo oops >&2"]
+    assert asyncio.run(LocalNode(verbose=False).run("echo quiet")) == 0
+    assert capsys.readouterr() == ("LOCALNODE:quiet\n", "")
 
 
 def test_subdir_formatter_writes_one_file_per_host(lab, tmp_path):
@@ -273,7 +363,7 @@ def test_ssh_hello_example(lab):
         capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     name = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
-    assert f"root@127.0.0.2:I am {name}, known as 127.0.0.2" in done.stdout
+    assert f"127.0.0.2:I am {name}, known as 127.0.0.2" in done.stdout
     assert "files back: ['back-0.txt', 'back-1.txt']" in done.stdout
 
 
@@ -302,6 +392,8 @@ def test_ctrl_c_leaves_nothing_running_on_the_node(lab, tmp_path):
         [sys.executable, str(script), str(lab.port), str(lab.keys.client_key),
          str(lab.known_hosts), token], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
+    # no formatter given: 0.27's one-time warning, then the output
+    assert proc.stdout.readline() == "WARNING: no formatter specified for root@127.0.0.15\n"
     assert proc.stdout.readline().endswith("started\n")  # the remote command runs: Ctrl-C
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)

@@ -155,7 +155,7 @@ def test_a_line_with_format_keywords_is_printed_as_is(lab, capsys):
     job = SshJob(node(lab, formatter=HostFormatter(verbose=False)),
                  command=Run("echo '{host} {linenl} 100%'"))
     Scheduler(job).run()
-    assert capsys.readouterr().out == "root@127.0.0.1:{host} {linenl} 100%\n"
+    assert capsys.readouterr().out == "127.0.0.1:{host} {linenl} 100%\n"
 
 
 # ----- one connection per node
@@ -423,14 +423,23 @@ async def test_handshake_pacer_grows_and_backs_off():
 
 
 # ----- 0.27 bugs that concern the library
-def test_sshproxy_without_username_and_nodes_without_formatter_print_nothing(capsys):
-    from apssh import HostFormatter, SshProxy
+def test_sshproxy_without_username_and_nodes_without_formatter_warn_once(capsys, monkeypatch):
+    from apssh import HostFormatter, LocalNode, SshProxy, formatters
 
     proxy = SshProxy("somewhere", username=None, formatter=HostFormatter(), ssh_config=None)
     assert proxy.__user_host__() == f"{local_user()}@somewhere"  # 0.27 crashed on len(None)
-    SshNode("somewhere", ssh_config=None)  # 0.27 printed "WARNING: no formatter specified"
-    out, err = capsys.readouterr()
-    assert out == "" and err == ""
+    assert capsys.readouterr() == ("", "")
+    # as 0.27: a verbose HostFormatter and a warning on stdout, here once per process
+    monkeypatch.setattr(formatters, "_warned_no_formatter", False)
+    first = SshNode("somewhere", ssh_config=None)
+    assert capsys.readouterr() == ("WARNING: no formatter specified for root@somewhere\n", "")
+    assert type(first.formatter) is HostFormatter and first.formatter.verbose is True
+    second = SshNode("elsewhere", ssh_config=None, verbose=False)
+    assert capsys.readouterr() == ("", "")
+    assert second.formatter is not first.formatter and second.formatter.verbose is False
+    local = LocalNode()  # as 0.27: no warning for a LocalNode
+    assert capsys.readouterr() == ("", "")
+    assert type(local.formatter) is HostFormatter and local.formatter.verbose is True
 
 
 def test_sshproxy_without_any_user_is_the_local_user(lab, tmp_path, monkeypatch):

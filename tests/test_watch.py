@@ -31,3 +31,13 @@ def test_elapsed_ignores_changes_of_the_system_clock(monkeypatch):
     assert w.elapsed() == "002.500"
     w.reset()
     assert w.seconds() == 0
+
+
+def test_without_a_message_the_elapsed_time_is_printed_as_0_21(monkeypatch, capsys):
+    monkeypatch.setattr(watch_module.time, "monotonic", lambda: 1000.0)
+    Watch()
+    assert capsys.readouterr().out == "000.000  \n"
+    Watch(show_elapsed=False)
+    assert capsys.readouterr().out == ""
+    Watch(show_elapsed=False, show_wall_clock=True)
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} \n", capsys.readouterr().out)
