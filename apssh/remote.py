@@ -6,6 +6,12 @@ that group from a second session, TERM then KILL. Sessions refused because the
 server is at its ``MaxSessions`` are retried after a back-off. A command cancelled
 while its session opens (asyncssh sends ``exec``, then waits for the reply) is
 still stopped: the open goes on, shielded, and the command is stopped once started.
+
+A command that leaves a process in the background (``netcat -l 10000 > f &``)
+has exited, but that process still holds its output: the server keeps the session
+open until both of its streams end. Once the exit status has come, the session is
+waited for only while its output keeps coming: after ``OUTPUT_GRACE`` seconds
+without a byte, it is closed, and the command is over (``LineSession.ended``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ KILL_TIMEOUT = 3.0
 WORST_STOP = 3 * KILL_TIMEOUT
 #: back-off while the server refuses a session (at its MaxSessions), about 4 s in all
 SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+#: once a command has exited, how long its output may stay silent (held open by a
+#: process it left in the background) before its session is closed
+OUTPUT_GRACE = 2.0
 
 T = TypeVar("T")
 
@@ -140,6 +149,30 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         #: the first exception the formatter raised
         self.error: Exception | None = None
         self.over: asyncio.Future[None] = loop.create_future()
+        #: done when the exit status (or signal) came
+        self.exited: asyncio.Future[None] = loop.create_future()
+        #: the loop's time of the last output, or of the exit when later
+        self.last_output = loop.time()
+
+    async def ended(self) -> bool:
+        """Wait for the end of the session: True once it is over; False when the
+        command has exited and its output stayed silent for ``OUTPUT_GRACE``
+        seconds since (a process left in the background holds it open: the caller
+        closes the session). Cancelling this leaves ``over`` and ``exited`` alone."""
+        await asyncio.wait([self.over, self.exited], return_when=asyncio.FIRST_COMPLETED)
+        loop = asyncio.get_running_loop()
+        while not self.over.done():
+            silent = loop.time() - self.last_output
+            if silent >= OUTPUT_GRACE:
+                return False
+            await asyncio.wait([self.over], timeout=OUTPUT_GRACE - silent)
+        return True
+
+    def _exited(self, status: int | str) -> None:
+        self.exit = status
+        self.last_output = asyncio.get_running_loop().time()
+        if not self.exited.done():
+            self.exited.set_result(None)
 
     def _deliver(self, raw: bytes, datatype: int | None) -> None:
         """Hand ``raw`` to the formatter; once it raised, drop it."""
@@ -156,6 +189,7 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         self.proxy.formatter.session_start(self.proxy.hostname, self.command)
 
     def data_received(self, data: bytes, datatype: int | None) -> None:
+        self.last_output = asyncio.get_running_loop().time()
         (self.stderr if datatype == EXTENDED_DATA_STDERR else self.stdout).feed(data)
 
     def _stderr(self, raw: bytes) -> None:
@@ -194,11 +228,11 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         return False
 
     def exit_status_received(self, status: int) -> None:
-        self.exit = status
+        self._exited(status)
 
     def exit_signal_received(self, signal: str, core_dumped: bool, msg: str,
                              lang: str) -> None:
-        self.exit = signal
+        self._exited(signal)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.flush()

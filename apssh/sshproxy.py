@@ -35,6 +35,7 @@ from .names import check_hostname, check_username, local_user
 from .pacing import RETRY_DELAYS, pacer
 from .remote import (
     KILL_TIMEOUT,
+    OUTPUT_GRACE,
     LineSession,
     command_started,
     wrap_command,
@@ -300,6 +301,8 @@ class SshProxy(SftpFiles):
         cancelled command is killed on the node, with its children. Output lines
         go to ``formatter`` (default: the node's). ``stdin``, when given, is sent
         to the command, then end-of-file (``b""``: the command reads ``/dev/null``).
+        Once the command exited, its session is closed when its output stays silent
+        for ``OUTPUT_GRACE`` seconds (a process it left in the background holds it).
         """
         conn = await self.connect_lazy()
         st = self._state()
@@ -318,7 +321,14 @@ class SshProxy(SftpFiles):
                 chan.write_eof()
             try:
                 async with asyncio.timeout(timeout):
-                    await asyncio.shield(session.over)
+                    if not await session.ended():
+                        # exited, its output held open by a process left in the background
+                        if getattr(self.formatter, "verbose", False):
+                            self.formatter.stderr_line(
+                                f"========== Closing the session of {command}: it exited, "
+                                f"its output silent for {OUTPUT_GRACE}s (held by a "
+                                "background process)", self.hostname)
+                        chan.close()
                     if session.error is None:
                         await chan.wait_closed()
             except TimeoutError:
