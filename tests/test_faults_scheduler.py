@@ -132,7 +132,7 @@ def test_keyboard_interrupt_cancels_a_remote_command(lab, rec):
 SCRIPT = textwrap.dedent("""\
     import signal, sys
     signal.signal(signal.SIGHUP, signal.SIG_DFL)  # even when the tests run under nohup
-    from apssh import LocalNode, Run, SshJob, SshNode
+    from apssh import HostFormatter, LocalNode, Run, SshJob, SshNode
     from asynciojobs import Scheduler
 
     token, port, key, known_hosts = sys.argv[1:5]
@@ -140,7 +140,7 @@ SCRIPT = textwrap.dedent("""\
         target = LocalNode()
     else:
         target = SshNode("127.0.0.1", port=int(port), keys=[key], known_hosts=known_hosts,
-                         ssh_config=None, timeout=10)
+                         ssh_config=None, timeout=10, formatter=HostFormatter(verbose=False))
     job = SshJob(target, command=Run(f"sleep {token}; echo finished"))
     Scheduler(job).run()
     print("run() returned")

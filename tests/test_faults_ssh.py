@@ -115,12 +115,12 @@ def test_good_names_still_go_through_the_hooks(lab, tmp_path):
 # ----- 2. an unresolvable name, on both event loops, never asked to a real resolver
 RESOLVE = textwrap.dedent("""\
     import asyncio, sys
-    from apssh import SshNode
+    from apssh import HostFormatter, SshNode
     from apssh.errors import ApsshError
 
     async def attempt():
         node = SshNode("nosuchhost.invalid", ssh_config=None, known_hosts=sys.argv[1],
-                       keys=[], timeout=5)
+                       keys=[], timeout=5, formatter=HostFormatter(verbose=False))
         try:
             await node.connect_lazy()
         except ApsshError as exc:

@@ -287,6 +287,32 @@ def test_time_formatters_and_captures_carry_no_user(capsys):
     assert capture.get_capture() == "fit01:a\nfit01:b\n"
 
 
+YAML_NODES = """
+nodes:
+  - {id: fit01, hostname: fit01, formatter: TimeHostFormatter, ssh_config: null}
+  - {id: fit02, hostname: fit02, formatter: TimeHostFormatter, ssh_config: null}
+  - {id: faraday, hostname: faraday.inria.fr, username: r2lab-tutorial, ssh_config: null}
+  - {id: fit03, hostname: fit03, ssh_config: null}
+jobs:
+  - {id: one, node: fit01, commands: [{type: Run, command: "true"}]}
+"""
+
+
+def test_yaml_nodes_have_a_formatter_each_as_in_0_27(tmp_path, capsys):
+    from apssh import YamlLoader
+
+    scenario = tmp_path / "nodes.yaml"
+    scenario.write_text(YAML_NODES)
+    nodes, _, _ = YamlLoader(scenario).load_with_maps()
+    formatters = [node.formatter for node in nodes.values()]
+    assert len({id(formatter) for formatter in formatters}) == 4
+    for node_id in ("fit02", "fit03"):
+        nodes[node_id].formatter.data(b"hello\n", None, node_id)
+    out = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\d\d-\d\d-\d\d:fit02:hello", out[0])  # not padded to faraday
+    assert out[1] == "fit03:hello"
+
+
 def test_a_local_node_without_formatter_behaves_as_0_27(capsys):
     """A verbose ``HostFormatter``, no warning; its lines named ``LOCALNODE:``."""
     assert asyncio.run(LocalNode().run("echo hi; echo oops >&2")) == 0
