@@ -32,7 +32,6 @@ from asynciojobs import CycleError, Scheduler, graph
 from .commands import AbstractCommand, Pull, Push, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
 from .errors import ApsshError, KeyFileError
-from .formatters import Formatter
 from .nodes import LocalNode, SshNode
 from .scenario_checks import (
     COMMANDS,
@@ -226,12 +225,11 @@ class YamlLoader:
 
     def _nodes(self, items: MarkedList) -> dict[str, Any]:
         nodes: dict[str, Any] = {}
-        formatters: dict[tuple[str, bool], Formatter] = {}
         for node_id, entry in self._entries(items, "node"):
             local = entry.get("localnode") is True
             what = f"{'local ' if local else ''}node {node_id}"
             check_fields(entry, LOCAL_NODE if local else NODE, what)
-            formatter = node_formatter(entry, node_id, formatters, what)
+            formatter = node_formatter(entry, node_id, what)
             if local:
                 nodes[node_id] = LocalNode(formatter=formatter)
                 continue
@@ -280,7 +278,7 @@ class YamlLoader:
         scheduler = Scheduler(*jobs.values())
         ids: dict[Any, str] = {job: job_id for job_id, job in jobs.items()}
         try:
-            plan = graph.plan_tree(scheduler, check=True)[scheduler]
+            plan = graph.plan_tree(scheduler)[scheduler]
         except CycleError as exc:
             cycle = [ids[job] for job in exc.jobs]
             order = {job_id: index for index, (job_id, _) in enumerate(entries)}
@@ -289,8 +287,6 @@ class YamlLoader:
             first = dict(entries)[cycle[0]]
             raise Problem(first.line_of("required"),
                           f"jobs form a cycle: {' -> '.join([*cycle, cycle[0]])}") from None
-        except ValueError as exc:  # a scenario that could never finish
-            raise Problem(items.line, str(exc)) from None
         check_late_names([ids[job] for job in plan.order], requires, self._captures,
                          self._uses, self.variables)
         return nodes, jobs, scheduler

@@ -36,11 +36,9 @@ FORMATTERS: dict[str, Callable[[bool], Formatter]] = {
 NODE_FILES = "SubdirFormatter"
 
 
-def node_formatter(entry: Marked, node_id: str, formatters: dict[tuple[str, bool], Formatter],
-                   what: str) -> Formatter:
+def node_formatter(entry: Marked, node_id: str, what: str) -> Formatter:
     """The formatter of node ``node_id`` (``what`` names it in messages): a new one
-    for each node, as in apssh 0.27 (no columns padded to the other nodes' names).
-    ``formatters`` is no longer used; it stays for the loader's call."""
+    for each node, as in apssh 0.27 (no columns padded to the other nodes' names)."""
     spec = entry.get("formatter", "HostFormatter")
     verbose = bool(entry.get("verbose", False))
     line = entry.line_of("formatter")

@@ -100,11 +100,11 @@ def topological_order(scheduler: PureScheduler) -> list[AbstractJob]:
     return make_plan(scheduler).order
 
 
-def plan_tree(scheduler: PureScheduler, check: bool = False) -> dict[PureScheduler, Plan]:
+def plan_tree(scheduler: PureScheduler) -> dict[PureScheduler, Plan]:
     """Plan ``scheduler`` and every nested scheduler (``make_plan`` raises for a cycle
     or a requirement outside a scheduler).
 
-    ``check`` has no effect; it is kept for its callers. Forever jobs are never a
+    Forever jobs are never a
     reason to refuse a scenario: one may end on its own (a capture stopped by a
     later ``pkill``, a nested scheduler) and then starts the jobs that require it.
     A run ends when its finite jobs are done; with none, when every forever job has
