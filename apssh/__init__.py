@@ -31,6 +31,7 @@ _WHERE = {
     "HostKeyError": "errors",
     "HostUnknownError": "errors",
     "KeyFileError": "errors",
+    "MissingFileError": "errors",
     "LocalNode": "nodes",
     "Pull": "commands",
     "Push": "commands",
@@ -92,6 +93,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .errors import HostKeyError as HostKeyError
     from .errors import HostUnknownError as HostUnknownError
     from .errors import KeyFileError as KeyFileError
+    from .errors import MissingFileError as MissingFileError
     from .formatters import CaptureFormatter as CaptureFormatter
     from .formatters import ColonFormatter as ColonFormatter
     from .formatters import HostFormatter as HostFormatter

@@ -9,7 +9,6 @@ a completed copy. ``allowed_exits`` lists other results that count as success
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import secrets
 import shlex
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .deferred import Capture
-from .errors import ApsshError, CopyError, reason
+from .errors import ApsshError, CopyError, MissingFileError, reason
 from .formatters import CaptureFormatter, Formatter, TailFormatter
 from .partial import PartialCopy
 
@@ -153,21 +152,6 @@ class Run(AbstractCommand):
                                 timeout=self.timeout, formatter=formatter, stdin=self.stdin)
         self._captured(formatter)
         return result
-
-
-class MissingFileError(ApsshError, FileNotFoundError):
-    """A local file a command uploads (its script, an include) is missing when the
-    command runs: the command fails, its job with it. ``reason`` is the one line
-    the command-line tools show (``script setup.sh: no such file``)."""
-
-    def __init__(self, node: str, command: str, what: str, path: str | Path) -> None:
-        super().__init__(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
-        self.node = node
-        self.command = command
-        self.reason = f"{what} {os.fspath(path)}: no such file"
-
-    def __str__(self) -> str:
-        return f"{self.node}: {self.command}: {self.reason}"
 
 
 class _RunUploaded(AbstractCommand):

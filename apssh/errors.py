@@ -7,7 +7,10 @@ can ``except`` a kind and a CLI can print ``str(exc)``.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class ApsshError(Exception):
@@ -152,3 +155,18 @@ class CommandTimeoutError(ApsshError, TimeoutError):
         self.command = command
         self.timeout = timeout
         super().__init__(f"{node}: command timed out after {timeout}s: {command}")
+
+
+class MissingFileError(ApsshError, FileNotFoundError):
+    """A local file a command uploads (its script, an include) is missing when the
+    command runs: the command fails, its job with it. ``reason`` is the one line
+    the command-line tools show (``script setup.sh: no such file``)."""
+
+    def __init__(self, node: str, command: str, what: str, path: str | Path) -> None:
+        super().__init__(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
+        self.node = node
+        self.command = command
+        self.reason = f"{what} {os.fspath(path)}: no such file"
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.command}: {self.reason}"

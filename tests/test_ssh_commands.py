@@ -391,7 +391,7 @@ def test_copy_error_names_the_file(lab, tmp_path):
 # ----- scripts read when they run, not when they are built
 def _missing_file_job(job_node, command):
     """Run ``command`` (whose file is missing) in a non-critical job; its exception."""
-    from apssh.commands import MissingFileError
+    from apssh import MissingFileError
 
     job = SshJob(job_node, command=command, critical=False)
     assert Scheduler(job, timeout=30).run() is True
