@@ -7,9 +7,9 @@ content is a dependency on the very ``nepi-ng`` it comes with: installed next to
 it satisfies those requirements, so that pip does not fetch apssh 0.27 or
 asynciojobs 0.21 over our packages.
 
-The version is read from ``asynciojobs/_version.py`` (the one place it is written),
-its major number raised by one: always above the historical 0.27 and 0.21, and
-moving with nepi-ng's (nepi-ng 0.1.0 comes with apssh 1.1.0 and asynciojobs 1.1.0).
+The version is read from ``asynciojobs/_version.py`` (the one place it is written):
+the companions carry nepi-ng's own, so that ``pip show apssh``, ``apssh.__version__``
+and ``apssh --version`` agree; it is above the historical 0.27 and 0.21.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ def nepi_ng_version() -> str:
 
 
 def companion_version(version: str) -> str:
-    """The companions' version for nepi-ng's ``version``: its major number plus one."""
-    major, _, rest = version.partition(".")
-    return f"{int(major) + 1}.{rest}" if rest else f"{int(major) + 1}"
+    """The companions' version: nepi-ng's, which must be above apssh 0.27 (and so
+    above asynciojobs 0.21) for the requirements of the field to be met."""
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if numbers <= (0, 27):
+        raise ValueError(f"nepi-ng {version}: the companions need a version above 0.27")
+    return version
 
 
 def setup_companion() -> None:
