@@ -109,8 +109,9 @@ class YamlLoader:
     def check(self) -> None:
         """Refuse the scenario when a local file its commands read is missing (a
         RunScript's script, an include): ``ScenarioError``, one line ``file:line:
-        what``. Checks the last ``load()`` (loads with no variables when there was
-        none). Not done by ``load()``: the files are read when the commands run.
+        what``. Checks the last ``load()``; without one, loads with no variables (a
+        template that needs some is then refused for them). Not done by ``load()``:
+        the files are read when the commands run.
 
         Push sources are not checked: an earlier job may make them."""
         if self.local_files is None:
@@ -118,10 +119,6 @@ class YamlLoader:
         for local in sorted(self.local_files or (), key=lambda f: f.line):  # file order
             if not local.path.exists():
                 raise self.error(local.line, local.missing)
-
-    def check_files(self) -> None:
-        """The same as ``check()``."""
-        self.check()
 
     # ----- reading
     def _read(self) -> str:

@@ -175,7 +175,7 @@ def test_a_scenario_loads_before_its_scripts_exist(tmp_path):
         f"{path}:9: job j: script not found: {tmp_path / 'missing.sh'}"
     (tmp_path / "missing.sh").write_text("#!/bin/sh\n")
     with pytest.raises(ScenarioError) as info:
-        loader.check_files()
+        loader.check()
     assert str(info.value) == \
         f"{path}:10: job j, RunScript: include not found: {tmp_path / 'lib.sh'}"
     (tmp_path / "lib.sh").write_text("")
