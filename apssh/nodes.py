@@ -42,8 +42,12 @@ class SshNode(SshProxy):
 
 
 class LocalNode:
-    """This machine, as a node: commands run as local subprocesses. Without a
-    ``formatter``, a ``HostFormatter()`` (verbose unless ``verbose=False``)."""
+    """This machine, as a node: commands run as local subprocesses.
+
+    Without a ``formatter``, a ``HostFormatter()`` of its own, and no warning, as
+    0.27. Like 0.27's, it fires no events (no session start/end), so even a verbose
+    formatter prints only its output lines: ``LOCALNODE:hello``.
+    """
 
     hostname = "LOCALNODE"
     #: its copies expand ``~`` in local paths (SFTP takes them as they are)
@@ -51,7 +55,8 @@ class LocalNode:
 
     def __init__(self, formatter: Formatter | None = None, verbose: bool | None = None) -> None:
         self.username = local_user()
-        # none given: a verbose HostFormatter, as in 0.27 (and no warning, as 0.27)
+        # none given: a HostFormatter, as in 0.27 (and no warning, as 0.27); it stays
+        # quiet all the same, since this node fires no events
         self.formatter = formatter if formatter is not None else HostFormatter()
         if verbose is not None:
             self.formatter.verbose = verbose  # type: ignore[attr-defined]
@@ -93,8 +98,8 @@ class LocalNode:
                 kill_group(started.pid)
                 await settle(started.wait())
             raise
-        self.formatter.session_start(self.hostname, command)
-
+        # no session_start/session_stop: 0.27's LocalNode fired no events, so a
+        # verbose formatter prints its lines only (no "Session started" on stderr)
         lines = formatter if formatter is not None else self.formatter
 
         async def forward(stream: asyncio.StreamReader | None, datatype: int | None) -> None:
@@ -126,8 +131,6 @@ class LocalNode:
             if isinstance(exc, TimeoutError) and deadline.expired():
                 raise CommandTimeoutError(str(self), command, timeout or 0) from None
             raise
-        finally:
-            self.formatter.session_stop(self.hostname, command)
         if status < 0:
             return signal.Signals(-status).name.removeprefix("SIG")
         return status

@@ -10,13 +10,22 @@ from types import SimpleNamespace
 
 import pytest
 
-from apssh import CaptureFormatter, HostFormatter, LocalNode, RawFormatter, TimeHostFormatter
+from apssh import (
+    CaptureFormatter,
+    HostFormatter,
+    LocalNode,
+    RawFormatter,
+    Run,
+    SshJob,
+    TimeHostFormatter,
+)
 from apssh.formatters import (
     EXTENDED_DATA_STDERR,
     ColonFormatter,
     TerminalFormatter,
     TimeColonFormatter,
 )
+from asynciojobs import Scheduler
 
 
 def fake_node(hostname: str, username: str) -> SimpleNamespace:
@@ -104,12 +113,17 @@ def test_yaml_nodes_have_a_formatter_each_as_in_0_27(tmp_path, capsys):
 
 
 def test_a_local_node_without_formatter_behaves_as_0_27(capsys):
-    """A verbose ``HostFormatter``, no warning; its lines named ``LOCALNODE:``."""
-    assert asyncio.run(LocalNode().run("echo hi; echo oops >&2")) == 0
-    out, err = capsys.readouterr()
-    assert out == "LOCALNODE:hi\n"
-    assert err.splitlines() == ["LOCALNODE:========== Session started for echo hi; echo oops >&2",
-                                "LOCALNODE:oops",
-                                "LOCALNODE:========== Session ended for echo hi; echo oops >&2"]
+    """A ``HostFormatter``, no warning, no event lines (0.27's LocalNode fired
+    none): only its output lines, named ``LOCALNODE:``."""
+    job = SshJob(LocalNode(), command=Run("echo hi; echo err >&2"))
+    assert Scheduler(job).run() is True
+    assert capsys.readouterr() == ("LOCALNODE:hi\n", "LOCALNODE:err\n")
     assert asyncio.run(LocalNode(verbose=False).run("echo quiet")) == 0
     assert capsys.readouterr() == ("LOCALNODE:quiet\n", "")
+
+
+def test_a_local_node_fires_no_events_even_to_a_verbose_formatter(capsys):
+    """As 0.27: a verbose formatter given to a LocalNode prints no session lines."""
+    node = LocalNode(formatter=HostFormatter(verbose=True))
+    assert asyncio.run(node.run("echo hi; echo oops >&2")) == 0
+    assert capsys.readouterr() == ("LOCALNODE:hi\n", "LOCALNODE:oops\n")
