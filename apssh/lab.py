@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._asyncssh import asyncssh
-from .formatters import Formatter
+from .formatters import Formatter, HostFormatter
 from .names import local_user
 from .nodes import SshNode, kill_group
 
@@ -217,13 +217,22 @@ class Lab:
 
     def ssh_node(self, name: str, *, formatter: Formatter | None = None, **kwds: Any
                  ) -> SshNode:
-        """An SshNode reaching ``name`` (through the lab's gateway when there is one)."""
+        """An SshNode reaching ``name`` (through the lab's gateway when there is one).
+
+        Without ``formatter``, the node (and the gateway made for it) gets a quiet
+        ``HostFormatter(verbose=False)`` of its own (not shared, so not padded):
+        output lines ``node1:hello``, no connection or session events, and no
+        "no formatter specified" warning; ``verbose=True`` turns the events on.
+        """
         node = self.by_name[name]
+        given = formatter
+        if formatter is None:
+            formatter = HostFormatter(verbose=False)
         kwds.setdefault("username", self.username)
         kwds.setdefault("keys", [self.client_key])
         kwds.setdefault("known_hosts", self.known_hosts)
         if self.gateway is not None and node is not self.gateway:
-            gateway = kwds.pop("gateway", None) or self.ssh_node("gateway", formatter=formatter)
+            gateway = kwds.pop("gateway", None) or self.ssh_node("gateway", formatter=given)
             return SshNode(name, gateway=gateway, formatter=formatter, ssh_config=None, **kwds)
         # by name: the lab's ssh_config says where it listens
         kwds.setdefault("ssh_config", self.ssh_config)

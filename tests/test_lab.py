@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from test_ssh_core import Recorder, remote_processes
 
-from apssh import Pull, Push, Run, RunString, SshJob
+from apssh import HostFormatter, Pull, Push, Run, RunString, SshJob
 from apssh.lab import Lab
 from asynciojobs import Scheduler
 
@@ -122,3 +122,29 @@ def test_nepi_ng_refuses_bad_arguments(capsys):
         assert main(["run", "scenario.yaml", *bad]) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and bad[0] in err
+
+
+async def test_lab_nodes_default_to_a_quiet_host_formatter(capsys, monkeypatch):
+    """Without ``formatter=``: ``node1:hello`` lines, no warning, no event lines
+    (through the gateway too); an explicit formatter is still the one used."""
+    monkeypatch.setattr("apssh.formatters._warned_no_formatter", False)  # it would show
+    async with Lab(nodes=1) as lab:
+        node = lab.ssh_node("node1")
+        assert isinstance(node.formatter, HostFormatter) and not node.formatter.verbose
+        assert await Scheduler(SshJob(node, command=Run("echo hello; echo oops >&2"))).co_run()
+        await node.close()
+        assert capsys.readouterr() == ("node1:hello\n", "node1:oops\n")
+        rec = Recorder()
+        node = lab.ssh_node("node1", formatter=rec)
+        assert node.formatter is rec
+        assert await Scheduler(SshJob(node, command=Run("echo mine"))).co_run()
+        await node.close()
+        assert rec.out == [("node1", "mine\n")]
+        assert capsys.readouterr() == ("", "")
+    async with Lab(nodes=1, gateway=True) as lab:
+        node = lab.ssh_node("fit01")
+        assert node.gateway.formatter is not node.formatter  # each its own: no padding
+        assert await Scheduler(SshJob(node, command=Run("echo $LAB_NODE"))).co_run()
+        await node.close()
+        await node.gateway.close()
+        assert capsys.readouterr() == ("fit01:fit01\n", "")
