@@ -143,6 +143,10 @@ class Formatter:
     def session_stop(self, hostname: str, command: str) -> None:
         """A command ended."""
 
+    def session_closed_early(self, hostname: str, command: str, grace: float) -> None:
+        """``command`` exited, but a process it left in the background holds its
+        output, silent for ``grace`` seconds: its session is being closed."""
+
     def sftp_start(self, hostname: str) -> None:
         """The SFTP subsystem started."""
 
@@ -232,6 +236,10 @@ class VerboseFormatter(Formatter):
 
     def session_stop(self, hostname: str, command: str) -> None:
         self._event(hostname, f"Session ended for {command}")
+
+    def session_closed_early(self, hostname: str, command: str, grace: float) -> None:
+        self._event(hostname, f"Closing the session of {command}: it exited, its output "
+                    f"silent for {grace}s (held by a background process)")
 
     def sftp_start(self, hostname: str) -> None:
         self._event(hostname, "SFTP subsystem started")

@@ -12,6 +12,9 @@ has exited, but that process still holds its output: the server keeps the sessio
 open until both of its streams end. Once the exit status has come, the session is
 waited for only while its output keeps coming: after ``OUTPUT_GRACE`` seconds
 without a byte, it is closed, and the command is over (``LineSession.ended``).
+Silence is counted only while the loop could read: the time of the last output
+is taken once the formatter has taken it (a paused ``| less``, a slow disk), and
+a grace timer that fires late (the loop was busy elsewhere) starts a new grace.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 #: once a command has exited, how long its output may stay silent (held open by a
 #: process it left in the background) before its session is closed
 OUTPUT_GRACE = 2.0
+#: a grace timer firing later than this (seconds) means the loop could not read
+#: meanwhile: the silence is counted again from then
+LOOP_STALL = 0.1
 
 T = TypeVar("T")
 
@@ -151,26 +157,36 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         self.over: asyncio.Future[None] = loop.create_future()
         #: done when the exit status (or signal) came
         self.exited: asyncio.Future[None] = loop.create_future()
-        #: the loop's time of the last output, or of the exit when later
-        self.last_output = loop.time()
+        #: the clock of ``last_output`` and of the grace (the loop's time)
+        self.clock: Callable[[], float] = loop.time
+        #: the clock's time when the formatter was done with the last output, or
+        #: of the exit when later
+        self.last_output = self.clock()
 
     async def ended(self) -> bool:
         """Wait for the end of the session: True once it is over; False when the
         command has exited and its output stayed silent for ``OUTPUT_GRACE``
         seconds since (a process left in the background holds it open: the caller
-        closes the session). Cancelling this leaves ``over`` and ``exited`` alone."""
+        closes the session). Silence counts only while the loop could read: a
+        timer firing more than ``LOOP_STALL`` late starts the grace again.
+        Cancelling this leaves ``over`` and ``exited`` alone."""
         await asyncio.wait([self.over, self.exited], return_when=asyncio.FIRST_COMPLETED)
-        loop = asyncio.get_running_loop()
+        quiet_since = self.last_output
         while not self.over.done():
-            silent = loop.time() - self.last_output
+            quiet_since = max(quiet_since, self.last_output)
+            silent = self.clock() - quiet_since
             if silent >= OUTPUT_GRACE:
                 return False
+            due = self.clock() + OUTPUT_GRACE - silent
             await asyncio.wait([self.over], timeout=OUTPUT_GRACE - silent)
+            now = self.clock()
+            if now - due > LOOP_STALL:  # the loop was busy elsewhere: it could not read
+                quiet_since = now
         return True
 
     def _exited(self, status: int | str) -> None:
         self.exit = status
-        self.last_output = asyncio.get_running_loop().time()
+        self.last_output = self.clock()
         if not self.exited.done():
             self.exited.set_result(None)
 
@@ -189,8 +205,10 @@ class LineSession(asyncssh.SSHClientSession[bytes]):
         self.proxy.formatter.session_start(self.proxy.hostname, self.command)
 
     def data_received(self, data: bytes, datatype: int | None) -> None:
-        self.last_output = asyncio.get_running_loop().time()
         (self.stderr if datatype == EXTENDED_DATA_STDERR else self.stdout).feed(data)
+        # once the formatter is done with it: a write that blocked (a paused
+        # ``| less``, a slow disk) is not silence, the loop could not read meanwhile
+        self.last_output = self.clock()
 
     def _stderr(self, raw: bytes) -> None:
         if self.pid is None:  # the wrapper's pid line, maybe after a login shell's words

@@ -23,7 +23,7 @@ from typing import Any
 
 from asynciojobs.scheduler import outermost_run
 
-from . import sshconfig
+from . import remote, sshconfig
 from ._asyncssh import asyncssh
 from .connection import Client as _Client
 from .connection import State as _State
@@ -35,7 +35,6 @@ from .names import check_hostname, check_username, local_user
 from .pacing import RETRY_DELAYS, pacer
 from .remote import (
     KILL_TIMEOUT,
-    OUTPUT_GRACE,
     LineSession,
     command_started,
     wrap_command,
@@ -323,11 +322,8 @@ class SshProxy(SftpFiles):
                 async with asyncio.timeout(timeout):
                     if not await session.ended():
                         # exited, its output held open by a process left in the background
-                        if getattr(self.formatter, "verbose", False):
-                            self.formatter.stderr_line(
-                                f"========== Closing the session of {command}: it exited, "
-                                f"its output silent for {OUTPUT_GRACE}s (held by a "
-                                "background process)", self.hostname)
+                        self.formatter.session_closed_early(self.hostname, command,
+                                                            remote.OUTPUT_GRACE)
                         chan.close()
                     if session.error is None:
                         await chan.wait_closed()
