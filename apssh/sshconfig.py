@@ -8,20 +8,62 @@ to asyncssh, which would otherwise parse the file again for every connection
 (more than a millisecond for a config of a few dozen lines) -- except for hosts
 reached through a ``ProxyJump``, or with hostname canonicalization or ``Match
 final``, which asyncssh resolves from the file itself.
+
+asyncssh's parser skips ``StrictHostKeyChecking`` (asyncssh never reads it): it is
+taught to keep it, through a private table of asyncssh (checked by a canary test).
+An asyncssh without that table still works: ``StrictHostKeyChecking`` is then
+ignored (the default, ``verify``, applies), with a warning once per process when
+a config file sets it.
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ._asyncssh import asyncssh
 from .hostkeys import policy_from_config
 
-# asyncssh's parser skips StrictHostKeyChecking (asyncssh never reads it): it is
-# taught to keep it, per host as any option, for apssh to read
-asyncssh.config.SSHClientConfig._handlers.setdefault(
-    "stricthostkeychecking", ("StrictHostKeyChecking", asyncssh.config.SSHConfig._set_string))
+
+def register_strict_host_key_checking(config_module: ModuleType) -> bool:
+    """Teach asyncssh's config parser (``config_module``, ``asyncssh.config``) to
+    keep ``StrictHostKeyChecking``, per host as any option; False when its
+    private parts are not as expected (nothing is changed then)."""
+    try:
+        handlers = config_module.SSHClientConfig._handlers
+        set_string = config_module.SSHConfig._set_string
+    except AttributeError:
+        return False
+    if not isinstance(handlers, dict) or not callable(set_string):
+        return False
+    handlers.setdefault("stricthostkeychecking", ("StrictHostKeyChecking", set_string))
+    return True
+
+
+#: whether asyncssh's parser keeps StrictHostKeyChecking (else it is ignored)
+STRICT_REGISTERED = register_strict_host_key_checking(asyncssh.config)
+_STRICT_LINE = re.compile(r"^\s*StrictHostKeyChecking\b", re.IGNORECASE | re.MULTILINE)
+_warned_strict = False
+
+
+def _warn_strict_ignored(path: Path) -> None:
+    """Once per process: ``path`` sets StrictHostKeyChecking, which this asyncssh
+    cannot be taught to keep."""
+    global _warned_strict
+    if _warned_strict:
+        return
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return
+    if _STRICT_LINE.search(text):
+        _warned_strict = True
+        print(f"apssh: WARNING: StrictHostKeyChecking in {path} is ignored with asyncssh "
+              f"{asyncssh.__version__} (host keys are verified); use host_key_policy= "
+              "or --host-key-policy", file=sys.stderr)
 
 _cache: dict[tuple[str, int, str], tuple[dict[str, Any], Any]] = {}
 
@@ -57,6 +99,8 @@ def lookup(path: str | Path, host: str) -> tuple[dict[str, Any], Any]:
                  if config.get(name) not in (None, (), [])}
         if config.get("UserKnownHostsFile") == []:  # "none": no file at all
             found["UserKnownHostsFile"] = []
+        if not STRICT_REGISTERED:
+            _warn_strict_ignored(path)
         if "StrictHostKeyChecking" in found:
             try:
                 policy_from_config(str(found["StrictHostKeyChecking"]))
