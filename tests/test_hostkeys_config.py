@@ -187,3 +187,26 @@ def test_gateway_known_nodes_behind_it_accepted_by_a_host_block(lab, tmp_path, c
     [exc] = run(node("node1", config, gateway=node("gw", config)))
     assert str(exc).endswith(f"ssh root@gw -p {lab.gateway.port} ssh-keyscan -p {lab.port} "
                              f"127.0.0.2 >> {known}")
+
+
+def test_a_proxyjump_host_is_verified_by_asyncssh_alone(lab, tmp_path):
+    """docs/ssh-hostkeys.md: the jump host of a ``ProxyJump`` is connected by
+    asyncssh, so its ``StrictHostKeyChecking accept-new`` is not applied: unknown,
+    it is refused, and nothing is recorded; as a ``gateway=`` node it is accepted."""
+    known = tmp_path / "known"
+    known.write_text("")
+    config = tmp_path / "config"
+    config.write_text(
+        f"Host jump\n  HostName 127.0.1.1\n  Port {lab.gateway.port}\n"
+        f"Host target\n  HostName 127.0.0.2\n  Port {lab.port}\n  ProxyJump jump\n"
+        "Host node\n  HostName 127.0.0.2\n"
+        f"  Port {lab.port}\n"
+        f"Host *\n  User root\n  IdentityFile {lab.keys.client_key}\n"
+        f"  UserKnownHostsFile {known}\n  StrictHostKeyChecking accept-new\n")
+    [exc] = run(node("target", config))
+    # reported as the target's, without the one-line hint; the cause names the jump
+    assert isinstance(exc, HostKeyError) and "to accept it" not in str(exc)
+    assert "127.0.1.1" in str(exc.__cause__)
+    assert known.read_text() == ""
+    assert run(node("node", config, gateway=node("jump", config))) == [None]
+    assert len(known.read_text().splitlines()) == 2  # the gateway and the node, recorded
