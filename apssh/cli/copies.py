@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .targets import Target
 from .tools import Tool, run_console
 
+if TYPE_CHECKING:
+    from ..pernode import NodeValues
 
-def _expand_path(template: str, target: Target, username: str) -> str:
-    """``template`` with ``{host}``, ``{fqdn}`` and ``{user}`` filled; each value is a
-    checked name that cannot take the path out of the template's directory."""
-    from ..formatters import shorten_hostname
-    from ..names import expand_names
 
-    return expand_names(template, {"host": shorten_hostname(target.host), "fqdn": target.host,
-                                   "user": f"{username}@" if username else ""})
+def _expand_path(template: str, node: NodeValues) -> str:
+    """``template`` with the node's values filled (``apssh.pernode``); ``{user}`` is
+    the user followed by ``@``, as in apssh 0.27. Each value is a checked name that
+    cannot take the path out of the template's directory."""
+    from ..pernode import expand_path
+
+    values = node.as_dict()
+    values["user"] = f"{node.user}@" if node.user else ""
+    return expand_path(template, values)
 
 
 def _remote(path: str) -> bool:
@@ -59,15 +63,15 @@ class Appush(_Copy):
                 if _remote(source):
                     raise UsageError(f"{source} is remote - local files come first")
 
-    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
+    def command(self, args: argparse.Namespace, target: Target, node: NodeValues) -> Any:
         from ..commands import Push
 
         *sources, destination = args.paths
-        local = [_expand_path(s, target, username) for s in sources]
+        local = [_expand_path(s, node) for s in sources]
         missing = [p for p in local if not os.path.exists(p)]
         if missing:
             raise UsageError(f"{missing[0]}: no such local file")
-        return Push(local, _remote_path(_expand_path(destination, target, username)),
+        return Push(local, _remote_path(_expand_path(destination, node)),
                     recurse=True)
 
 
@@ -90,12 +94,12 @@ class Appull(_Copy):
             if _remote(destination):
                 raise UsageError(f"{destination} is remote - the destination must be local")
 
-    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
+    def command(self, args: argparse.Namespace, target: Target, node: NodeValues) -> Any:
         from ..commands import Pull
 
         *sources, destination = args.paths
-        remote = [_remote_path(_expand_path(s, target, username)) for s in sources]
-        local = _expand_path(destination, target, username)
+        remote = [_remote_path(_expand_path(s, node)) for s in sources]
+        local = _expand_path(destination, node)
         # several files, or a name ending with '/': a directory; the Pull makes it
         # when it runs (else its parent), and removes it again if it fails
         if len(remote) > 1 and not local.endswith("/"):

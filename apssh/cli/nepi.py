@@ -52,7 +52,6 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     scenario or a missing script (one line ``file:line: what``, nothing run), 130
     after Ctrl-C and 128+N after signal N (the jobs stopped, then the summary
     printed). ``--list`` reads no script: they may not exist yet."""
-    from asynciojobs.dot import GraphvizError
     from asynciojobs.loop import run_in_thread_loop
 
     from ..loader import ScenarioError, YamlLoader
@@ -77,8 +76,10 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     scheduler.jobs_window = args.window
     scheduler.verbose = args.verbose
     scheduler.critical = False
-    if args.list:
+    if args.list:  # the plan, and its graph, without running anything
         scheduler.list()
+        if args.graph:
+            return _write_graph(scheduler, args.graph, show_outcome=False) or OK
         return OK
     watch = PipeWatch("nepi-ng")
     for formatter in _formatters(scheduler):
@@ -94,10 +95,7 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
         ok, stopped = False, exc  # Ctrl-C, a signal (SignalExit), or stdout closed
     if args.graph:
-        try:
-            print(scheduler.export_as_svgfile(args.graph, show_outcome=True))
-        except GraphvizError as exc:
-            print(f"nepi-ng: --graph: {exc}", file=sys.stderr)
+        _write_graph(scheduler, args.graph, show_outcome=True)
     if stopped is not None and not watch.is_closed:
         print(f"nepi-ng: interrupted ({_why_stopped(stopped)}): the jobs were stopped",
               file=sys.stderr)
@@ -108,6 +106,21 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if stopped is not None:
         return stop_code(stopped)
     return OK if ok else FAILED
+
+
+def _write_graph(scheduler: Any, path: str, *, show_outcome: bool) -> int:
+    """Write the scheduler's graph as svg at ``path`` and print its name: 0; or one
+    line on stderr when it cannot be made (``dot`` missing...): 1."""
+    from asynciojobs.dot import GraphvizError
+
+    from .errors import FAILED
+
+    try:
+        print(scheduler.export_as_svgfile(path, show_outcome=show_outcome))
+    except GraphvizError as exc:
+        print(f"nepi-ng: --graph: {exc}", file=sys.stderr)
+        return FAILED
+    return 0
 
 
 def _formatters(scheduler: Any) -> list[Any]:

@@ -12,6 +12,7 @@ from ..formatters import (
     Formatter,
     SubdirFormatter,
     TerminalFormatter,
+    VerboseFormatter,
     write_to,
 )
 from .pipe import drop_stream
@@ -90,12 +91,26 @@ class LiveFormatter(QuietFailures, TerminalFormatter):
 
 class GatherFormatter(Formatter):
     """Keeps one host's stdout for the gathered view, as text for a person (a line
-    longer than 64 KiB shows in pieces); stderr lines go to ``live``."""
+    longer than 64 KiB shows in pieces); stderr lines go to ``live``. With ``files``
+    (``-o``/``-d`` too), stdout and stderr also go there byte for byte (and stderr
+    only there)."""
 
-    def __init__(self, live: LiveFormatter) -> None:
+    def __init__(self, live: VerboseFormatter, files: Formatter | None = None) -> None:
         super().__init__()
         self.live = live
+        self.files = files
         self.chunks: list[str] = []
+
+    def connection_made(self, hostname: str, username: str, direct: bool) -> None:
+        if self.files is not None:
+            self.files.connection_made(hostname, username, direct)
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        if self.files is not None:
+            self.files.data(raw, datatype, hostname)
+            if datatype == EXTENDED_DATA_STDERR:
+                return
+        super().data(raw, datatype, hostname)
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         if datatype == EXTENDED_DATA_STDERR:

@@ -9,7 +9,9 @@ a literal list. Each item reads ``[[gwuser@]gw->][user@]host[:port]``:
 - ``host:port``, and ``[v6addr]:port`` for IPv6 (a bare ``::1`` has no port);
 - host ranges as ClusterShell writes them: ``fit[01-37]``, ``node[1-3,7]``,
   ``10.0.0.[1-5]``, several ranges in one name, ``fit[01-09]!fit05`` to
-  exclude, ``&`` and ``^`` too; ClusterShell is imported only when a range is.
+  exclude, ``&`` and ``^`` too; ``@group`` (``user@@group``, ``@source:group``)
+  from ClusterShell's group files; ClusterShell is imported only when a range or
+  a group is.
 
 Commas split items only outside brackets. Duplicates collapse to one target.
 Every mistake is a ``TargetError`` naming the fragment (and file:line). Host
@@ -98,6 +100,16 @@ def _parse_port(fragment: str, text: str) -> int:
 def _parse_hop(fragment: str, hop: str) -> tuple[str | None, str, int | None]:
     """``[user@]host[:port]`` -> (user, host, port); the host may still be a range."""
     user: str | None = None
+    if hop.startswith("@") or "@@" in hop:  # a ClusterShell group: [user@]@group[:port]
+        user, _, group = hop.rpartition("@@") if "@@" in hop else ("", "", hop[1:])
+        port_text = re.search(r":(\d+)$", group)
+        port = _parse_port(fragment, port_text.group(1)) if port_text else None
+        group = group[:port_text.start()] if port_text else group
+        if "@@" in hop and not user:
+            raise TargetError(fragment, "empty user name before '@'")
+        if not group:
+            raise TargetError(fragment, "empty group name after '@'")
+        return user or None, f"@{group}", port
     if "@" in hop:
         user, _, hop = hop.rpartition("@")
         if not user:
@@ -124,15 +136,31 @@ def _parse_hop(fragment: str, hop: str) -> tuple[str | None, str, int | None]:
     return user, hop, port
 
 
+def _group_resolver() -> object:
+    """ClusterShell's group resolver, reading its ``groups.conf`` now (the file its
+    documentation lists, ``$CLUSTERSHELL_CFGDIR/groups.conf`` first), not when
+    ClusterShell was imported."""
+    from ClusterShell.Defaults import config_paths
+    from ClusterShell.NodeSet import ILLEGAL_GROUP_CHARS
+    from ClusterShell.NodeUtils import GroupResolverConfig
+
+    return GroupResolverConfig(config_paths("groups.conf"), ILLEGAL_GROUP_CHARS)
+
+
 def _expand_host(fragment: str, host: str) -> list[str]:
-    if ":" in host or not _RANGE_CHARS.intersection(host):
+    group = "@" in host
+    if not group and (":" in host or not _RANGE_CHARS.intersection(host)):
         return [host]
     from ClusterShell.NodeSet import NodeSet, NodeSetException
+    from ClusterShell.NodeUtils import GroupResolverError
 
     try:
-        hosts = list(NodeSet(host))
-    except NodeSetException as exc:
-        raise TargetError(fragment, str(exc)) from None
+        hosts = list(NodeSet(host, resolver=_group_resolver() if group else None))
+    except (NodeSetException, GroupResolverError) as exc:
+        raise TargetError(fragment, str(exc) or type(exc).__name__) from None
+    if not hosts and group:
+        raise TargetError(fragment, "no host in this group (ClusterShell's groups.conf, "
+                          "$CLUSTERSHELL_CFGDIR/groups.conf first)")
     if not hosts:
         raise TargetError(fragment, "the range expands to no host")
     return hosts
@@ -152,8 +180,9 @@ def parse_item(item: str, *, user: str | None = None, port: int | None = None,
             gateways = gateways[1:]
         for hop in gateways:
             hop_user, host, hop_port = _parse_hop(item, hop)
-            if _RANGE_CHARS.intersection(host) and ":" not in host:
-                raise TargetError(item, "a gateway cannot be a range")
+            if host.startswith("@") or (_RANGE_CHARS.intersection(host)
+                                        and ":" not in host):
+                raise TargetError(item, "a gateway cannot be a range or a group")
             chain = Target(host, hop_user or user, hop_port or port, chain)
     hop_user, host, hop_port = _parse_hop(item, hops[-1])
     return [_checked(item, Target(name, hop_user or user, hop_port or port, chain))

@@ -201,8 +201,9 @@ class Tool:
         return 0
 
     # ----- per tool
-    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
-        """The command to run on ``target``."""
+    def command(self, args: argparse.Namespace, target: Target, node: Any) -> Any:
+        """The command to run on ``target``; ``node``: its per-node values
+        (``apssh.pernode.NodeValues``: host, user, port, rank)."""
         raise NotImplementedError
 
     def prepare(self, args: argparse.Namespace) -> None:
@@ -238,9 +239,11 @@ class Tool:
             if keyless and not args.ok_if_no_key:
                 raise UsageError(f"could not find any usable key for {keyless[0]} "
                                  "(see -k, or -K to go ahead)")
-            run.commands = {target: self.command(args, target,
-                                                 run.proxies[target].username or "")
-                            for target in targets}
+            from ..pernode import NodeValues
+
+            run.commands = {target: self.command(args, target, NodeValues(
+                target.host, run.proxies[target].username or "", run.proxies[target].port,
+                rank)) for rank, target in enumerate(targets)}
         except BaseException:  # bad input: nothing ran, nothing is left
             run.forget_run_dir()
             raise
@@ -359,6 +362,12 @@ class Apssh(Tool):
         add = parser.add_argument
         add("-b", "--gather", action="store_true",
             help="gathered output: each distinct output once, under its hosts (like clush -b)")
+        add("--diff", action="store_true",
+            help="each host's output against the most common one, as a unified diff "
+                 "(like clush --diff)")
+        add("--args", dest="args_file", metavar="FILE",
+            help="each host's own arguments: its line 'host: words', else the rank-th "
+                 "line; appended to the command, or where it says {args}")
         add("--command-timeout", type=seconds, metavar="SECONDS",
             help="stop the command (killed on the host) after this long")
         add("-I", "--stdin", action="store_true",
@@ -379,38 +388,41 @@ class Apssh(Tool):
         missing = [p for p in args.includes if not Path(p).is_file()]
         if missing:
             raise UsageError(f"-i {missing[0]}: no such file")
-        if args.gather and (args.out_dir or args.date_time):
-            raise UsageError("-b/--gather and -o/-d are exclusive")
+        if args.args_file and not Path(args.args_file).is_file():
+            raise UsageError(f"--args {args.args_file}: no such file")
 
     def prepare(self, args: argparse.Namespace) -> None:
+        from .perhost import read_args
+
         self.stdin = sys.stdin.buffer.read() if args.stdin else b""
         self.gathered: dict[Target, Any] = {}
+        self.args_file = read_args(args.args_file)
 
     def formatter_for(self, args: argparse.Namespace, target: Target, live: Any) -> Any:
-        if not args.gather:
+        if not (args.gather or args.diff):
             return live
-        from .output import GatherFormatter
+        from .output import GatherFormatter, OutDirFormatter
 
-        formatter = self.gathered[target] = GatherFormatter(live)
+        files = live if isinstance(live, OutDirFormatter) else None
+        formatter = self.gathered[target] = GatherFormatter(live, files=files)
         return formatter
 
-    def command(self, args: argparse.Namespace, target: Target, username: str) -> Any:
-        from ..commands import Run, RunScript, RunString
+    def command(self, args: argparse.Namespace, target: Target, node: Any) -> Any:
+        from .perhost import host_command
 
-        first, *rest = args.commands
-        common = {"stdin": self.stdin, "timeout": args.command_timeout}
-        if not args.script:
-            return Run(*args.commands, **common)
-        if Path(first).is_file():
-            return RunScript(first, *rest, includes=args.includes, **common)
-        return RunString(first, *rest, includes=args.includes, **common)
+        return host_command(args, node, self.args_file, stdin=self.stdin)
 
     def finish(self, args: argparse.Namespace, outcomes: list[Any]) -> None:
-        if args.gather:
+        if args.gather or args.diff:
             from .output import print_gathered
+            from .perhost import print_diff
 
-            print_gathered((o.target, "".join(self.gathered[o.target].chunks))
-                           for o in outcomes if o.target in self.gathered)
+            outputs = [(o.target, "".join(self.gathered[o.target].chunks))
+                       for o in outcomes if o.target in self.gathered and not o.unreachable]
+            if args.gather:
+                print_gathered(outputs)
+            if args.diff:
+                print_diff(outputs)
 
 
 def run_console(tool: Tool) -> None:
