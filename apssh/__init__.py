@@ -30,6 +30,7 @@ _WHERE = {
     "HostFormatter": "formatters",
     "HostKeyError": "errors",
     "HostUnknownError": "errors",
+    "JobTimeoutError": "errors",
     "KeyFileError": "errors",
     "MissingFileError": "errors",
     "LocalNode": "nodes",
@@ -47,6 +48,7 @@ _WHERE = {
     "SshJobScript": "sshjob",
     "SshNode": "nodes",
     "SshProxy": "sshproxy",
+    "SudoError": "errors",
     "SubdirFormatter": "formatters",
     "TailFormatter": "formatters",
     "TerminalFormatter": "formatters",
@@ -92,8 +94,10 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .errors import GatewayError as GatewayError
     from .errors import HostKeyError as HostKeyError
     from .errors import HostUnknownError as HostUnknownError
+    from .errors import JobTimeoutError as JobTimeoutError
     from .errors import KeyFileError as KeyFileError
     from .errors import MissingFileError as MissingFileError
+    from .errors import SudoError as SudoError
     from .formatters import CaptureFormatter as CaptureFormatter
     from .formatters import ColonFormatter as ColonFormatter
     from .formatters import HostFormatter as HostFormatter

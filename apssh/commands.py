@@ -4,6 +4,11 @@ Each returns a result: the exit status (or signal name) for the Run family, 0 fo
 a completed copy. ``allowed_exits`` lists other results that count as success
 (ints and signal names, e.g. ``[1, "TERM"]``); 0 always does. A command given a
 ``capture`` stores its stdout into variables for later ``Deferred`` commands.
+
+The Run family also takes ``env`` (variables exported for the command, over the
+node's ``env``), ``sudo`` (``True`` or a user name: run through ``sudo -n``;
+``SudoError`` when sudo refuses), ``retries`` and ``retry_on_exit`` (see
+``apssh.retry``).
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from .deferred import Capture
-from .errors import ApsshError, CopyError, MissingFileError, reason
+from .errors import ApsshError, CopyError, MissingFileError, SudoError, reason
 from .formatters import CaptureFormatter, Formatter, TailFormatter
 from .partial import PartialCopy
+from .retry import check_retries
+from .shellwrap import check_env, check_sudo, merged_env, sudo_problem, wrap
 
 #: where scripts are uploaded, relative to the remote home
 REMOTE_WORKDIR = ".apssh-remote"
@@ -42,8 +49,14 @@ class AbstractCommand:
 
     def __init__(self, *, label: str | None = None, allowed_exits: Any = None,
                  verbose: bool = False, capture: Capture | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, env: dict[str, Any] | None = None,
+                 sudo: bool | str | None = None, retries: int = 0,
+                 retry_on_exit: bool = False) -> None:
         self.label = label
+        self.env = check_env(env)
+        self.sudo = check_sudo(sudo)
+        self.retries = check_retries(retries)
+        self.retry_on_exit = retry_on_exit
         self.allowed_exits = set(allowed_exits or ())
         self.verbose = verbose
         self.capture = capture
@@ -65,6 +78,26 @@ class AbstractCommand:
     def allows(self, result: Any) -> bool:
         """Whether ``result`` counts as success."""
         return result == 0 or result in self.allowed_exits
+
+    def _line(self, node: Any, command: str) -> str:
+        """``command`` as sent: the node's and the command's ``env`` exported,
+        through ``sudo -n`` when asked."""
+        return wrap(command, env=merged_env(getattr(node, "env", None), self.env),
+                    sudo=self.sudo)
+
+    def _check_sudo(self, node: Any, command: str, result: Any) -> None:
+        """Raise ``SudoError`` when sudo refused to run ``command`` (``result``)."""
+        if not self.sudo:
+            return
+        problem = sudo_problem(result, self.stderr_tail)
+        if problem is not None:
+            user = "root" if self.sudo is True else str(self.sudo)
+            raise SudoError(str(node), command, user, problem)
+
+    def _options(self) -> dict[str, Any]:
+        """The keywords a copy of this command (``Run + more``) takes over."""
+        return {"env": self.env, "sudo": self.sudo, "retries": self.retries,
+                "retry_on_exit": self.retry_on_exit}
 
     def _verbose_message(self, node: Any, message: str) -> None:
         if self.verbose:
@@ -105,9 +138,12 @@ class Run(AbstractCommand):
     def __init__(self, *argv: Any, verbose: bool = False, x11: bool = False,
                  ignore_outputs: bool = False, label: str | None = None,
                  allowed_exits: Any = None, capture: Capture | None = None,
-                 timeout: float | None = None, stdin: bytes | None = None) -> None:
+                 timeout: float | None = None, stdin: bytes | None = None,
+                 env: dict[str, Any] | None = None, sudo: bool | str | None = None,
+                 retries: int = 0, retry_on_exit: bool = False) -> None:
         super().__init__(label=label, allowed_exits=allowed_exits, verbose=verbose,
-                         capture=capture, timeout=timeout)
+                         capture=capture, timeout=timeout, env=env, sudo=sudo,
+                         retries=retries, retry_on_exit=retry_on_exit)
         self.argv = argv
         self.x11 = x11
         self.ignore_outputs = ignore_outputs
@@ -125,7 +161,7 @@ class Run(AbstractCommand):
         return Run(*self.argv, more, verbose=self.verbose, x11=self.x11,
                    ignore_outputs=self.ignore_outputs, label=self.label,
                    allowed_exits=self.allowed_exits, capture=self.capture, timeout=self.timeout,
-                   stdin=self.stdin)
+                   stdin=self.stdin, **self._options())
 
     def label_line(self) -> str:
         return self.command()
@@ -139,18 +175,20 @@ class Run(AbstractCommand):
         command = self.command()
         self._verbose_message(node, f"Run: -> {command}")
         formatter = self._formatter(node)
-        result = await node.run(command, x11_forwarding=self.x11, timeout=self.timeout,
-                                formatter=formatter, stdin=self.stdin)
+        result = await node.run(self._line(node, command), x11_forwarding=self.x11,
+                                timeout=self.timeout, formatter=formatter, stdin=self.stdin)
         self._captured(formatter)
+        self._check_sudo(node, command, result)
         self._verbose_message(node, f"Run: {result} <- {command}")
         return result
 
     async def co_run_local(self, node: Any) -> Any:
         command = self.command()
         formatter = self._formatter(node)
-        result = await node.run(command, ignore_outputs=self.ignore_outputs,
+        result = await node.run(self._line(node, command), ignore_outputs=self.ignore_outputs,
                                 timeout=self.timeout, formatter=formatter, stdin=self.stdin)
         self._captured(formatter)
+        self._check_sudo(node, command, result)
         return result
 
 
@@ -200,9 +238,10 @@ class _RunUploaded(AbstractCommand):
             command = f"{shlex.quote(script)} {self.arguments()}".strip()
             self._verbose_message(node, f"{type(self).__name__}: -> {command}")
             formatter = self._formatter(node)
-            result = await node.run(command, x11_forwarding=self.x11, timeout=self.timeout,
-                                    formatter=formatter, stdin=self.stdin)
+            result = await node.run(self._line(node, command), x11_forwarding=self.x11,
+                                    timeout=self.timeout, formatter=formatter, stdin=self.stdin)
             self._captured(formatter)
+            self._check_sudo(node, command, result)
             return result
         finally:
             await node.remove_tree(workdir)
@@ -215,25 +254,29 @@ class _RunUploaded(AbstractCommand):
             for include in self.includes:
                 await node.put_file_s(str(include), workdir)
             formatter = self._formatter(node)
-            result = await node.run(f"{shlex.quote(script)} {self.arguments()}".strip(),
-                                    timeout=self.timeout, formatter=formatter, stdin=self.stdin)
+            command = f"{shlex.quote(script)} {self.arguments()}".strip()
+            result = await node.run(self._line(node, command), timeout=self.timeout,
+                                    formatter=formatter, stdin=self.stdin)
             self._captured(formatter)
+            self._check_sudo(node, command, result)
             return result
 
 
 class RunScript(_RunUploaded):
     """A local script, uploaded (with its ``includes``) and run with ``args``;
     ``stdin`` as for ``Run``. The files are read when the command runs, as in 0.27:
-    one missing then fails the command (``MissingFileError``)."""
+    one missing then fails the command (``MissingFileError``). ``options``: ``env``,
+    ``sudo``, ``retries``, ``retry_on_exit`` as for ``Run``."""
 
     def __init__(self, local_script: str | Path, *args: Any, label: str | None = None,
                  allowed_exits: Any = None, includes: Any = None, x11: bool = False,
                  verbose: bool = False, capture: Capture | None = None,
-                 timeout: float | None = None, stdin: bytes | None = None) -> None:
+                 timeout: float | None = None, stdin: bytes | None = None,
+                 **options: Any) -> None:
         self.local_script = Path(local_script)
         super().__init__(*args, includes=includes, x11=x11, label=label,
                          allowed_exits=allowed_exits, verbose=verbose, capture=capture,
-                         timeout=timeout, stdin=stdin)
+                         timeout=timeout, stdin=stdin, **options)
 
     def script_name(self) -> str:
         return self.local_script.name
@@ -250,18 +293,19 @@ class RunScript(_RunUploaded):
 
 
 class RunString(_RunUploaded):
-    """A script given as a string (``#!`` line included), uploaded and run with ``args``."""
+    """A script given as a string (``#!`` line included), uploaded and run with ``args``;
+    ``options`` as for ``RunScript``."""
 
     def __init__(self, script_body: str, *args: Any, label: str | None = None,
                  allowed_exits: Any = None, includes: Any = None, x11: bool = False,
                  remote_name: str | None = None, verbose: bool = False,
                  capture: Capture | None = None, timeout: float | None = None,
-                 stdin: bytes | None = None) -> None:
+                 stdin: bytes | None = None, **options: Any) -> None:
         self.script_body = script_body
         self.remote_name = os.path.basename(remote_name) if remote_name else None
         super().__init__(*args, includes=includes, x11=x11, label=label,
                          allowed_exits=allowed_exits, verbose=verbose, capture=capture,
-                         timeout=timeout, stdin=stdin)
+                         timeout=timeout, stdin=stdin, **options)
 
     def script_name(self) -> str:
         return self.remote_name or "script"

@@ -109,13 +109,15 @@ class CommandFailedError(ApsshError):
     Carries the ``node``, the ``command`` (its label), its ``result`` (exit status
     or signal name), its ``duration`` in seconds and ``stderr_tail``, the last
     lines it wrote on stderr; builds its one-line message from them, unless one
-    is given (as 0.27 did).
+    is given (as 0.27 did). ``attempt`` (``"3/3"``) tells a command that was retried.
     """
 
     def __init__(self, message: str | None = None, *, node: str | None = None,
                  command: str | None = None, result: object = None,
-                 duration: float | None = None, stderr_tail: Iterable[str] = ()) -> None:
+                 duration: float | None = None, stderr_tail: Iterable[str] = (),
+                 attempt: str | None = None) -> None:
         self.node = node
+        self.attempt = attempt
         self.command = command
         self.result = result
         self.duration = duration
@@ -124,6 +126,8 @@ class CommandFailedError(ApsshError):
             message = f"command {command} returned {result} on node {node}"
             if duration is not None:
                 message += f" after {duration:.2f}s"
+            if attempt is not None:
+                message += f" (attempt {attempt})"
         super().__init__(message)
 
     def debrief_lines(self) -> list[str]:
@@ -170,3 +174,30 @@ class MissingFileError(ApsshError, FileNotFoundError):
 
     def __str__(self) -> str:
         return f"{self.node}: {self.command}: {self.reason}"
+
+
+class SudoError(ApsshError, PermissionError):
+    """sudo refused to run ``command`` on ``node`` as ``user`` (``root`` for
+    ``sudo=True``): it would ask for a password (``sudo -n`` never asks), or the
+    user may not use sudo. ``reason`` is sudo's own words."""
+
+    def __init__(self, node: str, command: str, user: str, reason: str) -> None:
+        super().__init__(f"{node}: sudo -n -u {user}: {reason}: {command}")
+        self.node = node
+        self.command = command
+        self.user = user
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.node}: sudo -n -u {self.user}: {self.reason}: {self.command}"
+
+
+class JobTimeoutError(ApsshError, TimeoutError):
+    """An SshJob ran longer than its ``timeout`` (the whole job, retries included);
+    its running command was stopped on the node."""
+
+    def __init__(self, job: str, node: str, timeout: float) -> None:
+        self.job = job
+        self.node = node
+        self.timeout = timeout
+        super().__init__(f"{node}: job {job} timed out after {timeout}s")

@@ -57,7 +57,8 @@ from .sshjob import SshJob
 
 #: command keys given as they are to the command's class
 _PASSED = ("label", "verbose", "x11", "allowed_exits", "timeout", "ignore_outputs", "recurse",
-           "preserve", "follow_symlinks", "remote_name")
+           "preserve", "follow_symlinks", "remote_name", "env", "sudo", "retries",
+           "retry_on_exit")
 
 
 class ScenarioError(ApsshError, ValueError):
@@ -228,13 +229,16 @@ class YamlLoader:
             check_fields(entry, LOCAL_NODE if local else NODE, what)
             formatter = node_formatter(entry, node_id, what)
             if local:
-                nodes[node_id] = LocalNode(formatter=formatter)
+                try:
+                    nodes[node_id] = LocalNode(formatter=formatter, env=entry.get("env"))
+                except (TypeError, ValueError) as exc:
+                    raise Problem(entry.line_of("env"), f"{what}: {exc}") from None
                 continue
             if "hostname" not in entry:
                 raise Problem(entry.line, f"{what}: missing 'hostname:'")
             check_node_names(entry, what)
             kwds = {k: entry[k] for k in ("username", "port", "keys", "known_hosts",
-                                           "host_key_policy", "timeout", "ssh_config")
+                                           "host_key_policy", "timeout", "ssh_config", "env")
                     if k in entry}
             gateway = entry.get("gateway")
             if gateway is not None:
@@ -248,7 +252,9 @@ class YamlLoader:
             try:
                 nodes[node_id] = SshNode(entry["hostname"], formatter=formatter, **kwds)
             except (ApsshError, OSError, TypeError, ValueError) as exc:
-                line = entry.line_of("keys") if isinstance(exc, KeyFileError) else entry.line
+                line = (entry.line_of("keys") if isinstance(exc, KeyFileError)
+                        else entry.line_of("env") if str(exc).startswith("env:")
+                        else entry.line)
                 raise Problem(line, f"{what}: {exc}") from None
         return nodes
 
@@ -313,7 +319,9 @@ class YamlLoader:
                       label=" ".join(str(label).split()) if label else job_id,
                       critical=entry.get("critical", True), forever=entry.get("forever", False),
                       keep_connection=entry.get("keep_connection", False),
-                      verbose=entry.get("verbose"))
+                      verbose=entry.get("verbose"), timeout=entry.get("timeout"),
+                      retries=entry.get("retries", 0),
+                      retry_on_exit=entry.get("retry_on_exit", False))
 
     def _late(self, value: Any, line: int, job_id: str, index: int) -> Any:
         """A string, made Deferred when it holds ``{{ names }}`` (checked later:

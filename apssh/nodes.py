@@ -16,6 +16,7 @@ from .errors import CommandTimeoutError
 from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
 from .lines import LineSplitter
 from .names import local_user
+from .shellwrap import check_env
 from .sshproxy import SshProxy
 
 #: how much a LocalNode reads from a command's output at a time
@@ -45,16 +46,20 @@ class LocalNode:
     """This machine, as a node: commands run as local subprocesses.
 
     Without a ``formatter``, a ``HostFormatter()`` of its own, and no warning, as
-    0.27. Like 0.27's, it fires no events (no session start/end), so even a verbose
-    formatter prints only its output lines: ``LOCALNODE:hello``.
+    0.27. ``env``: variables given to every Run/RunScript/RunString on this node
+    (beneath the command's own ``env``). Like 0.27's, it fires no events (no session
+    start/end), so even a verbose formatter prints only its output lines: ``LOCALNODE:hello``.
     """
 
     hostname = "LOCALNODE"
     #: its copies expand ``~`` in local paths (SFTP takes them as they are)
     expands_user = True
 
-    def __init__(self, formatter: Formatter | None = None, verbose: bool | None = None) -> None:
+    def __init__(self, formatter: Formatter | None = None, verbose: bool | None = None,
+                 *, env: dict[str, Any] | None = None) -> None:
         self.username = local_user()
+        #: variables exported to each command run on this node (a command's own win)
+        self.env = check_env(env)
         # none given: a HostFormatter, as in 0.27 (and no warning, as 0.27); it stays
         # quiet all the same, since this node fires no events
         self.formatter = formatter if formatter is not None else HostFormatter()

@@ -148,6 +148,10 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "environ": (lambda v: isinstance(v, dict) and all(
         isinstance(k, str) and _scalar(x) for k, x in v.items()),
                 "a mapping of names to strings"),
+    "sudo": (lambda v: v is True or v is False or _name(v),
+             "true, false or a user name"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+              "a number >= 0"),
     "identifier": (lambda v: isinstance(v, str) and v.isidentifier(),
                    "a variable name (letters, digits, _)"),
     "commands": (lambda v: isinstance(v, list | str | dict) and v != [],
@@ -159,18 +163,21 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 #: keys whose null value means "none" (the others refuse null)
 NULLABLE = {"known_hosts", "ssh_config", "required", "label", "args", "includes",
-            "allowed_exits", "environ", "since", "output"}
+            "allowed_exits", "environ", "since", "output", "env"}
 
-LOCAL_NODE = {"id": "name", "localnode": "bool", "formatter": "formatter", "verbose": "bool"}
+LOCAL_NODE = {"id": "name", "localnode": "bool", "formatter": "formatter", "verbose": "bool",
+              "env": "environ"}
 NODE = {**LOCAL_NODE, "hostname": "text", "gateway": "name", "username": "text",
         "port": "port", "keys": "files", "known_hosts": "file_or_files",
         "host_key_policy": "policy", "timeout": "seconds", "ssh_config": "file"}
 JOB = {"id": "name", "node": "name", "commands": "commands", "command": "commands",
        "required": "names", "critical": "bool", "forever": "bool", "keep_connection": "bool",
-       "verbose": "bool", "label": "label"}
+       "verbose": "bool", "label": "label", "timeout": "seconds", "retries": "count",
+       "retry_on_exit": "bool"}
 _COMMON = {"type": "text", "label": "label", "verbose": "bool"}
 _RUN = {**_COMMON, "capture": "identifier", "x11": "bool", "allowed_exits": "exits",
-        "timeout": "seconds"}
+        "timeout": "seconds", "env": "environ", "sudo": "sudo", "retries": "count",
+        "retry_on_exit": "bool"}
 _UPLOADED = {**_RUN, "command": "text", "args": "args", "includes": "files"}
 _COPY = {**_COMMON, "recurse": "bool", "preserve": "bool", "follow_symlinks": "bool"}
 COMMANDS: dict[str, dict[str, str]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -9,8 +10,9 @@ from asynciojobs import AbstractJob
 
 from .commands import AbstractCommand, Run
 from .deferred import Deferred
-from .errors import ApsshError, CommandFailedError
+from .errors import ApsshError, CommandFailedError, JobTimeoutError
 from .nodes import LocalNode
+from .retry import check_retries, connection_problem, forget_failure, with_retries
 from .sshproxy import SshProxy
 
 
@@ -42,13 +44,24 @@ class SshJob(AbstractJob):
     Connection failures are raised as ``ConnectError`` subclasses.
 
     ``started_at`` and ``ended_at`` (``time.time()``, None until then) bound the
-    last run. ``close()`` drops the node's connection at once, ``co_close()``
+    last run.
+
+    ``timeout`` bounds the whole job (its commands and their retries): over it,
+    the running command is stopped on the node and the job fails with
+    ``JobTimeoutError``. ``retries`` runs the whole job again (after a back-off,
+    see ``apssh.retry``) when it cannot reach its node, and with
+    ``retry_on_exit`` when a command fails; a command has its own ``retries``
+    too. Attempts beyond the first show in ``repr_result()`` (``attempt 2/3``),
+    and with ``verbose`` a line per retry.
+
+    ``close()`` drops the node's connection at once, ``co_close()``
     closes it politely (both do nothing with ``keep_connection``).
     """
 
     def __init__(self, node: SshProxy | LocalNode, *, command: Any = None, commands: Any = None,
                  keep_connection: bool = False, verbose: bool | None = None,
-                 forever: bool = False, critical: bool = True, **kwds: Any) -> None:
+                 forever: bool = False, critical: bool = True, timeout: float | None = None,
+                 retries: int = 0, retry_on_exit: bool = False, **kwds: Any) -> None:
         if not isinstance(node, SshProxy | LocalNode):
             raise ValueError(f"SshJob: node is expected to be an SshNode or a LocalNode, "
                              f"got {node!r}")
@@ -59,35 +72,111 @@ class SshJob(AbstractJob):
             if verbose is not None:
                 cmd.verbose = verbose
         self.keep_connection = keep_connection
+        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+            raise ValueError(f"SshJob: timeout: expected a positive number, got {timeout!r}")
+        self.timeout = timeout
+        self.retries = check_retries(retries)
+        self.retry_on_exit = retry_on_exit
+        self.verbose = bool(verbose)
         self._errors: list[str] = []
+        #: attempts beyond the first: "[0] attempt 2/3" (a command), "attempt 2/3" (the job)
+        self.attempts: list[str] = []
         self.started_at: float | None = None
         self.ended_at: float | None = None
         super().__init__(forever=forever, critical=critical, **kwds)
 
     async def co_run(self) -> Any:
         """Run the commands; see the class docstring for the result."""
-        self._errors = []
+        self._errors, self.attempts = [], []
         self.started_at, self.ended_at = time.time(), None
         try:
-            return await self._run_commands()
+            async with asyncio.timeout(self.timeout) as deadline:
+                return await self._run_attempts()
+        except TimeoutError:
+            if deadline.expired():
+                raise JobTimeoutError(self._name(), str(self.node), self.timeout or 0) from None
+            raise
         finally:
             self.ended_at = time.time()
 
-    async def _run_commands(self) -> Any:
+    def _name(self) -> str:
+        return str(self.label) if self.label is not None else self.text_label()
+
+    def _retry_line(self, what: str, number: int, total: int, why: str, delay: float,
+                    verbose: bool) -> None:
+        """Note a retry for the listing; with ``verbose``, a line on stderr."""
+        if verbose:
+            self.node.formatter.stderr_line(
+                f"retry: {what}attempt {number}/{total} in {delay:g}s ({why})\n",
+                self.node.hostname)
+
+    async def _run_attempts(self) -> Any:
+        if not self.retries:
+            return await self._run_commands()
+
+        def bad_exception(exc: BaseException) -> str | None:
+            if self.retry_on_exit and isinstance(exc, CommandFailedError):
+                return f"{exc.command} returned {exc.result}"
+            return connection_problem(exc)
+
+        def bad_result(result: Any) -> str | None:
+            return f"returned {result}" if self.retry_on_exit and result != 0 else None
+
+        def before_retry(number: int, total: int, why: str, delay: float) -> None:
+            self._errors = []
+            self._note(f"attempt {number}/{total}")
+            self._retry_line("", number, total, why, delay, self.verbose)
+            forget_failure(self.node)
+
+        result, _ = await with_retries(self._run_commands, retries=self.retries,
+                                       bad_result=bad_result, bad_exception=bad_exception,
+                                       before_retry=before_retry)
+        return result
+
+    def _note(self, attempt: str) -> None:
+        """Keep the latest attempt line of its kind (a job's, or command [i]'s)."""
+        kind = attempt.split("attempt")[0]
+        self.attempts = [a for a in self.attempts if a.split("attempt")[0] != kind]
+        self.attempts.append(attempt)
+
+    async def _run_command(self, index: int, cmd: AbstractCommand) -> tuple[Any, int]:
         local = isinstance(self.node, LocalNode)
+
+        async def attempt() -> Any:
+            return await (cmd.co_run_local(self.node) if local
+                          else cmd.co_run_remote(self.node))
+
+        if not cmd.retries:
+            return await attempt(), 1
+
+        def bad_result(result: Any) -> str | None:
+            return (f"returned {result}" if cmd.retry_on_exit and not cmd.allows(result)
+                    else None)
+
+        def before_retry(number: int, total: int, why: str, delay: float) -> None:
+            self._note(f"[{index}] attempt {number}/{total}")
+            self._retry_line(f"[{index}] {cmd.get_label_line()}: ", number, total, why, delay,
+                             cmd.verbose)
+            forget_failure(self.node)
+
+        return await with_retries(attempt, retries=cmd.retries, bad_result=bad_result,
+                                  bad_exception=connection_problem, before_retry=before_retry)
+
+    async def _run_commands(self) -> Any:
         last_failure: Any = 0
         for index, cmd in enumerate(self.commands):
             start = time.monotonic()
-            result = await (cmd.co_run_local(self.node) if local
-                            else cmd.co_run_remote(self.node))
+            result, number = await self._run_command(index, cmd)
             if cmd.allows(result):
                 continue
             label = cmd.get_label_line()
+            attempt = f"{number}/{cmd.retries + 1}" if cmd.retries else None
             if self.is_critical():
                 self._errors.append(f"!Crit![{index}]:{label}->{result}")
                 raise CommandFailedError(
                     node=str(self.node), command=label, result=result,
-                    duration=time.monotonic() - start, stderr_tail=cmd.stderr_tail)
+                    duration=time.monotonic() - start, stderr_tail=cmd.stderr_tail,
+                    attempt=attempt)
             self._errors.append(f"Ignr[{index}]:{label}->{result}")
             last_failure = result
         return last_failure
@@ -111,14 +200,17 @@ class SshJob(AbstractJob):
         lines = super().failure_lines(exc)
         if lines is None and isinstance(exc, ApsshError):
             lines = [f"{type(exc).__name__}: {exc}"]
+        if lines is not None and self.attempts:
+            lines = [*lines, "after " + ", ".join(self.attempts)]
         return lines
 
     def repr_result(self) -> str:
+        attempts = "".join(f" - {a}" for a in self.attempts)
         if self.raised_exception():
-            return super().repr_result()
+            return super().repr_result() + attempts
         if self._errors:
-            return " - ".join(self._errors)
-        return "OK" if self.is_done() else ""
+            return " - ".join(self._errors) + attempts
+        return ("OK" + attempts) if self.is_done() else ""
 
     def text_label(self) -> str:
         first = self.commands[0].get_label_line() if self.commands else "no command"

@@ -40,6 +40,7 @@ from .remote import (
     wrap_command,
 )
 from .sftpfiles import SftpFiles
+from .shellwrap import check_env
 from .sshoptions import (
     ENCRYPTION_ALGS,
     KEX_ALGS,
@@ -67,8 +68,10 @@ class SshProxy(SftpFiles):
     ``verify``; see ``hostkeys``); ``ssh_config`` a config file (default
     ``~/.ssh/config`` when it exists; ``None`` to ignore it); ``timeout`` bounds
     the connection, authentication included; ``max_sessions`` is the server's
-    ``MaxSessions``. The user is ``username``, else the ssh config's ``User``,
-    else ``default_username`` (root for ``SshNode``), else the local user.
+    ``MaxSessions``; ``env`` variables given to every Run/RunScript/RunString on
+    this node (beneath the command's own ``env``). The user is ``username``, else
+    the ssh config's ``User``, else ``default_username`` (root for ``SshNode``),
+    else the local user.
     """
 
     #: its copies take local paths as they are (``~`` is not expanded)
@@ -82,7 +85,8 @@ class SshProxy(SftpFiles):
                  known_hosts: Any = DEFAULT, port: Any = DEFAULT,
                  formatter: Formatter | None = None, verbose: bool | None = None,
                  debug: bool = False, timeout: float = 30, host_key_policy: str | None = None,
-                 ssh_config: Any = DEFAULT, max_sessions: int = 10) -> None:
+                 ssh_config: Any = DEFAULT, max_sessions: int = 10,
+                 env: dict[str, Any] | None = None) -> None:
         if not isinstance(hostname, str):
             raise ValueError(f"hostname is expected to be a str, got {hostname!r}")
         # names are data: checked before the ssh config (Match exec) or a resolver sees them
@@ -115,6 +119,8 @@ class SshProxy(SftpFiles):
         self.debug = debug
         self.timeout = timeout
         self.max_sessions = max_sessions
+        #: variables exported to each command run on this node (a command's own win)
+        self.env = check_env(env)
         if known_hosts is None:
             host_key_policy = "off"
             warn_no_check()
@@ -194,6 +200,12 @@ class SshProxy(SftpFiles):
             finally:
                 st.pending = None
                 pending.set_result(None)
+
+    def forget_failure(self) -> None:
+        """Forget a failed connection, so that the next command tries again (a
+        retry) instead of raising the remembered failure at once."""
+        if self._st is not None:
+            self._st.failure = None
 
     def _options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
