@@ -78,6 +78,7 @@ def test_apssh_public_names_and_historical_paths():
         "apssh.keys": ["load_private_keys", "load_agent_keys", "import_private_key"],
         "apssh.deferred": ["Variables", "Deferred", "Capture"],
         "apssh.service": ["Service"],
+        "apssh.errors": ["SudoError", "JobTimeoutError"],
         "apssh.topology": ["close_ssh_in_scheduler", "co_close_ssh_in_scheduler",
                            "topology_dot", "topology_graph", "topology_as_dotfile",
                            "topology_as_pngfile"],

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 from pathlib import Path
 
 import pytest
 from test_ssh_core import Recorder  # noqa: F401 - keeps the ssh helpers importable
 
+import apssh.retry
 from apssh import Run, RunScript, ScenarioError, SshJob, YamlLoader
 from apssh.lab import Lab
 
@@ -208,3 +212,51 @@ def test_nepi_ng_run_checks_the_files_list_does_not(tmp_path, capsys):
     (tmp_path / "later.sh").write_text("#!/bin/sh\necho from the script\n")
     assert main(["run", str(path)]) == 0
     assert "from the script" in capsys.readouterr().out and marker.exists()
+
+
+def _sudo_works() -> bool:
+    """Root, with sudo and the plain user nepitest (as the sshd fixture makes it)."""
+    try:
+        pwd.getpwnam("nepitest")
+    except KeyError:
+        return False
+    return os.geteuid() == 0 and shutil.which("sudo") is not None
+
+
+def test_env_sudo_retries_and_timeout_keys(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(apssh.retry, "BACKOFF", (0.0,))
+    count = tmp_path / "count"
+    as_root = _sudo_works()
+    sudo = ("      - {command: 'id -un', sudo: nepitest}\n" if as_root else "")
+    path = write(tmp_path, f"""\
+nodes:
+  - id: here
+    localnode: true
+    env: {{A: node-a, B: node-b}}
+jobs:
+  - id: j
+    node: here
+    timeout: 20
+    retries: 1
+    retry_on_exit: true
+    commands:
+      - type: Run
+        command: 'echo "$A|$B"'
+        env: {{B: "it's b"}}
+      - command: 'n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}; [ $n -ge 1 ]'
+        retries: 2
+        retry_on_exit: true
+{sudo}""", name="scenario.yaml")
+    nodes, jobs, scheduler = YamlLoader(path).load_with_maps()
+    job = jobs["j"]
+    assert (job.timeout, job.retries, job.retry_on_exit) == (20, 1, True)
+    assert nodes["here"].env == {"A": "node-a", "B": "node-b"}
+    assert job.commands[0].env == {"B": "it's b"}
+    assert job.commands[1].retries == 2
+    assert scheduler.run() is True
+    out = capsys.readouterr().out
+    assert "node-a|it's b" in out
+    assert job.repr_result() == "OK - [1] attempt 2/3"
+    if as_root:
+        assert job.commands[2].sudo == "nepitest"
+        assert out.rstrip().endswith("nepitest")

@@ -196,6 +196,27 @@ BAD: list[tuple[str, str, int, str]] = [
      11, "job j, Run: needs 'command:' or 'argv:' (one of them)"),
     ("Jinja2 error",
      HERE + "jobs:\n" + TOUCH + "    label: '{{ 1 / 0 }}'\n", 8, "Jinja2: division by zero"),
+    ("env: a bad variable name on a node",
+     HERE + "    env: {'1A': x}\njobs:\n" + TOUCH,
+     4, "local node here: env: '1A' is not a shell variable name"),
+    ("env: a list",
+     HERE + "jobs:\n" + TOUCH + "  - id: j\n    node: here\n    commands:\n"
+     "      - {command: 'true', env: [A]}\n",
+     11, "job j, Run: env: must be a mapping of names to strings, got a list"),
+    ("sudo: a list",
+     HERE + "jobs:\n" + TOUCH + "  - id: j\n    node: here\n    commands:\n"
+     "      - {command: 'true', sudo: [root]}\n",
+     11, "job j, Run: sudo: must be true, false or a user name, got a list"),
+    ("sudo: a bad user name",
+     HERE + "jobs:\n" + TOUCH + "  - id: j\n    node: here\n    commands:\n"
+     "      - {command: 'true', sudo: 'a b'}\n",
+     11, "job j, Run: sudo: bad user name 'a b'"),
+    ("retries: -1",
+     HERE + "jobs:\n" + TOUCH + "    retries: -1\n",
+     8, "job touch: retries: must be a number >= 0, got -1"),
+    ("job timeout: soon",
+     HERE + "jobs:\n" + TOUCH + "    timeout: soon\n",
+     8, "job touch: timeout: must be a positive number of seconds, got 'soon'"),
 ]
 
 
