@@ -54,6 +54,11 @@ def main() -> int:
         # live output, then the same gathered
         shell(config, "apssh -t fit[01-05] 'echo I am $LAB_NODE'")
         shell(config, "apssh -b -t fit[01-05] 'uname -s; [ $LAB_NODE = fit03 ] && echo odd; true'")
+        shell(config, "apssh --diff -t fit[01-05] "
+                      "'uname -s; [ $LAB_NODE = fit03 ] && echo odd; true'")
+        # per-host values; other braces stay as written
+        shell(config, "apssh -t fit[01-03] "
+                      "\"echo {host} is number {rank}; echo x y | awk '{print NF}'\"")
         # a flag file on two nodes only, pushed from here
         flag = workdir / "flag"
         flag.write_text("ready\n")

@@ -103,13 +103,13 @@ def _parse_hop(fragment: str, hop: str) -> tuple[str | None, str, int | None]:
     if hop.startswith("@") or "@@" in hop:  # a ClusterShell group: [user@]@group[:port]
         user, _, group = hop.rpartition("@@") if "@@" in hop else ("", "", hop[1:])
         port_text = re.search(r":(\d+)$", group)
-        port = _parse_port(fragment, port_text.group(1)) if port_text else None
+        group_port = _parse_port(fragment, port_text.group(1)) if port_text else None
         group = group[:port_text.start()] if port_text else group
         if "@@" in hop and not user:
             raise TargetError(fragment, "empty user name before '@'")
         if not group:
             raise TargetError(fragment, "empty group name after '@'")
-        return user or None, f"@{group}", port
+        return user or None, f"@{group}", group_port
     if "@" in hop:
         user, _, hop = hop.rpartition("@")
         if not user:
