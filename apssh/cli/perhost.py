@@ -44,7 +44,8 @@ def host_command(args: argparse.Namespace, node: NodeValues, args_file: ArgsFile
         except PerNodeError as exc:
             raise UsageError(f"--args {exc}") from None
     values = {**node.as_dict(), "args": words}
-    common = {"stdin": stdin, "timeout": args.command_timeout}
+    common = {"stdin": stdin, "timeout": args.command_timeout,
+              "sudo": getattr(args, "sudo", None)}
     if not args.script:
         template = " ".join(args.commands)
         if args_file is not None and not uses(template, "args"):

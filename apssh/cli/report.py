@@ -36,7 +36,7 @@ class Outcome:
 def outcome_of(target: Target, job: Any) -> Outcome:
     """The outcome of ``job`` (an SshJob, not critical) run on ``target``; its code
     comes from the table in ``errors.py``."""
-    from ..errors import CommandTimeoutError, ConnectError, CopyError, reason
+    from ..errors import CommandTimeoutError, ConnectError, CopyError, SudoError, reason
 
     if not job.is_done():
         return Outcome(target, INTERRUPTED, "interrupted", interrupted=True)
@@ -44,6 +44,8 @@ def outcome_of(target: Target, job: Any) -> Outcome:
     if exc is not None:
         if isinstance(exc, CommandTimeoutError):
             why = f"timed out after {exc.timeout:g}s"
+        elif isinstance(exc, SudoError):  # its line, without the node the outcome names
+            why = f"sudo -n -u {exc.user}: {exc.reason}: {exc.command}"
         elif isinstance(exc, CopyError):
             why = f"{exc.copy}: {exc.reason}"
         else:

@@ -370,6 +370,9 @@ class Apssh(Tool):
                  "line; appended to the command, or where it says {args}")
         add("--command-timeout", type=seconds, metavar="SECONDS",
             help="stop the command (killed on the host) after this long")
+        add("--sudo", nargs="?", const=True, default=None, metavar="USER",
+            help="run the command through sudo -n (as root, or as USER); a sudo that "
+                 "would ask for a password fails the host with one line")
         add("-I", "--stdin", action="store_true",
             help="read standard input once and feed it to the command on every host")
         add("-s", "--script", action="store_true",
@@ -381,6 +384,8 @@ class Apssh(Tool):
 
     def check(self, args: argparse.Namespace) -> None:
         super().check(args)
+        if args.commands[:1] == ["--"]:  # '--sudo -- cmd': the command after '--'
+            args.commands = args.commands[1:]
         if not args.commands and not (args.dry_run or args.list_targets):
             raise UsageError("no command to run")
         if args.includes and not args.script:
