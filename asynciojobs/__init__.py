@@ -25,6 +25,9 @@ _WHERE = {
     "JobReuseError": "errors",
     "PrintJob": "printjob",
     "PureScheduler": "scheduler",
+    "Readiness": "readiness",
+    "ReadinessError": "readiness",
+    "ReadinessTimeoutError": "readiness",
     "Scheduler": "scheduler",
     "SchedulerError": "errors",
     "SchedulerJob": "scheduler",
@@ -54,6 +57,9 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .job import AbstractJob as AbstractJob
     from .job import Job as Job
     from .printjob import PrintJob as PrintJob
+    from .readiness import Readiness as Readiness
+    from .readiness import ReadinessError as ReadinessError
+    from .readiness import ReadinessTimeoutError as ReadinessTimeoutError
     from .scheduler import PureScheduler as PureScheduler
     from .scheduler import Scheduler as Scheduler
     from .scheduler import SchedulerJob as SchedulerJob

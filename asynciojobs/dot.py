@@ -20,6 +20,7 @@ from . import graph
 from .dotstyle import DotStyle
 from .errors import SchedulerError
 from .listing import outcome
+from .readiness import edge_label
 
 if TYPE_CHECKING:
     from .job import AbstractJob
@@ -95,6 +96,10 @@ def dot_format(scheduler: PureScheduler, show_outcome: bool = False) -> str:
                     attributes.append(f"ltail={req.dot_cluster_name()}")  # type: ignore[attr-defined]
                 if job.is_scheduler:
                     attributes.append(f"lhead={job.dot_cluster_name()}")  # type: ignore[attr-defined]
+                when = edge_label(job, req) if job._conditions else None
+                if when is not None:  # a readiness edge: dashed, labelled
+                    label = when.replace("\\", "\\\\").replace('"', '\\"')
+                    attributes += ["style=dashed", f'label="{label}"']
                 edge = (f"{exit_point(req, plans).repr_id()} -> "
                         f"{entry_point(job, plans).repr_id()}")
                 lines.append(f"{edge} [{','.join(attributes)}];" if attributes else f"{edge};")

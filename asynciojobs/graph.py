@@ -15,6 +15,7 @@ from .jobset import JobSet
 
 if TYPE_CHECKING:
     from .job import AbstractJob
+    from .readiness import Readiness
     from .scheduler import PureScheduler
 
 
@@ -25,13 +26,17 @@ class Plan:
     ``entries`` are the jobs without requirements (insertion order); ``remaining``
     counts the requirements of every other job; ``successors`` lists, for each job
     that has some, the jobs that require it (insertion order); ``order`` is a
-    topological order (Kahn, first in first out).
+    topological order (Kahn, first in first out). ``readiness`` lists, for each
+    job that others require through a ``Readiness``, those (readiness, job) edges:
+    counted in ``remaining`` but met when the readiness fires, not in ``successors``.
     """
 
     entries: list[AbstractJob] = field(default_factory=list)
     remaining: dict[AbstractJob, int] = field(default_factory=dict)
     successors: dict[AbstractJob, list[AbstractJob]] = field(default_factory=dict)
     order: list[AbstractJob] = field(default_factory=list)
+    readiness: dict[AbstractJob, list[tuple[Readiness, AbstractJob]]] = field(
+        default_factory=dict)
 
 
 def make_plan(scheduler: PureScheduler) -> Plan:
@@ -43,6 +48,7 @@ def make_plan(scheduler: PureScheduler) -> Plan:
     members = scheduler.jobs._items
     plan = Plan()
     entries, remaining, successors = plan.entries, plan.remaining, plan.successors
+    readiness = plan.readiness
     outside: list[AbstractJob] = []
     for job in members:
         jobset = job._required
@@ -50,9 +56,15 @@ def make_plan(scheduler: PureScheduler) -> Plan:
         if not required:
             entries.append(job)
             continue
+        conditions = job._conditions
         for req in required:
             if req not in members:
                 outside.append(job)
+            if conditions:
+                condition = conditions.get(req)
+                if condition is not None:
+                    readiness.setdefault(req, []).append((condition, job))
+                    continue
             follow = successors.get(req)
             if follow is None:
                 successors[req] = [job]
@@ -73,6 +85,12 @@ def make_plan(scheduler: PureScheduler) -> Plan:
             counts[succ] = left
             if left == 0:
                 order.append(succ)
+        if readiness:
+            for _, succ in readiness.get(order[index], ()):
+                left = counts[succ] - 1
+                counts[succ] = left
+                if left == 0:
+                    order.append(succ)
         index += 1
     if len(order) != len(members):
         stuck = {job for job, left in counts.items() if left > 0}

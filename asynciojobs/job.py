@@ -17,6 +17,7 @@ from .errors import InvalidScenarioError, JobNotFinishedError, JobReuseError, Sc
 from .graph import number_jobs
 from .jobset import JobSet
 from .listing import ids
+from .readiness import Readiness
 from .symbols import legend
 
 if TYPE_CHECKING:
@@ -27,14 +28,16 @@ IDLE, SCHEDULED, RUNNING, DONE = 0, 1, 2, 3
 
 
 def flatten_jobs(
-    items: Iterable[Any], where: str, *, sequence_as_last: bool = False
+    items: Iterable[Any], where: str, *, sequence_as_last: bool = False,
+    conditions: list[Readiness] | None = None,
 ) -> list[AbstractJob]:
     """Flatten jobs, sequences, schedulers and nested iterables into a list of jobs.
 
     ``None`` is skipped; a ``Sequence`` stands for its jobs, or for its last job
     with ``sequence_as_last`` (the meaning of a sequence given as a requirement);
     anything that is not a job (a coroutine, a string, a number) raises a
-    ``TypeError`` naming ``where``.
+    ``TypeError`` naming ``where``. A ``Readiness`` stands for its job when
+    ``conditions`` is given (and is appended to it).
     """
     found: list[AbstractJob] = []
     append = found.append
@@ -50,6 +53,9 @@ def flatten_jobs(
                     walk(sub)
         elif item is None:
             return
+        elif conditions is not None and isinstance(item, Readiness):
+            conditions.append(item)
+            append(item.job)
         elif hasattr(item, "as_requirement"):  # a Sequence
             if sequence_as_last:
                 walk(item.as_requirement())
@@ -93,8 +99,8 @@ class AbstractJob:
 
     # slots keep 100k jobs light; __dict__ still lets subclasses and users add attributes
     __slots__ = (
-        "__dict__", "__weakref__", "_exception", "_required", "_result", "_sched_id",
-        "_state", "critical", "forever", "label", "scheduler",
+        "__dict__", "__weakref__", "_conditions", "_exception", "_required", "_result",
+        "_sched_id", "_state", "critical", "forever", "label", "scheduler",
     )
 
     #: True on schedulers that are jobs (nested schedulers)
@@ -113,6 +119,8 @@ class AbstractJob:
         self.critical = critical
         self.label = label
         self._required: JobSet[AbstractJob] | None = None
+        #: required jobs met by a readiness rather than by their end (see readiness.py)
+        self._conditions: dict[AbstractJob, Readiness] | None = None
         #: the scheduler this job was added to, if any
         self.scheduler: PureScheduler | None = None
         self._state = IDLE
@@ -134,20 +142,29 @@ class AbstractJob:
 
     @required.setter
     def required(self, jobs: Iterable[AbstractJob]) -> None:
-        self._required = JobSet(flatten_jobs([jobs], "required", sequence_as_last=True))
+        conditions: list[Readiness] = []
+        self._required = JobSet(flatten_jobs([jobs], "required", sequence_as_last=True,
+                                             conditions=conditions))
+        self._conditions = {cond.job: cond for cond in conditions} or None
 
     def requires(self, *requirements: Any, remove: bool = False) -> AbstractJob:
         """Add (or with ``remove=True`` remove) requirements; returns ``self``.
 
         Each item can be a job, ``None`` (ignored), a ``Sequence`` (its last job at
-        this moment), or any nesting of lists, tuples, sets and generators of those.
-        A job requiring itself is ignored. Removing an absent job raises ``KeyError``.
+        this moment), a ``Readiness`` (``job.when(...)``: met when it fires, not
+        when its job ends), or any nesting of lists, tuples, sets and generators of
+        those. A job requiring itself is ignored. Removing an absent job raises
+        ``KeyError``. One edge per required job: a later plain requirement on a job
+        replaces a readiness on it, and the other way round.
         """
+        conditions: list[Readiness] = []
         try:
-            jobs = flatten_jobs(requirements, "requires()", sequence_as_last=True)
+            jobs = flatten_jobs(requirements, "requires()", sequence_as_last=True,
+                                conditions=conditions)
         except TypeError as exc:
             raise TypeError(f"{self.repr_main()}.{exc}") from None
         required = self.required
+        by_job = {readiness.job: readiness for readiness in conditions}
         for job in jobs:
             if job is self:
                 continue
@@ -155,7 +172,25 @@ class AbstractJob:
                 required.remove(job)
             else:
                 required.add(job)
+            if self._conditions is not None:
+                self._conditions.pop(job, None)
+            if not remove and job in by_job:
+                if self._conditions is None:
+                    self._conditions = {}
+                self._conditions[job] = by_job[job]
         return self
+
+    def when(self, condition: str, timeout: float | None = None) -> Readiness:
+        """A requirement met when this job fires it, while it keeps running.
+
+        ``other.requires(job.when("listening"))``: ``other`` starts once the job
+        calls ``readiness.fire(**values)`` (the values then read as
+        ``readiness["name"]``); with ``timeout``, counted from the job's start,
+        ``other`` fails with one line if it has not fired by then, and at once if
+        the job ends without firing. Subclasses fire it themselves (apssh's
+        ``SshJob.when(pattern)`` on a matching output line).
+        """
+        return Readiness(self, condition, timeout)
 
     # ----- state
     def is_idle(self) -> bool:
@@ -331,7 +366,7 @@ class AbstractJob:
         """``requires={1, 2}`` (ids of the required jobs), or an empty string."""
         if not self._required:
             return ""
-        return "requires=" + ids(self._required)
+        return "requires=" + ids(self._required, self._conditions)
 
     def __repr__(self) -> str:
         return (

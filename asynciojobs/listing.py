@@ -15,6 +15,7 @@ from . import graph
 
 if TYPE_CHECKING:
     from .job import AbstractJob
+    from .readiness import Readiness
     from .scheduler import PureScheduler
 
 
@@ -45,9 +46,15 @@ def scheduler_repr(scheduler: PureScheduler) -> str:
     )
 
 
-def ids(jobs: Iterable[AbstractJob]) -> str:
-    """``{1, 2}``: the ids of ``jobs``, in numeric order."""
+def ids(jobs: Iterable[AbstractJob], conditions: dict[AbstractJob, Readiness] | None = None
+        ) -> str:
+    """``{1, 2}``: the ids of ``jobs``, in numeric order; a job met through a
+    readiness (``conditions``) shows as ``3 when 'listening'``."""
     numbers = sorted((job.repr_id() for job in jobs), key=lambda i: (len(i), i))
+    if conditions:
+        shown = {job.repr_id(): f"{job.repr_id()} {cond.short()}"
+                 for job, cond in conditions.items() if job in jobs}
+        numbers = [shown.get(number, number) for number in numbers]
     return "{" + ", ".join(numbers) + "}"
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import debug
 from .job import DONE, RUNNING, SCHEDULED
+from .readiness import ReadinessTable
 
 if TYPE_CHECKING:
     from .graph import Plan
@@ -99,6 +100,8 @@ class Run:
         self.done = 0
         self.verbose = scheduler.verbose
         self.timer: asyncio.TimerHandle | None = None
+        #: the edges met when a job fires a readiness (see readiness.py)
+        self.readiness = ReadinessTable(self, plan.readiness)
 
     # ----- driving
     def start(self) -> None:
@@ -133,6 +136,7 @@ class Run:
             self.outcome = CANCELLED
         if self.timer is not None:
             self.timer.cancel()
+        self.readiness.stop()
         self.ready.clear()
         if not self.tasks:
             return
@@ -174,6 +178,8 @@ class Run:
                 coroutine = _raise(_not_awaitable(job, coroutine))
         job._state = RUNNING
         self.started += 1
+        if self.readiness.by_source:
+            self.readiness.launched(job)
         if len(self.tasks) < INLINE_BELOW and job in self.successors:
             # completing inline, in the job's last step, starts its successors one
             # loop turn earlier than a done callback would; that matters when few
@@ -238,6 +244,10 @@ class Run:
         elif self.all_left == 0:
             self.end(OK)
             return
+        if self.readiness.by_source:
+            self.readiness.completed(job)
+            if self.outcome is not None:
+                return
         follow = self.successors.get(job)
         if follow is not None:
             remaining = self.remaining
@@ -248,6 +258,12 @@ class Run:
                     self.schedule(succ)
         if self.window:
             self.fill()
+
+    def fail_unstarted(self, job: AbstractJob, exc: BaseException) -> None:
+        """Fail a job that never started (a readiness it waited for never came)."""
+        job._state = RUNNING
+        self.started += 1
+        self.complete(job, None, exc)
 
     def job_failed(self, job: AbstractJob, exc: BaseException) -> None:
         """A job raised: abort the run if it is critical, or if the exception is fatal."""
