@@ -47,6 +47,9 @@ class _Discard(Formatter):
 class AbstractCommand:
     """What every command has: a label, allowed exits, capture and verbosity."""
 
+    #: readiness watchers of the job running this command (apssh/readiness.py)
+    watchers: list[Any] | None = None
+
     def __init__(self, *, label: str | None = None, allowed_exits: Any = None,
                  verbose: bool = False, capture: Capture | None = None,
                  timeout: float | None = None, env: dict[str, Any] | None = None,
@@ -118,7 +121,8 @@ class AbstractCommand:
     def _formatter(self, node: Any) -> TailFormatter:
         """The formatter given to ``node.run()``: ``_output()``, keeping a tail of stderr."""
         self.stderr_tail = []
-        return TailFormatter(self._output(node))
+        from .readiness import watching_formatter
+        return watching_formatter(self._output(node), self.watchers)
 
     def _captured(self, formatter: TailFormatter) -> None:
         """After a run: store the capture, and keep the stderr tail."""

@@ -12,6 +12,7 @@ from .commands import AbstractCommand, Run
 from .deferred import Deferred
 from .errors import ApsshError, CommandFailedError, JobTimeoutError
 from .nodes import LocalNode
+from .readiness import OutputReadiness
 from .retry import check_retries, connection_problem, forget_failure, with_retries
 from .sshproxy import SshProxy
 
@@ -89,6 +90,9 @@ class SshJob(AbstractJob):
         """Run the commands; see the class docstring for the result."""
         self._errors, self.attempts = [], []
         self.started_at, self.ended_at = time.time(), None
+        watchers = self.__dict__.get("_watchers")
+        for command in self.commands:
+            command.watchers = watchers
         try:
             async with asyncio.timeout(self.timeout) as deadline:
                 return await self._run_attempts()
@@ -98,6 +102,21 @@ class SshJob(AbstractJob):
             raise
         finally:
             self.ended_at = time.time()
+
+    def when(self, condition: str, timeout: float | None = None, stream: str = "stdout",
+             variables: dict[str, Any] | None = None) -> OutputReadiness:
+        """A requirement met by the first output line matching ``condition`` (a regex).
+
+        ``client = SshJob(..., required=server.when(r"port (?P<port>\\d+)", timeout=30))``
+        starts the client as soon as the server prints a matching line, while the
+        server keeps running. The named groups read as ``readiness["port"]`` and go
+        into ``variables`` (for ``Deferred`` commands) when given; ``stream`` is
+        ``"stdout"``, ``"stderr"`` or ``"both"``. With ``timeout`` (seconds from this
+        job's start) the waiting job fails with one line if nothing matched.
+        """
+        readiness = OutputReadiness(self, condition, timeout, stream, variables)
+        self.__dict__.setdefault("_watchers", []).append(readiness)
+        return readiness
 
     def _name(self) -> str:
         return str(self.label) if self.label is not None else self.text_label()

@@ -123,3 +123,41 @@ def test_runs_again():
     sched = Scheduler(server, cli)
     assert sched.run(timeout=5) and sched.run(timeout=5)
     assert count == [0, 1]
+
+
+# ----- apssh: SshJob.when(pattern) on the real sshd
+from test_ssh_core import Recorder as OutRecorder  # noqa: E402
+from test_ssh_core import close_nodes, node, remote_processes  # noqa: E402, F401
+
+from apssh import Deferred, Run, SshJob, Variables  # noqa: E402
+
+
+def test_ssh_client_starts_on_server_output(lab):
+    server_node, client_out = node(lab), OutRecorder()
+    client_node = node(lab, formatter=client_out)
+    env = Variables()
+    server = SshJob(server_node, forever=True, label="server", command=Run(
+        "sh -c 'sleep 0.3; echo listening on port 5000; sleep 60 # readiness-ok'"))
+    ready = server.when(r"listening on port (?P<port>\d+)", timeout=30, variables=env)
+    client = SshJob(client_node, label="client", required=ready,
+                    command=Run(Deferred("echo got {{port}}", env)))
+    sched = Scheduler(server, client, timeout=20)
+    assert sched.run()
+    assert ready["port"] == "5000"
+    assert [line for _, line in client_out.out] == ["got 5000\n"]
+    assert not remote_processes("readiness-ok")
+
+
+def test_ssh_pattern_never_matching_fails_client(lab, capsys):
+    server = SshJob(node(lab), forever=True, label="server",
+                    command=Run("sh -c 'echo hello; sleep 60 # readiness-never'"))
+    client = SshJob(node(lab), label="client", command=Run("echo ran"),
+                    required=server.when(r"listening on port", timeout=0.5))
+    sched = Scheduler(server, client, timeout=20, critical=False)
+    assert not sched.run()
+    exc = client.raised_exception()
+    assert isinstance(exc, ReadinessTimeoutError)
+    assert client.failure_lines(exc) == [
+        "ReadinessTimeoutError: <SshJob `client`> waited 0.5s for <SshJob `server`> "
+        "when 'listening on port'"]
+    assert not remote_processes("readiness-never")
