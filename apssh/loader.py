@@ -52,6 +52,7 @@ from .scenario_checks import (
     leftovers,
 )
 from .scenario_formatters import node_formatter
+from .scenario_pernode import QUOTED, Values, fill_any, node_values
 from .service import Service
 from .sshjob import SshJob
 
@@ -223,7 +224,9 @@ class YamlLoader:
 
     def _nodes(self, items: MarkedList) -> dict[str, Any]:
         nodes: dict[str, Any] = {}
-        for node_id, entry in self._entries(items, "node"):
+        #: each node's values ({host}, {rank}...), by node id
+        self._values: dict[str, Values] = {}
+        for rank, (node_id, entry) in enumerate(self._entries(items, "node")):
             local = entry.get("localnode") is True
             what = f"{'local ' if local else ''}node {node_id}"
             check_fields(entry, LOCAL_NODE if local else NODE, what)
@@ -233,6 +236,7 @@ class YamlLoader:
                     nodes[node_id] = LocalNode(formatter=formatter, env=entry.get("env"))
                 except (TypeError, ValueError) as exc:
                     raise Problem(entry.line_of("env"), f"{what}: {exc}") from None
+                self._values[node_id] = node_values(entry, nodes[node_id], rank, what)
                 continue
             if "hostname" not in entry:
                 raise Problem(entry.line, f"{what}: missing 'hostname:'")
@@ -256,6 +260,7 @@ class YamlLoader:
                         else entry.line_of("env") if str(exc).startswith("env:")
                         else entry.line)
                 raise Problem(line, f"{what}: {exc}") from None
+            self._values[node_id] = node_values(entry, nodes[node_id], rank, what)
         return nodes
 
     def _jobs(self, items: MarkedList, nodes: dict[str, Any]
@@ -309,6 +314,7 @@ class YamlLoader:
         if key not in entry:
             raise Problem(entry.line, f"{what}: missing 'commands:'")
         raw = entry[key]
+        self._here = self._values[node_id]  # the values its commands are filled with
         items = raw if isinstance(raw, MarkedList) else MarkedList([raw])
         if not isinstance(raw, MarkedList):
             items.line, items.lines = entry.line_of(key), []
@@ -327,15 +333,16 @@ class YamlLoader:
         """A string, made Deferred when it holds ``{{ names }}`` (checked later:
         each must be captured before this command runs)."""
         names = leftovers(value)
-        if not names:
-            return value
+        if not names:  # a quoted Jinja2 literal ({{ '{host}' }}) is rendered when run
+            quoted = isinstance(value, str) and QUOTED.search(value)
+            return Deferred(value, self.variables) if quoted else value
         self._uses.extend(LateName(job_id, index, name, line) for name in names)
         return Deferred(value, self.variables)
 
     def _command(self, item: Any, line: int, job_id: str, index: int) -> AbstractCommand:
         what = f"job {job_id}"
         if isinstance(item, str):  # a bare string: one Run
-            return Run(self._late(item, line, job_id, index))
+            return Run(self._late(fill_any(item, self._here), line, job_id, index))
         if not isinstance(item, Marked):
             raise Problem(line, f"{what}: a command must be a string or a mapping, "
                                 f"got {described(item)}")
@@ -357,8 +364,11 @@ class YamlLoader:
         if "capture" in item:
             self._captures.setdefault(job_id, []).append((index, item["capture"]))
 
-        def late(value: Any) -> Any:
-            return self._late(value, line, job_id, index)
+        def late(value: Any) -> Any:  # the node's values, then the late names
+            return self._late(fill_any(value, self._here), line, job_id, index)
+
+        def path(key: str) -> Any:  # the node's values, each one safe path component
+            return fill_any(item[key], self._here, path=True)
 
         kwds = {k: item[k] for k in _PASSED if k in item}
         if "capture" in item:
@@ -373,9 +383,9 @@ class YamlLoader:
             if kind in ("RunScript", "RunString"):
                 return self._script(kind, item, args, kwds, late, what)
             if kind == "Push":
-                return Push(item["localpaths"], item["remotepath"], **kwds)
+                return Push(path("localpaths"), path("remotepath"), **kwds)
             if kind == "Pull":
-                return Pull(item["remotepaths"], item["localpath"], **kwds)
+                return Pull(path("remotepaths"), path("localpath"), **kwds)
             return self._service(item, late(item.get("command")), kwds)
         except (TypeError, ValueError) as exc:
             raise Problem(line, f"{what}: {exc}") from None

@@ -166,7 +166,7 @@ NULLABLE = {"known_hosts", "ssh_config", "required", "label", "args", "includes"
             "allowed_exits", "environ", "since", "output", "env"}
 
 LOCAL_NODE = {"id": "name", "localnode": "bool", "formatter": "formatter", "verbose": "bool",
-              "env": "environ"}
+              "env": "environ", "args": "args"}
 NODE = {**LOCAL_NODE, "hostname": "text", "gateway": "name", "username": "text",
         "port": "port", "keys": "files", "known_hosts": "file_or_files",
         "host_key_policy": "policy", "timeout": "seconds", "ssh_config": "file"}
