@@ -26,6 +26,8 @@ _WHERE = {
     "ConnectionLostError": "errors",
     "CopyError": "errors",
     "Deferred": "deferred",
+    "ExpectEndError": "process",
+    "ExpectTimeoutError": "process",
     "GatewayError": "errors",
     "HostFormatter": "formatters",
     "HostKeyError": "errors",
@@ -34,6 +36,8 @@ _WHERE = {
     "KeyFileError": "errors",
     "MissingFileError": "errors",
     "LocalNode": "nodes",
+    "Node": "node",
+    "Process": "process",
     "Pull": "commands",
     "Push": "commands",
     "RawFormatter": "formatters",
@@ -114,8 +118,12 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .loader import ScenarioError as ScenarioError
     from .loader import YamlLoader as YamlLoader
     from .names import BadNameError as BadNameError
+    from .node import Node as Node
     from .nodes import LocalNode as LocalNode
     from .nodes import SshNode as SshNode
+    from .process import ExpectEndError as ExpectEndError
+    from .process import ExpectTimeoutError as ExpectTimeoutError
+    from .process import Process as Process
     from .service import Service as Service
     from .sshjob import SshJob as SshJob
     from .sshjob import SshJobCollector as SshJobCollector

@@ -16,6 +16,7 @@ from .errors import CommandTimeoutError
 from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
 from .lines import LineSplitter
 from .names import local_user
+from .process import LocalHandle, Process, open_local
 from .shellwrap import check_env
 from .sshproxy import SshProxy
 
@@ -139,6 +140,16 @@ class LocalNode:
         if status < 0:
             return signal.Signals(-status).name.removeprefix("SIG")
         return status
+
+    def process(self, command: str, **kwds: Any) -> Process:
+        """A handle on ``command`` run on this machine, not started yet (see
+        ``Process``): ``async with node.process("cmd") as p:`` starts it and kills
+        its process group on exit."""
+        return Process(self, command, **kwds)
+
+    async def open_process(self, process: Process) -> LocalHandle:
+        """Start ``process`` (``Process.start`` calls this) in a session of its own."""
+        return await open_local(self.hostname, process, kill_group)
 
     async def mkdir(self, localdir: str) -> bool:
         """Create ``localdir`` (and parents)."""

@@ -33,6 +33,7 @@ from .formatters import Formatter, no_formatter_given
 from .hostkeys import HostKeyChecker, warn_no_check
 from .names import check_hostname, check_username, local_user
 from .pacing import RETRY_DELAYS, pacer
+from .process import Process, SshHandle, open_ssh
 from .remote import (
     KILL_TIMEOUT,
     LineSession,
@@ -352,6 +353,17 @@ class SshProxy(SftpFiles):
         if session.exit is None and conn in st.lost:
             raise st.lost[conn]
         return session.exit
+
+    def process(self, command: str, **kwds: Any) -> Process:
+        """A handle on ``command`` run on this node, not started yet (see ``Process``):
+        ``async with node.process("cmd") as p:`` starts it and kills it on exit."""
+        return Process(self, command, **kwds)
+
+    async def open_process(self, process: Process) -> SshHandle:
+        """Start ``process`` (``Process.start`` calls this): it holds a session slot
+        until it ends, and is stopped as ``run()``'s commands are."""
+        conn = await self.connect_lazy()
+        return await open_ssh(self, process, conn, self._state().sessions, self._stop_remote)
 
     async def _stop_remote(self, conn: Any, chan: Any, session: LineSession) -> None:
         """Kill a command's process group from a second session (one kill session per

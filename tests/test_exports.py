@@ -69,6 +69,8 @@ def test_apssh_public_names_and_historical_paths():
         assert getattr(apssh, name) is not None, name
     for module, names in {
         "apssh.nodes": ["SshNode", "LocalNode"],
+        "apssh.node": ["Node"],
+        "apssh.process": ["Process", "ExpectTimeoutError", "ExpectEndError"],
         "apssh.sshproxy": ["SshProxy"],
         "apssh.sshjob": ["SshJob", "SshJobScript", "SshJobCollector"],
         "apssh.commands": ["Run", "RunScript", "RunString", "Push", "Pull"],
