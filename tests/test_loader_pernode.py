@@ -158,7 +158,8 @@ def test_two_ssh_nodes_on_the_real_sshd(lab, tmp_path, capsys):
   - id: job{i}
     node: node{i}
     commands:
-      - mkdir -p {tmp_path}/{{host}} && echo {{rank}} {{user}} {{port}} {{args}} > {tmp_path}/{{host}}/v
+      - mkdir -p {tmp_path}/{{host}}
+      - echo {{rank}} {{user}} {{port}} {{args}} > {tmp_path}/{{host}}/v
       - type: Pull
         remotepaths: {tmp_path}/{{host}}/v
         localpath: {tmp_path}/pulled-{{rank}}
