@@ -169,3 +169,18 @@ def test_two_ssh_nodes_on_the_real_sshd(lab, tmp_path, capsys):
     for rank in (0, 1):
         assert (tmp_path / f"pulled-{rank}").read_text() == (
             f"{rank} root {lab.port} --id {rank + 1}\n")
+
+
+def test_a_literal_in_a_rendered_file(tmp_path):
+    """In a .j2 file the literal is protected from the load-time rendering by raw."""
+    path = write(tmp_path, """\
+nodes:
+  - {id: n, localnode: true}
+jobs:
+  - id: j
+    node: n
+    commands:
+      - "echo {% raw %}{{ '{host}' }}{% endraw %} {host}"
+""", name="s.yaml.j2")
+    _, jobs, _ = YamlLoader(path).load_with_maps()
+    assert str(jobs["j"].commands[0].command()) == "echo {host} localhost"
