@@ -80,3 +80,12 @@ def test_cli_tour(tmp_path):
     assert "['pulled/fit02/flag', 'pulled/fit04/flag']" in out
     assert "apssh: gateway:1: connection refused" in err
     assert out.rstrip().endswith("(exit code 255)")
+
+
+def test_process_login():
+    done = run("process_login.py")
+    assert done.returncode == 0, done.stderr
+    assert "logged in as alice" in done.stdout
+    assert "the console heard: uptime" in done.stdout
+    assert "node1:logout" in done.stdout
+    assert "console exit status: 0" in done.stdout
