@@ -190,6 +190,7 @@ class Process:
         self.started_at = time.time()
         handle = self._handle = await self.node.open_process(self)
         self._watch = asyncio.ensure_future(self._watch_end(handle))
+        self._watch.add_done_callback(_retrieved)  # its error is raised by wait(), if asked
         return self
 
     async def _watch_end(self, handle: ProcessHandle) -> None:
@@ -288,6 +289,12 @@ class Process:
     async def __aexit__(self, *exc: object) -> None:
         if self._handle is not None:
             await self.kill()
+
+
+def _retrieved(done: asyncio.Future[None]) -> None:
+    """Mark ``done``'s outcome as retrieved: nobody may ever wait for it."""
+    if not done.cancelled():
+        done.exception()
 
 
 # ----- on an ssh node
