@@ -4,9 +4,11 @@
 
 A lab of three nodes behind a gateway starts on loopback. The experiment then
 prepares the nodes in parallel, picks a port on fit01 (its value is captured),
-starts a server there (a forever job) and a client on fit02 that talks to it,
-pulls the client's results back, and prints the listing of the run, with where
-its graph (svg) and results are.
+starts a server there (a forever job) and, as soon as the server says it
+listens (a readiness, ``server.when(...)``: no retry loop in the client), a
+client on fit02 that talks to it on the port the server printed; it then pulls
+the client's results back, and prints the listing of the run, with where its
+graph (svg) and results are.
 """
 
 from __future__ import annotations
@@ -42,21 +44,15 @@ while True:
 """
 
 CLIENT = """#!/bin/sh
-# ping the server a few times (it may still be starting: retry)
+# ping the server (started only once it listens: no retry needed)
 python3 - "$1" <<'EOF' > results/measures.txt
 import socket, sys, time
-port, done, deadline = int(sys.argv[1]), 0, time.monotonic() + 10
-while done < 5 and time.monotonic() < deadline:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            start = time.perf_counter()
-            s.sendall(f"ping {done}".encode())
-            reply = s.recv(1024).decode()
-            print(f"{reply} in {1e6 * (time.perf_counter() - start):.0f} us")
-            done += 1
-    except OSError:
-        time.sleep(0.1)
-sys.exit(0 if done == 5 else 1)
+for done in range(5):
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as s:
+        start = time.perf_counter()
+        s.sendall(f"ping {done}".encode())
+        reply = s.recv(1024).decode()
+        print(f"{reply} in {1e6 * (time.perf_counter() - start):.0f} us")
 EOF
 echo "client done: $(wc -l < results/measures.txt) measures"
 """
@@ -80,15 +76,17 @@ def experiment(lab: Lab, outdir: Path) -> Scheduler:
         label="prepare nodes", scheduler=scheduler)
     port = SshJob(fit01, command=Run(PICK_PORT, capture=Capture("port", env)),
                   label="pick a port", required=prepare, scheduler=scheduler)
-    SshJob(fit01, command=RunString(Deferred("#!/usr/bin/env python3\n" + SERVER, env),
-                                    Deferred("{{port}}", env), remote_name="server.py"),
-           label="server on fit01", forever=True, required=port, scheduler=scheduler)
+    server = SshJob(fit01, command=RunString(Deferred("#!/usr/bin/env python3\n" + SERVER, env),
+                                             Deferred("{{port}}", env), remote_name="server.py"),
+                    label="server on fit01", forever=True, required=port, scheduler=scheduler)
+    # the client starts when the server prints its line, with the port it printed
+    ready = server.when(r"server listening on (?P<server_port>\d+)", timeout=30, variables=env)
     Sequence(
-        SshJob(fit02, command=RunString(CLIENT, Deferred("{{port}}", env)),
+        SshJob(fit02, command=RunString(CLIENT, Deferred("{{server_port}}", env)),
                label="client on fit02"),
         SshJob(fit02, command=Pull("results/measures.txt", str(outdir / "measures.txt")),
                label="pull results"),
-        required=port, scheduler=scheduler)
+        required=ready, scheduler=scheduler)
     return scheduler
 
 
