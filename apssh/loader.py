@@ -53,6 +53,7 @@ from .scenario_checks import (
 )
 from .scenario_formatters import node_formatter
 from .scenario_pernode import QUOTED, Values, fill_any, node_values
+from .scenario_when import requirements, resolve
 from .service import Service
 from .sshjob import SshJob
 
@@ -272,17 +273,12 @@ class YamlLoader:
         for job_id, entry in entries:
             jobs[job_id] = self._job(job_id, entry, nodes)
         requires: dict[str, list[str]] = {}
+        ready: dict[str, dict[str, list[str]]] = {}  # the names each when: captures
         for job_id, entry in entries:
-            required = entry.get("required") or []
-            requires[job_id] = [str(r) for r in (required if isinstance(required, list)
-                                                 else [required])]
-            for req in requires[job_id]:
-                line = entry.line_of("required")
-                if req == job_id:
-                    raise Problem(line, f"job {job_id}: requires itself")
-                if req not in jobs:
-                    raise Problem(line, f"job {job_id}: unknown job id {req!r} in required")
-                jobs[job_id].requires(jobs[req])
+            found = requirements(entry, f"job {job_id}")
+            requires[job_id] = [req.job for req in found]
+            required, ready[job_id] = resolve(job_id, found, jobs, self.variables)
+            jobs[job_id].requires(required)
         scheduler = Scheduler(*jobs.values())
         ids: dict[Any, str] = {job: job_id for job_id, job in jobs.items()}
         try:
@@ -296,7 +292,7 @@ class YamlLoader:
             raise Problem(first.line_of("required"),
                           f"jobs form a cycle: {' -> '.join([*cycle, cycle[0]])}") from None
         check_late_names([ids[job] for job in plan.order], requires, self._captures,
-                         self._uses, self.variables)
+                         self._uses, self.variables, ready)
         return nodes, jobs, scheduler
 
     def _job(self, job_id: str, entry: Marked, nodes: dict[str, Any]) -> SshJob:

@@ -118,6 +118,10 @@ def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
+def _requirement(value: Any) -> bool:
+    return _name(value) or isinstance(value, dict)
+
+
 def _one_of(*choices: str) -> tuple[Callable[[Any], bool], str]:
     return (lambda value: value in choices), "one of " + ", ".join(choices)
 
@@ -128,6 +132,10 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "name": (_name, "a name"),
     "names": (lambda v: _name(v) or (isinstance(v, list) and all(map(_name, v))),
               "a job id or a list of job ids"),
+    # job ids and {job: ..., when: ...} mappings (see scenario_when.py)
+    "requirements": (lambda v: _requirement(v) or (
+        isinstance(v, list) and all(map(_requirement, v))), "a job id or a list of job ids"),
+    "stream": _one_of("stdout", "stderr", "both"),
     "text": (lambda v: isinstance(v, str), "a string"),
     "label": (_scalar, "a string"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
@@ -171,9 +179,9 @@ NODE = {**LOCAL_NODE, "hostname": "text", "gateway": "name", "username": "text",
         "port": "port", "keys": "files", "known_hosts": "file_or_files",
         "host_key_policy": "policy", "timeout": "seconds", "ssh_config": "file"}
 JOB = {"id": "name", "node": "name", "commands": "commands", "command": "commands",
-       "required": "names", "critical": "bool", "forever": "bool", "keep_connection": "bool",
-       "verbose": "bool", "label": "label", "timeout": "seconds", "retries": "count",
-       "retry_on_exit": "bool"}
+       "required": "requirements", "critical": "bool", "forever": "bool",
+       "keep_connection": "bool", "verbose": "bool", "label": "label", "timeout": "seconds",
+       "retries": "count", "retry_on_exit": "bool"}
 _COMMON = {"type": "text", "label": "label", "verbose": "bool"}
 _RUN = {**_COMMON, "capture": "identifier", "x11": "bool", "allowed_exits": "exits",
         "timeout": "seconds", "env": "environ", "sudo": "sudo", "retries": "count",
@@ -275,16 +283,23 @@ class LateName:
 
 def check_late_names(order: Iterable[str], requires: dict[str, list[str]],
                      captures: dict[str, list[tuple[int, str]]], uses: list[LateName],
-                     given: Iterable[str]) -> None:
+                     given: Iterable[str],
+                     ready: dict[str, dict[str, list[str]]] | None = None) -> None:
     """Refuse a name no command captures before the command using it: captured by
-    an earlier command of its job, or by a job it requires (even indirectly).
-    ``order`` is a topological order of the job ids (requirements first)."""
+    an earlier command of its job, or by a job it requires (even indirectly), or
+    a named group of a ``when:`` regex it requires (even indirectly).
+    ``order`` is a topological order of the job ids (requirements first);
+    ``ready[job][req]`` the group names of ``job``'s ``when:`` on ``req`` (that
+    job starts while ``req`` runs: ``req``'s own captures are not counted)."""
+    ready = ready or {}
     before: dict[str, frozenset[str]] = {}
     for job in order:
         names: set[str] = set()
         for req in requires.get(job, ()):
             names |= before[req]
-            names.update(name for _, name in captures.get(req, ()))
+            groups = ready.get(job, {}).get(req)
+            names.update(groups if groups is not None
+                         else (name for _, name in captures.get(req, ())))
         before[job] = frozenset(names)
     known = set(given)
     for use in uses:
@@ -295,6 +310,9 @@ def check_late_names(order: Iterable[str], requires: dict[str, list[str]],
             continue
         whose = ", ".join(job for job, caught in captures.items() if job != use.job
                           and any(name == use.name for _, name in caught))
+        matched = ", ".join(sorted({req for by in ready.values() for req, groups in by.items()
+                                    if use.name in groups}))
+        whose = whose or (matched and f"{matched} (a when: group)")
         if here:
             hint = "captured by this command or a later one of this job"
         elif whose:
