@@ -136,14 +136,7 @@ class ReadinessTable:
         run = self.run
         if run.outcome is not None:
             return
-        remaining = run.remaining
-        for waiting in readiness._waiting:
-            left = remaining[waiting] - 1
-            remaining[waiting] = left
-            if left == 0:
-                run.schedule(waiting)
-        if run.window:
-            run.fill()
+        run.release(readiness._waiting)
 
     def expire(self, readiness: Readiness, timed_out: bool) -> None:
         """Fail the jobs still waiting for ``readiness``, one line each."""

@@ -19,7 +19,7 @@ import inspect
 import sys
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Iterable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -250,12 +250,18 @@ class Run:
                 return
         follow = self.successors.get(job)
         if follow is not None:
-            remaining = self.remaining
-            for succ in follow:
-                left = remaining[succ] - 1
-                remaining[succ] = left
-                if left == 0:
-                    self.schedule(succ)
+            self.release(follow)
+        elif self.window:
+            self.fill()
+
+    def release(self, jobs: Iterable[AbstractJob]) -> None:
+        """One requirement of each of ``jobs`` is met: those with none left start."""
+        remaining = self.remaining
+        for job in jobs:
+            left = remaining[job] - 1
+            remaining[job] = left
+            if left == 0:
+                self.schedule(job)
         if self.window:
             self.fill()
 

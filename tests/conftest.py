@@ -51,6 +51,18 @@ def default_hangup() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
+def sudo_works() -> bool:
+    """Root here, with sudo, and the plain user nepitest (made by the sshd fixture):
+    what the sudo tests need (./dev test installs sudo; under CI a skip fails)."""
+    import pwd
+
+    try:
+        pwd.getpwnam("nepitest")
+    except KeyError:
+        return False
+    return os.geteuid() == 0 and shutil.which("sudo") is not None
+
+
 # ----- the real sshd, for the apssh tests
 import os  # noqa: E402
 import shutil  # noqa: E402

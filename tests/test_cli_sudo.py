@@ -4,26 +4,13 @@ sudo's own line and a non-zero exit."""
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-
 import pytest
+from conftest import sudo_works
 from test_cli import H, base, run
 
 from apssh.cli import Apssh
 
-
-def _sudo_works() -> bool:
-    """Root here, with sudo, and the plain user nepitest (made by the sshd fixture)."""
-    try:
-        pwd.getpwnam("nepitest")
-    except KeyError:
-        return False
-    return os.geteuid() == 0 and shutil.which("sudo") is not None
-
-
-needs_sudo = pytest.mark.skipif(not _sudo_works(), reason="needs root, sudo and nepitest")
+needs_sudo = pytest.mark.skipif(not sudo_works(), reason="needs root, sudo and nepitest")
 
 
 @needs_sudo

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import sudo_works
 from test_ssh_core import Recorder  # noqa: F401 - keeps the ssh helpers importable
 
 import apssh.retry
@@ -214,19 +212,12 @@ def test_nepi_ng_run_checks_the_files_list_does_not(tmp_path, capsys):
     assert "from the script" in capsys.readouterr().out and marker.exists()
 
 
-def _sudo_works() -> bool:
-    """Root, with sudo and the plain user nepitest (as the sshd fixture makes it)."""
-    try:
-        pwd.getpwnam("nepitest")
-    except KeyError:
-        return False
-    return os.geteuid() == 0 and shutil.which("sudo") is not None
 
 
 def test_env_sudo_retries_and_timeout_keys(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(apssh.retry, "BACKOFF", (0.0,))
     count = tmp_path / "count"
-    as_root = _sudo_works()
+    as_root = sudo_works()
     sudo = ("      - {command: 'id -un', sudo: nepitest}\n" if as_root else "")
     path = write(tmp_path, f"""\
 nodes:
