@@ -17,6 +17,7 @@ process; its whole-process CPU (user + system, its ``ssh`` children included) an
 wall time are measured from outside, medians of rounds in which the contenders
 take turns. The nodes are 127.0.x.y addresses of a few sshd (16 addresses each),
 ``MaxStartups 200`` so that no handshake is dropped: both do the same work.
+``nodes ok``: dialogues that went through (banner, answer, exit 0), in the worst round.
 """
 
 from __future__ import annotations
@@ -104,13 +105,16 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, int]
     return wall, usage.ru_utime + usage.ru_stime, ok
 
 
+def pytest_running() -> bool:
+    return subprocess.run(["pgrep", "-f", "pytest"], capture_output=True,
+                          check=False).returncode == 0
+
+
 def wait_for_quiet(limit: float = 600, every: float = 5) -> None:
     """Wait until no pytest runs on the machine (at most ``limit`` seconds)."""
     deadline = time.monotonic() + limit
     while True:
-        busy = subprocess.run(["pgrep", "-f", "pytest"], capture_output=True,
-                              check=False).returncode == 0
-        if not busy:
+        if not pytest_running():
             return
         if time.monotonic() > deadline:
             print("pytest still running after the wait: measuring anyway", file=sys.stderr)
@@ -151,9 +155,11 @@ def main() -> int:
         if not args.quick:
             wait_for_quiet()
         runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in contenders}
+        disturbed = False
         for _ in range(rounds):
             for name, command in contenders.items():
                 runs[name].append(measure(command, env))
+                disturbed = disturbed or pytest_running()
         print(f"{args.nodes} nodes ({len(daemons)} sshd) x (start, expect banner, write a line,"
               f" wait), median of {rounds} rounds: whole-process client CPU and wall")
         print(f"{'':16} {'CPU s':>7} {'wall s':>7} {'nodes ok':>9} {'CPU/ssh':>8} {'wall/ssh':>9}")
@@ -164,6 +170,8 @@ def main() -> int:
         for name, (cpu, wall, ok) in medians.items():
             print(f"{name:16} {cpu:7.2f} {wall:7.2f} {ok:>5}/{args.nodes}"
                   f" {cpu / base_cpu:8.2f} {wall / base_wall:9.2f}", flush=True)
+        if disturbed:
+            print("(a pytest ran during the measurement: these figures are disturbed)")
     finally:
         for daemon in daemons:
             daemon.stop()
