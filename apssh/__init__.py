@@ -29,6 +29,8 @@ _WHERE = {
     "ExpectEndError": "process",
     "ExpectTimeoutError": "process",
     "GatewayError": "errors",
+    "Group": "group",
+    "GroupExpectError": "group",
     "HostFormatter": "formatters",
     "HostKeyError": "errors",
     "HostUnknownError": "errors",
@@ -111,6 +113,8 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .formatters import TerminalFormatter as TerminalFormatter
     from .formatters import TimeColonFormatter as TimeColonFormatter
     from .formatters import TimeHostFormatter as TimeHostFormatter
+    from .group import Group as Group
+    from .group import GroupExpectError as GroupExpectError
     from .keys import import_private_key as import_private_key
     from .keys import load_agent_keys as load_agent_keys
     from .keys import load_key_files as load_key_files

@@ -71,6 +71,7 @@ def test_apssh_public_names_and_historical_paths():
         "apssh.nodes": ["SshNode", "LocalNode"],
         "apssh.node": ["Node"],
         "apssh.process": ["Process", "ExpectTimeoutError", "ExpectEndError"],
+        "apssh.group": ["Group", "GroupExpectError", "NodeResult"],
         "apssh.sshproxy": ["SshProxy"],
         "apssh.sshjob": ["SshJob", "SshJobScript", "SshJobCollector"],
         "apssh.commands": ["Run", "RunScript", "RunString", "Push", "Pull"],

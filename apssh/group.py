@@ -1,0 +1,331 @@
+"""The same command on many nodes, as one object (execo's ``Remote`` action).
+
+``Group(nodes, command)`` makes one ``Process`` per node and drives them together:
+``start()``, ``expect()`` on every one, ``write()`` to every one, ``wait()``,
+``kill()``; ``results`` tells how each node ended (ok, failed, timed out, killed,
+with its exit status and duration) and ``report()`` says it as text, one line per
+node and the summary line of the command-line tools (``4 ok, 1 failed: fit02``).
+``async with`` starts the group and kills what still runs on the way out.
+
+Each node's command is the group's command filled with that node's values
+(``apssh.pernode``, the rules of ``apssh -t``): ``{host}``, ``{fqdn}``, ``{user}``,
+``{port}``, ``{rank}`` (the node's index in the group, from 0) and ``{args}`` (the
+item ``rank % len(args)`` of ``args``); each value is shell-quoted, other braces
+stay as written, ``{{host}}`` is the literal ``{host}``.
+
+Copies for a group (execo's ``Put``/``Get``) are not here: ``Push``/``Pull`` jobs
+and ``appush``/``appull`` do that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ApsshError, reason
+from .formatters import Formatter
+from .node import Node
+from .pernode import NodeValues, expand_command
+from .process import Process, Status, Stream
+
+__all__ = ["STATES", "Group", "GroupExpectError", "NodeResult", "State"]
+
+State = Literal["not started", "running", "ok", "failed", "timed out", "killed"]
+#: the states, in the order the summary line gives them
+STATES: tuple[State, ...] = ("ok", "failed", "timed out", "killed", "running", "not started")
+
+
+class GroupExpectError(ApsshError, TimeoutError):
+    """``Group.expect()``: some nodes did not show the pattern (in time, or before
+    their end). ``missing`` names them, ``matches`` holds the others' matches (by
+    rank); the processes go on."""
+
+    def __init__(self, pattern: str, stream: str, timeout: float | None,
+                 missing: list[str], matches: dict[int, re.Match[Any]]) -> None:
+        self.pattern, self.stream, self.timeout = pattern, stream, timeout
+        self.missing, self.matches = missing, matches
+        within = f" within {timeout:g}s" if timeout is not None else ""
+        super().__init__(f"pattern {pattern!r} not seen on {stream}{within} on "
+                         f"{len(missing)} node(s): {_fold(missing)}")
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """How one node of a group did."""
+
+    #: the node's name in the group (its hostname, ``#rank`` added if it is there twice)
+    label: str
+    rank: int
+    #: the command as sent to this node (its values filled in)
+    command: str
+    state: State
+    #: the exit code, or the signal name; None while running or if it never ran
+    exit_status: Status
+    #: seconds from its start to its end (None until it ended)
+    duration: float | None
+    #: why it is not ok, in a few words (None when ok or running)
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the command ran and returned 0."""
+        return self.state == "ok"
+
+    def line(self) -> str:
+        """``127.0.0.2: failed (exit 3) in 0.05s``."""
+        text = f"{self.label}: {self.state}"
+        if self.reason:
+            text += f" ({self.reason})"
+        if self.duration is not None:
+            text += f" in {self.duration:.2f}s"
+        return text
+
+
+class Group:
+    """``command`` on each of ``nodes`` (see the module's docstring).
+
+    ``args``: per-node arguments, ``{args}`` in the command: node ``rank`` gets item
+    ``rank % len(args)``, a str as one word, a sequence of str as several words.
+    ``formatter``/``show``: as ``Process``'s, for every node (default: each node's
+    own formatter).
+    """
+
+    def __init__(self, nodes: Sequence[Node], command: str,
+                 args: Sequence[str | Sequence[str]] | None = None, *,
+                 formatter: Formatter | None = None, show: bool = True) -> None:
+        if isinstance(args, str | bytes):
+            raise TypeError("args is a sequence with one item per rank, not a string")
+        if args is not None and not args:
+            raise ValueError("args is empty: give None, or at least one item")
+        self.nodes = list(nodes)
+        self.command = command
+        self.args = None if args is None else [_words(item) for item in args]
+        names = [node.hostname for node in self.nodes]
+        #: each node's name in messages and the report
+        self.labels = [name if names.count(name) == 1 else f"{name}#{rank}"
+                       for rank, name in enumerate(names)]
+        kwds: dict[str, Any] = {"show": show}
+        if formatter is not None:
+            kwds["formatter"] = formatter
+        #: one process per node, by rank
+        self.processes: list[Process] = [
+            node.process(expand_command(command, self.values(rank)), **kwds)
+            for rank, node in enumerate(self.nodes)]
+        self._errors: dict[int, str] = {}  # rank -> why it could not start or run
+        self._marks: dict[int, State] = {}  # rank -> "timed out" | "killed"
+        self._timeouts: dict[int, float] = {}
+        self._started = False
+        self._ran: list[int] = []  # the ranks whose command started
+
+    def __repr__(self) -> str:
+        return f"<Group {self.command!r} on {len(self.nodes)} node(s)>"
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def values(self, rank: int) -> dict[str, str | tuple[str, ...]]:
+        """The per-node values of the node of index ``rank`` (``pernode.NodeValues``)."""
+        node = self.nodes[rank]
+        port = getattr(node, "port", None)
+        args = () if self.args is None else self.args[rank % len(self.args)]
+        return NodeValues(node.hostname, str(getattr(node, "username", "") or ""),
+                          port if isinstance(port, int) else None, rank, args).as_dict()
+
+    # ----- its life
+    async def start(self) -> Group:
+        """Start the command on every node at once. A node where it cannot start
+        (unreachable, refused) is recorded as failed, with the reason; the others
+        run. Cancelled while starting: what did start is killed."""
+        if self._started:
+            raise RuntimeError(f"{self!r} was started already")
+        self._started = True
+        try:
+            outcomes = await asyncio.gather(*(proc.start() for proc in self.processes),
+                                            return_exceptions=True)
+        except BaseException:
+            await self._kill_started()
+            raise
+        for rank, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    await self._kill_started()
+                    raise outcome
+                self._errors[rank] = _reason(outcome)
+            else:
+                self._ran.append(rank)
+        return self
+
+    def _live(self) -> list[tuple[int, Process]]:
+        """The processes that started and still run, with their rank."""
+        if not self._started:
+            raise RuntimeError(f"{self!r}: start() it first")
+        return [(rank, proc) for rank, proc in enumerate(self.processes) if proc.running]
+
+    async def _kill_started(self) -> None:
+        await asyncio.gather(*(proc.kill() for proc in self.processes if proc.running),
+                             return_exceptions=True)
+
+    async def wait(self, timeout: float | None = None) -> list[NodeResult]:
+        """Wait for every node's end; returns ``results``. A node still running after
+        ``timeout`` seconds is killed and marked ``timed out`` (no exception: the
+        group's outcome is per node, as in the report)."""
+        async def one(rank: int, proc: Process) -> None:
+            try:
+                await proc.wait(timeout)
+            except TimeoutError:
+                self._marks[rank] = "timed out"
+                self._timeouts[rank] = timeout or 0
+                await self._kill_one(rank, proc)
+            except Exception as exc:  # the connection went away under it
+                self._errors.setdefault(rank, _reason(exc))
+
+        await asyncio.gather(*(one(rank, proc) for rank, proc in self._live()))
+        for rank, proc in enumerate(self.processes):  # ended on its own, with an error
+            await self._collect(rank, proc)
+        return self.results
+
+    async def _kill_one(self, rank: int, proc: Process) -> None:
+        try:
+            await proc.kill()
+        except Exception as exc:
+            self._errors.setdefault(rank, _reason(exc))
+
+    async def _collect(self, rank: int, proc: Process) -> None:
+        if rank in self._ran and not proc.running and rank not in self._errors:
+            try:
+                await proc.wait()
+            except Exception as exc:
+                self._errors[rank] = _reason(exc)
+
+    async def kill(self) -> list[NodeResult]:
+        """Kill the command on every node where it still runs (its whole process
+        group, as ``Process.kill``); those are marked ``killed``. Returns ``results``."""
+        live = self._live()
+        for rank, _ in live:
+            self._marks.setdefault(rank, "killed")
+        await asyncio.gather(*(self._kill_one(rank, proc) for rank, proc in live))
+        return self.results
+
+    async def write(self, data: bytes | str) -> None:
+        """Send ``data`` to the stdin of every running process."""
+        await asyncio.gather(*(proc.write(data) for _, proc in self._live()))
+
+    async def close(self) -> None:
+        """Close the stdin of every running process: each reads end-of-file."""
+        await asyncio.gather(*(proc.close() for _, proc in self._live()))
+
+    async def expect(self, pattern: str | bytes | re.Pattern[Any], timeout: float | None = None,
+                     stream: Stream = "stdout") -> list[re.Match[Any]]:
+        """``Process.expect`` on every node at once, within one ``timeout``; returns
+        the matches, by rank. Nodes that did not match (in time, or before their
+        end, or that did not start): ``GroupExpectError`` naming them, with the
+        others' matches; every process goes on."""
+        if not self._started:
+            raise RuntimeError(f"{self!r}: start() it first")
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, re.MULTILINE)
+        shown = regex.pattern if isinstance(regex.pattern, str) else repr(regex.pattern)
+        ranks = [rank for rank in self._ran if rank not in self._errors]
+        outcomes = await asyncio.gather(
+            *(self.processes[rank].expect(regex, timeout, stream) for rank in ranks),
+            return_exceptions=True)
+        matches = {rank: found for rank, found in zip(ranks, outcomes, strict=True)
+                   if isinstance(found, re.Match)}
+        for found in outcomes:
+            if isinstance(found, BaseException) and not isinstance(found, Exception):
+                raise found
+        if len(matches) < len(self.processes):
+            missing = [self.labels[rank] for rank in range(len(self.processes))
+                       if rank not in matches]
+            raise GroupExpectError(shown, stream, timeout, missing, matches)
+        return [matches[rank] for rank in range(len(self.processes))]
+
+    async def __aenter__(self) -> Group:
+        if not self._started:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._started:
+            await self.kill()
+
+    # ----- what it did
+    def result(self, rank: int) -> NodeResult:
+        """How the node of index ``rank`` did, so far."""
+        proc = self.processes[rank]
+        duration = (proc.ended_at - proc.started_at
+                    if proc.ended_at is not None and proc.started_at is not None else None)
+        state: State
+        reason: str | None = None
+        if rank in self._errors:
+            state, reason = "failed", self._errors[rank]
+        elif not self._started or proc.started_at is None:
+            state = "not started"
+        elif proc.running or proc.ended_at is None:
+            state = "running"
+        elif rank in self._marks:
+            state = self._marks[rank]
+            reason = (f"still running after {self._timeouts[rank]:g}s" if state == "timed out"
+                      else _status(proc.exit_status))
+        elif proc.exit_status == 0:
+            state = "ok"
+        else:
+            state, reason = "failed", _status(proc.exit_status)
+        return NodeResult(self.labels[rank], rank, proc.command, state, proc.exit_status,
+                          duration, reason)
+
+    @property
+    def results(self) -> list[NodeResult]:
+        """How each node did so far, by rank."""
+        return [self.result(rank) for rank in range(len(self.processes))]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every node ran its command and returned 0."""
+        return all(result.ok for result in self.results)
+
+    def summary(self) -> str:
+        """``3 ok, 1 failed: fit02``, then the other states there are (``1 timed
+        out: fit03``), as the command-line tools say it."""
+        results = self.results
+        parts = []
+        for state in STATES:
+            labels = [result.label for result in results if result.state == state]
+            if labels or state in ("ok", "failed"):
+                part = f"{len(labels)} {state}"
+                if labels and state != "ok":
+                    part += f": {_fold(labels)}"
+                parts.append(part)
+        return ", ".join(parts)
+
+    def report(self) -> str:
+        """One line per node (``NodeResult.line``), then ``summary()``; each line
+        ends with a newline."""
+        return "".join(result.line() + "\n" for result in self.results) + self.summary() + "\n"
+
+
+def _words(item: str | Sequence[str]) -> tuple[str, ...]:
+    if isinstance(item, str):
+        return (item,)
+    return tuple(str(word) for word in item)
+
+
+def _status(status: Status) -> str:
+    if isinstance(status, str):
+        return f"signal {status}"
+    if status is None:
+        return "no exit status"
+    return f"exit {status}"
+
+
+def _reason(exc: BaseException) -> str:
+    return reason(exc)
+
+
+def _fold(labels: list[str]) -> str:
+    from .cli.targets import fold
+
+    return fold(labels)
+
