@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from test_process import mark, nothing_left
 from test_ssh_core import Recorder, _created, node
@@ -131,12 +133,15 @@ async def test_a_failing_node_and_the_report(five):
 
 async def test_wait_timeout_kills_the_late_nodes(five):
     word = mark()
-    group = await Group(five, f"sh -c '[ $1 = 3 ] && exec sleep 300; exit 0' {word} {{rank}}"
-                        ).start()
+    group = await Group(five, f"sh -c '[ $1 = 3 ] && exec sleep 300; [ $1 = 1 ] && exit 3; "
+                              f"exit 0' {word} {{rank}}").start()
     results = await group.wait(timeout=3)
-    assert [result.state for result in results] == ["ok", "ok", "ok", "timed out", "ok"]
+    assert [result.state for result in results] == ["ok", "failed", "ok", "timed out", "ok"]
     assert results[3].reason == "still running after 3s"
-    assert group.summary() == "4 ok, 0 failed, 1 timed out: 127.0.0.4"
+    assert group.report() == expected_report(  # as in docs/processes.md
+        group, ["127.0.0.1: ok", "127.0.0.2: failed (exit 3)", "127.0.0.3: ok",
+                "127.0.0.4: timed out (still running after 3s)", "127.0.0.5: ok"],
+        "3 ok, 1 failed: 127.0.0.2, 1 timed out: 127.0.0.4")
     assert await nothing_left(word)
 
 
@@ -169,3 +174,25 @@ async def test_misuse_is_refused():
         await group.start()
     await group.wait(timeout=10)
     assert group.summary() == "1 ok, 0 failed"
+
+
+async def test_cancelled_inside_async_with_kills_every_node(some_nodes):
+    word = mark()
+    started = asyncio.Event()
+    holder: list[Group] = []
+
+    async def body() -> None:
+        async with Group(some_nodes, f"sh -c 'echo started; sleep 300' {word}",
+                         show=False) as group:
+            holder.append(group)
+            await group.expect("started", timeout=10)
+            started.set()
+            await group.wait()
+
+    task = asyncio.create_task(body())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [result.state for result in holder[0].results] == ["killed"] * len(some_nodes)
+    assert await nothing_left(word)
