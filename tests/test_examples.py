@@ -89,3 +89,18 @@ def test_process_login():
     assert "the console heard: uptime" in done.stdout
     assert "node1:logout" in done.stdout
     assert "console exit status: 0" in done.stdout
+
+
+def test_per_host_args():
+    done = run("per_host_args.py")
+    assert done.returncode == 0, done.stderr
+    group, cli = done.stdout.split("----- apssh --args FILE\n")
+    for rank in range(10):  # each node got its own argument
+        node, got = f"node{rank + 1}", "the odd one" if rank == 3 else f"--channel {rank + 1}"
+        assert f"rank {rank}: {node} rank {rank} got {got}\n" in group
+        assert f"{node}:{node} rank {rank} got {got}\n" in group
+        got = "--channel 33 --name the odd one" if rank == 2 else f"--channel {rank + 1}"
+        assert re.search(rf"^{node} *:{node} rank {rank} got {got}$", cli, re.M)
+    assert re.search(r"^node10: ok in \d+\.\d\ds\n10 ok, 0 failed\n", group, re.M)
+    assert "apssh: 10 ok, 0 failed" in done.stderr
+    assert cli.rstrip().endswith("(exit code 0)")
