@@ -25,8 +25,9 @@ from typing import Any
 
 from ._asyncssh import asyncssh
 from .formatters import Formatter, HostFormatter
+from .localproc import kill_group
 from .names import local_user
-from .nodes import SshNode, kill_group
+from .nodes import SshNode
 
 
 @dataclass

@@ -6,22 +6,21 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import CommandTimeoutError
 from .formatters import EXTENDED_DATA_STDERR, Formatter, HostFormatter
 from .lines import LineSplitter
+from .localproc import forward, kill_group, settle, start_group
+from .localproc import status as status_of
 from .names import local_user
 from .process import LocalHandle, Process, open_local
 from .shellwrap import check_env
 from .sshproxy import SshProxy
 
-#: how much a LocalNode reads from a command's output at a time
-READ_SIZE = 64 * 1024
 #: how much a LocalNode copies at a time (a cancelled copy stops within one chunk)
 COPY_CHUNK = 1024 * 1024
 
@@ -89,32 +88,16 @@ class LocalNode:
         """
         output = asyncio.subprocess.DEVNULL if ignore_outputs else asyncio.subprocess.PIPE
         feed_from = asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE
-        # cancelled while the shell starts, asyncio would kill the shell alone and
-        # leave what it started: the start is shielded, then the whole group killed
-        starting = asyncio.ensure_future(asyncio.create_subprocess_shell(
-            command, stdin=feed_from, stdout=output, stderr=output, cwd=cwd,
-            start_new_session=True))
-        try:
-            proc = await asyncio.shield(starting)
-        except asyncio.CancelledError:
-            # cancelled again meanwhile or not, the start is seen through, then undone
-            await settle(starting)
-            if not starting.cancelled() and starting.exception() is None:
-                started = starting.result()
-                kill_group(started.pid)
-                await settle(started.wait())
-            raise
+        proc = await start_group(command, stdin=feed_from, stdout=output, stderr=output,
+                                 cwd=cwd)
         # no session_start/session_stop: 0.27's LocalNode fired no events, so a
         # verbose formatter prints its lines only (no "Session started" on stderr)
         lines = formatter if formatter is not None else self.formatter
 
-        async def forward(stream: asyncio.StreamReader | None, datatype: int | None) -> None:
-            if stream is None:
-                return
+        async def lines_of(stream: asyncio.StreamReader | None, datatype: int | None) -> None:
             splitter = LineSplitter(lambda raw: lines.data(raw, datatype, self.hostname))
             try:
-                while chunk := await stream.read(READ_SIZE):
-                    splitter.feed(chunk)
+                await forward(stream, splitter.feed)
             finally:  # a partial last line is handed over, even when stopped
                 splitter.close()
 
@@ -128,8 +111,8 @@ class LocalNode:
         deadline = asyncio.timeout(timeout)
         try:
             async with deadline:
-                await asyncio.gather(feed(), forward(proc.stdout, None),
-                                     forward(proc.stderr, EXTENDED_DATA_STDERR))
+                await asyncio.gather(feed(), lines_of(proc.stdout, None),
+                                     lines_of(proc.stderr, EXTENDED_DATA_STDERR))
                 status = await proc.wait()
         except BaseException as exc:
             kill_group(proc.pid)
@@ -137,9 +120,7 @@ class LocalNode:
             if isinstance(exc, TimeoutError) and deadline.expired():
                 raise CommandTimeoutError(str(self), command, timeout or 0) from None
             raise
-        if status < 0:
-            return signal.Signals(-status).name.removeprefix("SIG")
-        return status
+        return status_of(status)
 
     def process(self, command: str, **kwds: Any) -> Process:
         """A handle on ``command`` run on this machine, not started yet (see
@@ -149,7 +130,7 @@ class LocalNode:
 
     async def open_process(self, process: Process) -> LocalHandle:
         """Start ``process`` (``Process.start`` calls this) in a session of its own."""
-        return await open_local(self.hostname, process, kill_group)
+        return await open_local(self.hostname, process)
 
     async def mkdir(self, localdir: str) -> bool:
         """Create ``localdir`` (and parents)."""
@@ -194,18 +175,6 @@ class LocalNode:
         """Nothing to close."""
 
 
-async def settle(awaitable: Awaitable[Any]) -> None:
-    """Wait until ``awaitable`` is done, however often the caller is cancelled
-    meanwhile; its outcome is left in it (the caller re-raises its own
-    cancellation afterwards)."""
-    future = asyncio.ensure_future(awaitable)
-    while not future.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait([future])  # cancelled, it leaves the future running
-    if not future.cancelled():
-        future.exception()  # retrieved: never "exception was never retrieved"
-
-
 class CopyStopped(Exception):
     """Raised inside a copy's thread when its caller was cancelled."""
 
@@ -222,13 +191,6 @@ async def in_thread(func: Callable[..., _T], *args: Any) -> _T:
         stop.set()
         await settle(work)
         raise
-
-
-def kill_group(pid: int) -> None:
-    """SIGKILL the process group ``pid`` (a command started in a session of its
-    own), if it is still there."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def _copy(sources: Any, destination: Any, kwds: dict[str, Any],

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
 import re
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -28,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from .errors import ApsshError
 from .formatters import EXTENDED_DATA_STDERR, Formatter
 from .lines import LineSplitter
-from .remote import PID_MARK, LineSession, command_started, wrap_command
+from .localproc import forward, kill_group, start_group, status
+from .remote import PID_MARK, LineSession, command_started, consume, wrap_command
 
 if TYPE_CHECKING:
     from .sshproxy import SshProxy
@@ -37,8 +36,6 @@ __all__ = ["ExpectEndError", "ExpectTimeoutError", "Process", "ProcessHandle"]
 
 Stream = Literal["stdout", "stderr"]
 Status = int | str | None
-#: how much a local process's output is read at a time
-READ_SIZE = 64 * 1024
 
 
 class ExpectTimeoutError(ApsshError, TimeoutError):
@@ -190,7 +187,7 @@ class Process:
         self.started_at = time.time()
         handle = self._handle = await self.node.open_process(self)
         self._watch = asyncio.ensure_future(self._watch_end(handle))
-        self._watch.add_done_callback(_retrieved)  # its error is raised by wait(), if asked
+        self._watch.add_done_callback(consume)  # its error is raised by wait(), if asked
         return self
 
     async def _watch_end(self, handle: ProcessHandle) -> None:
@@ -290,11 +287,6 @@ class Process:
         if self._handle is not None:
             await self.kill()
 
-
-def _retrieved(done: asyncio.Future[None]) -> None:
-    """Mark ``done``'s outcome as retrieved: nobody may ever wait for it."""
-    if not done.cancelled():
-        done.exception()
 
 
 # ----- on an ssh node
@@ -397,9 +389,9 @@ class LocalHandle:
     """A command started as a local subprocess, in a session of its own: ``kill``
     kills its process group."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, process: Process, hostname: str,
-                 kill: Callable[[int], None]) -> None:
-        self.proc, self.kill_group = proc, kill
+    def __init__(self, proc: asyncio.subprocess.Process, process: Process,
+                 hostname: str) -> None:
+        self.proc = proc
         self.readers = [
             asyncio.ensure_future(self._forward(proc.stdout, "stdout", None, process, hostname)),
             asyncio.ensure_future(self._forward(proc.stderr, "stderr", EXTENDED_DATA_STDERR,
@@ -409,14 +401,10 @@ class LocalHandle:
     @staticmethod
     async def _forward(reader: asyncio.StreamReader | None, stream: Stream,
                        datatype: int | None, process: Process, hostname: str) -> None:
-        if reader is None:
-            return
         lines = process.formatter
         splitter = LineSplitter(lambda raw: lines.data(raw, datatype, hostname))
         try:
-            while chunk := await reader.read(READ_SIZE):
-                process.received(chunk, stream)
-                splitter.feed(chunk)
+            await forward(reader, lambda chunk: process.received(chunk, stream), splitter.feed)
         finally:
             splitter.close()
 
@@ -439,33 +427,19 @@ class LocalHandle:
     async def ended(self) -> Status:
         try:
             await asyncio.gather(*self.readers)
-            status = await self.proc.wait()
+            returncode = await self.proc.wait()
         finally:
             for reader in self.readers:
                 reader.cancel()
-        if status < 0:
-            return signal.Signals(-status).name.removeprefix("SIG")
-        return status
+        return status(returncode)
 
     async def kill(self) -> None:
-        self.kill_group(self.proc.pid)
+        kill_group(self.proc.pid)
 
 
-async def open_local(hostname: str, process: Process,
-                     kill: Callable[[int], None]) -> LocalHandle:
-    """Start ``process`` as a local subprocess in a session of its own;
-    ``kill(pid)`` kills a process group (``nodes.kill_group``)."""
+async def open_local(hostname: str, process: Process) -> LocalHandle:
+    """Start ``process`` as a local subprocess in a session of its own (a cancel
+    while it starts kills its whole group)."""
     pipe = asyncio.subprocess.PIPE
-    starting = asyncio.ensure_future(asyncio.create_subprocess_shell(
-        process.command, stdin=pipe, stdout=pipe, stderr=pipe, start_new_session=True))
-    try:
-        proc = await asyncio.shield(starting)
-    except asyncio.CancelledError:
-        # cancelled while the shell starts: it is seen through, then its group killed
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait([starting])
-        if starting.done() and not starting.cancelled() and starting.exception() is None:
-            kill(starting.result().pid)
-        raise
-    return LocalHandle(proc, process, hostname, kill)
-
+    proc = await start_group(process.command, stdin=pipe, stdout=pipe, stderr=pipe)
+    return LocalHandle(proc, process, hostname)

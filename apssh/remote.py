@@ -88,7 +88,7 @@ class Killer:
         ``TimeoutError``) otherwise."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        done.add_done_callback(_consume)  # its caller may be gone (cancelled again)
+        done.add_done_callback(consume)  # its caller may be gone (cancelled again)
         self.waiting.setdefault(conn, []).append((pid, start_by, done))
         if self.batches is None or self.batches.done():
             self.batches = asyncio.ensure_future(self._batches())
@@ -274,14 +274,15 @@ async def command_started(open_session: Callable[[], Awaitable[T]],
         await asyncio.wait([opening], timeout=KILL_TIMEOUT)
         if not opening.done():
             opening.cancel()  # no answer: the server is stuck, nothing more to do
-            opening.add_done_callback(_consume)
+            opening.add_done_callback(consume)
         elif not opening.cancelled() and opening.exception() is None:
             await stop(opening.result())
         raise
 
 
-def _consume(done: asyncio.Future[Any]) -> None:
-    """Mark ``done``'s outcome as retrieved: it was abandoned on purpose."""
+def consume(done: asyncio.Future[Any]) -> None:
+    """Mark ``done``'s outcome as retrieved (a done callback for a future abandoned on
+    purpose, or whose error is raised elsewhere): no "never retrieved" warning."""
     if not done.cancelled():
         done.exception()
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._asyncssh import asyncssh
 from .partial import writing
-from .remote import session_opened
+from .remote import consume, session_opened
 
 #: how long a cancelled copy waits for the server to acknowledge it before its SFTP
 #: session is dropped (well within the time a scheduler grants a cancelled job)
@@ -28,11 +28,6 @@ if TYPE_CHECKING:
     from .connection import State
     from .formatters import Formatter
 
-
-def _consume(done: asyncio.Future[Any]) -> None:
-    """Retrieve the outcome of an abandoned copy: its error is of no interest."""
-    if not done.cancelled():
-        done.exception()
 
 
 def _local_files(task: asyncio.Task[Any]) -> list[Any]:
@@ -122,7 +117,7 @@ class SftpFiles:
                 self._drop_sftp(sftp)
             for file in held:
                 file.close()  # nothing more written; no-op when asyncssh closed it
-            task.add_done_callback(_consume)
+            task.add_done_callback(consume)
             raise
 
     async def mkdir(self, remotedir: str) -> bool:
