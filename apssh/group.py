@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from .errors import ApsshError, reason
 from .formatters import Formatter
+from .names import fold
 from .node import Node
 from .pernode import NodeValues, expand_command
 from .process import Process, Status, Stream
@@ -49,7 +50,7 @@ class GroupExpectError(ApsshError, TimeoutError):
         self.missing, self.matches = missing, matches
         within = f" within {timeout:g}s" if timeout is not None else ""
         super().__init__(f"pattern {pattern!r} not seen on {stream}{within} on "
-                         f"{len(missing)} node(s): {_fold(missing)}")
+                         f"{len(missing)} node(s): {fold(missing)}")
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class Group:
                 if not isinstance(outcome, Exception):
                     await self._kill_started()
                     raise outcome
-                self._errors[rank] = _reason(outcome)
+                self._errors[rank] = reason(outcome)
             else:
                 self._ran.append(rank)
         return self
@@ -180,7 +181,7 @@ class Group:
                 self._timeouts[rank] = timeout or 0
                 await self._kill_one(rank, proc)
             except Exception as exc:  # the connection went away under it
-                self._errors.setdefault(rank, _reason(exc))
+                self._errors.setdefault(rank, reason(exc))
 
         await asyncio.gather(*(one(rank, proc) for rank, proc in self._live()))
         for rank, proc in enumerate(self.processes):  # ended on its own, with an error
@@ -191,14 +192,14 @@ class Group:
         try:
             await proc.kill()
         except Exception as exc:
-            self._errors.setdefault(rank, _reason(exc))
+            self._errors.setdefault(rank, reason(exc))
 
     async def _collect(self, rank: int, proc: Process) -> None:
         if rank in self._ran and not proc.running and rank not in self._errors:
             try:
                 await proc.wait()
             except Exception as exc:
-                self._errors[rank] = _reason(exc)
+                self._errors[rank] = reason(exc)
 
     async def kill(self) -> list[NodeResult]:
         """Kill the command on every node where it still runs (its whole process
@@ -296,7 +297,7 @@ class Group:
             if labels or state in ("ok", "failed"):
                 part = f"{len(labels)} {state}"
                 if labels and state != "ok":
-                    part += f": {_fold(labels)}"
+                    part += f": {fold(labels)}"
                 parts.append(part)
         return ", ".join(parts)
 
@@ -320,12 +321,4 @@ def _status(status: Status) -> str:
     return f"exit {status}"
 
 
-def _reason(exc: BaseException) -> str:
-    return reason(exc)
-
-
-def _fold(labels: list[str]) -> str:
-    from .cli.targets import fold
-
-    return fold(labels)
 

@@ -21,6 +21,7 @@ import ipaddress
 import os
 import pwd
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import ApsshError
@@ -123,3 +124,13 @@ def expand_names(template: str, values: dict[str, str]) -> str:
             path_in(".", value)
     pattern = re.compile(r"\{(" + "|".join(map(re.escape, values)) + r")\}")
     return pattern.sub(lambda found: values[found.group(1)], template)
+
+
+def fold(names: Iterable[str]) -> str:
+    """Host names folded ClusterShell-style (``fit[01-05,07]``), or joined with commas."""
+    names = list(names)
+    if len(names) > 1 and all(re.fullmatch(r"[\w.-]+", name) for name in names):
+        from ClusterShell.NodeSet import NodeSet
+
+        return str(NodeSet.fromlist(names))
+    return ",".join(names)

@@ -11,10 +11,10 @@ from apssh.cli.targets import (
     TargetError,
     excluded,
     expand,
-    fold,
     parse_gateway,
     split_items,
 )
+from apssh.names import fold
 
 
 def shown(specs: list[str], **defaults) -> list[str]:

@@ -15,8 +15,9 @@ from ..formatters import (
     VerboseFormatter,
     write_to,
 )
+from ..names import fold
 from .pipe import drop_stream
-from .targets import Target, fold
+from .targets import Target
 
 
 class Progress:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..formatters import write_to
+from ..names import fold
 from ..pernode import ArgsFile, NodeValues, PerNodeError, expand_command, uses
 from .errors import UsageError
 from .pipe import drop_stream
-from .targets import Target, fold
+from .targets import Target
 
 
 def read_args(path: str | None) -> ArgsFile | None:

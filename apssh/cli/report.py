@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..names import path_in
+from ..names import fold, path_in
 from .errors import FAILED, INTERRUPTED, UNREACHABLE, host_code, result_code
-from .targets import Target, fold
+from .targets import Target
 
 
 @dataclass

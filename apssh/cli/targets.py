@@ -269,13 +269,3 @@ def excluded(target: Target, excludes: Iterable[Target]) -> bool:
     port when the exclusion names them (gateways do not matter)."""
     return any(x.host == target.host and x.user in (None, target.user)
                and x.port in (None, target.port) for x in excludes)
-
-
-def fold(names: Iterable[str]) -> str:
-    """Host names folded ClusterShell-style (``fit[01-05,07]``), or joined with commas."""
-    names = list(names)
-    if len(names) > 1 and all(re.fullmatch(r"[\w.-]+", name) for name in names):
-        from ClusterShell.NodeSet import NodeSet
-
-        return str(NodeSet.fromlist(names))
-    return ",".join(names)
