@@ -115,17 +115,6 @@ def path_in(directory: str | Path, *parts: str) -> Path:
     return path
 
 
-def expand_names(template: str, values: dict[str, str]) -> str:
-    """``template`` with each ``{name}`` of ``values`` replaced, in one pass; each value
-    must be a safe path component (see ``path_in``), so a template that stays in its
-    directory still does once filled. Other braces stay as written."""
-    for value in values.values():
-        if value:
-            path_in(".", value)
-    pattern = re.compile(r"\{(" + "|".join(map(re.escape, values)) + r")\}")
-    return pattern.sub(lambda found: values[found.group(1)], template)
-
-
 def fold(names: Iterable[str]) -> str:
     """Host names folded ClusterShell-style (``fit[01-05,07]``), or joined with commas."""
     names = list(names)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ApsshError
+from .formatters import shorten_hostname
 from .names import path_in
 
 #: the per-node names, as they are written between braces
@@ -44,11 +45,6 @@ class PerNodeError(ApsshError, ValueError):
     """Per-node values that cannot be used: an arguments file that does not say what
     a node gets, or a line that is not a list of words."""
 
-
-def short_host(host: str) -> str:
-    """The first component of a host name; an IP address is kept whole."""
-    first = host.split(".")[0]
-    return host if first.isdigit() else first
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ class NodeValues:
     def as_dict(self) -> dict[str, str | tuple[str, ...]]:
         """The values by name (``{port}`` absent when unknown)."""
         values: dict[str, str | tuple[str, ...]] = {
-            "host": short_host(self.fqdn), "fqdn": self.fqdn, "user": self.user,
+            "host": shorten_hostname(self.fqdn), "fqdn": self.fqdn, "user": self.user,
             "rank": str(self.rank), "args": self.args}
         if self.port is not None:
             values["port"] = str(self.port)
@@ -163,7 +159,7 @@ class ArgsFile:
 
     def for_node(self, fqdn: str, rank: int) -> tuple[str, ...]:
         """The arguments of the node named ``fqdn``, of index ``rank``."""
-        for name in (fqdn, short_host(fqdn)):
+        for name in (fqdn, shorten_hostname(fqdn)):
             if name in self.by_host:
                 return self.by_host[name]
         if not self.by_rank:

@@ -14,12 +14,12 @@ from apssh.names import (
     BadNameError,
     check_hostname,
     check_username,
-    expand_names,
     hostname_problem,
     local_user,
     path_in,
     username_problem,
 )
+from apssh.pernode import expand_path
 
 GOOD_HOSTS = ["fit01", "faraday.inria.fr", "faraday.inria.fr.", "node_1", "a-b", "127.0.0.1",
               "::1", "fe80::1%eth0", "2001:db8::7", "x" * 63, ".".join(["a" * 63] * 3)]
@@ -78,9 +78,9 @@ def test_path_in_refuses_what_would_leave(tmp_path, part):
 def test_path_in_and_templates(tmp_path):
     assert path_in(tmp_path, "fit01", "fit01.err") == tmp_path / "fit01" / "fit01.err"
     values = {"host": "fit01", "user": "root@"}
-    assert expand_names("out/{host}/{user}f {x}", values) == "out/fit01/root@f {x}"
+    assert expand_path("out/{host}/{user}f {x}", values) == "out/fit01/root@f {x}"
     with pytest.raises(BadNameError):
-        expand_names("out/{host}", {"host": ".."})
+        expand_path("out/{host}", {"host": ".."})
 
 
 def test_per_host_files_stay_in_their_directory(tmp_path):
