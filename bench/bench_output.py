@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
+from _timing import timed  # noqa: E402
 from _venvs import installed_nepi_ng  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
@@ -45,16 +44,13 @@ LINE_SHA = hashlib.sha256(b"x" * SIZE).hexdigest()
 def measure(command: list[str], out: Path) -> tuple[float, float, bool]:
     """Wall seconds, CPU seconds (children included), whether the output is whole."""
     with out.open("wb") as file:
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=file,
-                                stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
+        wall, cpu, status = timed(command, stdin=subprocess.DEVNULL, stdout=file,
+                                  stderr=subprocess.DEVNULL)
     data = out.read_bytes()
     whole = status == 0 and len(data) == SIZE
     if whole and command[-1] == WORKLOADS["one 20 MB line, no newline"]:
         whole = hashlib.sha256(data).hexdigest() == LINE_SHA
-    return wall, usage.ru_utime + usage.ru_stime, whole
+    return wall, cpu, whole
 
 
 def main() -> int:

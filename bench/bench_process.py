@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
+from _timing import timed  # noqa: E402
 from _venvs import installed_nepi_ng  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
@@ -95,14 +96,11 @@ sys.stdout.write("ok\\n" * ok)
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (children included), nodes whose dialogue went through."""
     with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.DEVNULL, env=env)
-        _, _, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
+        wall, cpu, _ = timed(command, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.DEVNULL, env=env)
         out.seek(0)
         ok = out.read().count(b"ok\n")
-    return wall, usage.ru_utime + usage.ru_stime, ok
+    return wall, cpu, ok
 
 
 def pytest_running() -> bool:

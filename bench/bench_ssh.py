@@ -17,11 +17,9 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +27,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 sys.path.insert(0, str(REPO / "bench"))
 
+from _timing import timed  # noqa: E402
 from _venvs import installed_nepi_ng, throwaway_python  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
@@ -107,13 +106,10 @@ print("pushed")
 def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (children included), lines printed (one per host ok)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        _, _, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
+        wall, cpu, _ = timed(command, stdout=out, stderr=err, env=env)
         out.seek(0)
         lines = len(out.read().splitlines())
-    return wall, usage.ru_utime + usage.ru_stime, lines
+    return wall, cpu, lines
 
 
 def median_of(command: list[str], repeats: int, env: dict[str, str] | None = None
