@@ -33,8 +33,11 @@ _WHERE = {
     "SchedulerJob": "scheduler",
     "SchedulerTimeoutError": "errors",
     "Sequence": "sequence",
+    "Sweeper": "sweep",
     "SignalExit": "errors",
     "Watch": "watch",
+    "combinations": "sweep",
+    "parse_parameter": "sweep",
     "set_debug": "debug",
 }
 
@@ -64,4 +67,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .scheduler import Scheduler as Scheduler
     from .scheduler import SchedulerJob as SchedulerJob
     from .sequence import Sequence as Sequence
+    from .sweep import Sweeper as Sweeper
+    from .sweep import combinations as combinations
+    from .sweep import parse_parameter as parse_parameter
     from .watch import Watch as Watch
