@@ -100,7 +100,8 @@ class AbstractJob:
     # slots keep 100k jobs light; __dict__ still lets subclasses and users add attributes
     __slots__ = (
         "__dict__", "__weakref__", "_conditions", "_exception", "_required", "_result",
-        "_sched_id", "_state", "critical", "forever", "label", "scheduler",
+        "_sched_id", "_state", "critical", "ended_at", "forever", "label", "scheduler",
+        "started_at",
     )
 
     #: True on schedulers that are jobs (nested schedulers)
@@ -127,6 +128,9 @@ class AbstractJob:
         self._result: Any = None
         self._exception: BaseException | None = None
         self._sched_id: str | None = None
+        #: when the job started and ended in its last run (``time.time()``), or None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
         if required is not None:
             self.requires(required)
         if scheduler is not None:
@@ -304,6 +308,14 @@ class AbstractJob:
         self._state = IDLE
         self._result = None
         self._exception = None
+        self.started_at = self.ended_at = None
+
+    @property
+    def duration(self) -> float | None:
+        """How long the job ran in its last run (seconds), None if it did not end."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
 
     # ----- how a job is shown
     def _get_text_label(self) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
+import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Iterable
@@ -24,6 +25,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from . import debug
+from .events import Bus, JobEnded, JobStarted
 from .job import DONE, RUNNING, SCHEDULED
 from .readiness import ReadinessTable
 
@@ -67,6 +69,12 @@ def _outside_cancel(exc: asyncio.CancelledError) -> asyncio.CancelledError:
     ).with_traceback(exc.__traceback__)
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception in one line: its type and its message's first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 def _not_awaitable(job: AbstractJob, got: object) -> TypeError:
     return TypeError(
         f"{job.repr_main()}: expected an awaitable to run, got {type(got).__name__} "
@@ -77,8 +85,11 @@ def _not_awaitable(job: AbstractJob, got: object) -> TypeError:
 class Run:
     """The state of one ``co_run()``: counters, tasks, the window and the outcome."""
 
-    def __init__(self, scheduler: PureScheduler, plan: Plan, parent: Run | None = None) -> None:
+    def __init__(self, scheduler: PureScheduler, plan: Plan, parent: Run | None = None,
+                 bus: Bus | None = None) -> None:
         self.scheduler = scheduler
+        #: where this run's events go (None: nobody listens, none is built)
+        self.bus = bus
         #: the run of the outermost scheduler (this one at the top)
         self.root: Run = parent.root if parent is not None else self
         self.loop = asyncio.get_running_loop()
@@ -141,6 +152,11 @@ class Run:
         if not self.tasks:
             return
         tasks = list(self.tasks)
+        if self.bus is not None:
+            now = time.time()
+            for job in self.tasks.values():
+                self.bus.emit(JobEnded(job=job, outcome="cancelled", time=now,
+                                       duration=now - (job.started_at or now)))
         for task in tasks:
             task.cancel()
         _, pending = await asyncio.wait(tasks, timeout=CANCEL_GRACE)
@@ -177,7 +193,10 @@ class Run:
             else:
                 coroutine = _raise(_not_awaitable(job, coroutine))
         job._state = RUNNING
+        job.started_at = time.time()
         self.started += 1
+        if self.bus is not None:
+            self.bus.emit(JobStarted(job=job, time=job.started_at))
         if self.readiness.by_source:
             self.readiness.launched(job)
         if len(self.tasks) < INLINE_BELOW and job in self.successors:
@@ -226,7 +245,10 @@ class Run:
             if self.fatal_job is None and is_fatal(exc):
                 self.fatal_job = job
         job._state = DONE
+        job.ended_at = time.time()
         self.done += 1
+        if self.bus is not None:
+            self._job_ended(job, exc)
         if self.outcome is not None:
             return
         if exc is not None:
@@ -253,6 +275,16 @@ class Run:
             self.release(follow)
         elif self.window:
             self.fill()
+
+    def _job_ended(self, job: AbstractJob, exc: BaseException | None) -> None:
+        assert self.bus is not None
+        if exc is None:
+            outcome, why = "ok", None
+        else:
+            outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
+            why = one_line(exc)
+        self.bus.emit(JobEnded(job=job, outcome=outcome, reason=why,
+                               time=job.ended_at or time.time(), duration=job.duration))
 
     def release(self, jobs: Iterable[AbstractJob]) -> None:
         """One requirement of each of ``jobs`` is met: those with none left start."""

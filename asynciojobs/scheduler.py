@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextvars
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import closing, debug, graph, listing
+from . import closing, debug, events, graph, listing
 from .errors import InvalidScenarioError, SchedulerTimeoutError
 from .job import AbstractJob, Job, flatten_jobs
 from .jobset import JobSet
@@ -72,6 +72,7 @@ class PureScheduler:
         self._failed_job: AbstractJob | None = None
         self._did_shutdown = False
         self._run: Run | None = None
+        self._subscribers: list[tuple[events.Subscriber, bool]] = []
         self.update(jobs_or_sequences)
 
     # ----- the container
@@ -110,6 +111,20 @@ class PureScheduler:
         """How this scheduler treats jobs whose ``critical`` is None: as critical."""
         return True
 
+    # ----- events
+    def subscribe(self, callback: events.Subscriber, *,
+                  output: bool = False) -> Callable[[], None]:
+        """Deliver the events of this scheduler's runs to ``callback`` (``Output``
+        too with ``output``; see ``asynciojobs.events``); returns a function that
+        unsubscribes. Nested schedulers' events come too."""
+        item = (callback, output)
+        self._subscribers.append(item)
+
+        def unsubscribe() -> None:
+            if item in self._subscribers:
+                self._subscribers.remove(item)
+        return unsubscribe
+
     # ----- running
     async def co_run(self) -> bool:
         """Run the jobs; True when every finite job completed with no critical failure.
@@ -126,15 +141,19 @@ class PureScheduler:
         plan = self._prepare(nested=parent is not None)
         if not self.jobs:
             return True
-        run = Run(self, plan, parent)
+        bus = events.bus_for_run(self._subscribers)
+        run = Run(self, plan, parent, bus)
         self._run = run
         loop = run.loop
         if debug.DEBUG:
             loop.set_debug(True)
         token = _enclosing_run.set(run)
+        bus_token = events._current.set(bus)
         try:
             if self.verbose:
                 self._feedback(None, f"entering co_run() with {len(self.jobs)} jobs")
+            if bus is not None:
+                bus.emit(events.RunStarted(scheduler=self))
             run.start()
             await run.wait()
         finally:
@@ -146,6 +165,11 @@ class PureScheduler:
             self._report_end(run)
             self._run = None
             await self.co_shutdown()
+            if bus is not None:
+                outcome = run.outcome or CANCELLED
+                bus.emit(events.RunEnded(scheduler=self, outcome=outcome,
+                                         reason=None if outcome == OK else self.why()))
+            events._current.reset(bus_token)
         if run.fatal_job is not None and run.fatal_job._exception is not None:
             raise run.fatal_job._exception
         return run.outcome == OK

@@ -1,0 +1,283 @@
+"""What happens during a run, as data, for whoever subscribes.
+
+A run emits one stream of events: the scheduler's (``RunStarted``, ``RunEnded``),
+the jobs' (``JobStarted``, ``JobEnded``), and what jobs report about their own
+work: commands on nodes (``CommandStarted``, ``CommandEnded``, ``Output``) and
+connections to nodes (``ConnectionOpened``, ``ConnectionFailed``,
+``ConnectionClosed``). The vocabulary lives here so that a subscriber (a record,
+a live view, a log) depends on asynciojobs only; apssh emits the command and
+connection events.
+
+Subscribe a callable that takes an event, for one scheduler
+(``scheduler.subscribe(callback)``) or for every run in the process
+(``events.subscribe(callback)``). ``output=True`` also delivers ``Output`` (the
+bytes commands print), which costs a little on every chunk; without it, nothing
+is built for output. A run that nobody listens to builds no event at all.
+
+Subscribers are called synchronously, in the event loop, in the order they
+subscribed; one that raises is reported once on the ``asynciojobs`` logger and
+dropped for the rest of the run, never failing a job. Events of a nested
+scheduler reach the subscribers of the schedulers around it too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .job import AbstractJob
+
+__all__ = [
+    "CommandEnded",
+    "CommandStarted",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "ConnectionOpened",
+    "Event",
+    "JobEnded",
+    "JobStarted",
+    "Output",
+    "RunEnded",
+    "RunStarted",
+    "Subscriber",
+    "emit",
+    "emitting",
+    "subscribe",
+    "wants_output",
+]
+
+#: a subscriber: called with each event
+Subscriber = Callable[["Event"], None]
+
+logger = logging.getLogger("asynciojobs")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Something that happened, at ``time`` (seconds since the epoch)."""
+
+    #: a short dotted name: ``job.ended``, ``command.started``...
+    kind: ClassVar[str] = "event"
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    """A scheduler starts running its jobs."""
+
+    kind: ClassVar[str] = "run.started"
+    scheduler: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunEnded(Event):
+    """A scheduler's run ended: ``outcome`` is ``ok``, ``critical``, ``timeout``,
+    ``cancelled`` or ``aborted``; ``reason`` says why in one line when not ok."""
+
+    kind: ClassVar[str] = "run.ended"
+    scheduler: Any
+    outcome: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStarted(Event):
+    """A job's requirements are met and it starts."""
+
+    kind: ClassVar[str] = "job.started"
+    job: AbstractJob
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobEnded(Event):
+    """A job ended: ``outcome`` is ``ok``, ``failed`` or ``cancelled`` (stopped with
+    its run); ``reason`` is the failure in one line."""
+
+    kind: ClassVar[str] = "job.ended"
+    job: AbstractJob
+    outcome: str
+    reason: str | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandStarted(Event):
+    """A job starts its ``index``-th command (from 0) on ``node``."""
+
+    kind: ClassVar[str] = "command.started"
+    job: AbstractJob | None
+    node: str
+    index: int
+    command: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandEnded(Event):
+    """A command ended: ``status`` is its exit status (a number), a signal name, or
+    None when it did not get that far; ``outcome`` is ``ok``, ``failed``,
+    ``timeout`` or ``cancelled``; ``reason`` the failure in one line."""
+
+    kind: ClassVar[str] = "command.ended"
+    job: AbstractJob | None
+    node: str
+    index: int
+    command: str
+    outcome: str
+    status: int | str | None = None
+    reason: str | None = None
+    duration: float | None = None
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Output(Event):
+    """Bytes a command printed, as received (``stream``: ``stdout`` or ``stderr``)."""
+
+    kind: ClassVar[str] = "output"
+    job: AbstractJob | None
+    node: str
+    index: int
+    stream: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionOpened(Event):
+    """A connection to ``node`` is up (``duration``: how long it took)."""
+
+    kind: ClassVar[str] = "connection.opened"
+    node: str
+    user: str | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionFailed(Event):
+    """A connection to ``node`` could not be made."""
+
+    kind: ClassVar[str] = "connection.failed"
+    node: str
+    reason: str
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionClosed(Event):
+    """A connection to ``node`` ended: ``reason`` None when closed normally."""
+
+    kind: ClassVar[str] = "connection.closed"
+    node: str
+    reason: str | None = None
+
+
+class Bus:
+    """The subscribers of one run (and of the runs around it)."""
+
+    __slots__ = ("output", "parent", "subscribers")
+
+    def __init__(self, subscribers: list[tuple[Subscriber, bool]],
+                 parent: Bus | None) -> None:
+        self.subscribers = subscribers
+        self.parent = parent
+        #: whether some subscriber here or around wants ``Output``
+        self.output: bool = (any(out for _, out in subscribers)
+                       or (parent is not None and parent.output))
+
+    def emit(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber, here then around."""
+        bus: Bus | None = self
+        while bus is not None:
+            for item in list(bus.subscribers):
+                callback, output = item
+                if not output and type(event) is Output:
+                    continue
+                try:
+                    callback(event)
+                except Exception:
+                    logger.exception("event subscriber %r raised; dropped for this run",
+                                     callback)
+                    bus.subscribers.remove(item)
+            bus = bus.parent
+
+
+#: subscribers of every run in this process
+_everywhere: list[tuple[Subscriber, bool]] = []
+
+#: the bus of the run whose task is running (None: nobody listens)
+_current: contextvars.ContextVar[Bus | None] = contextvars.ContextVar(
+    "asynciojobs_events", default=None)
+
+
+def subscribe(callback: Subscriber, *, output: bool = False) -> Callable[[], None]:
+    """Deliver the events of every run in this process to ``callback`` (``Output``
+    too with ``output``); returns a function that unsubscribes."""
+    item = (callback, output)
+    _everywhere.append(item)
+
+    def unsubscribe() -> None:
+        if item in _everywhere:
+            _everywhere.remove(item)
+    return unsubscribe
+
+
+def bus_for_run(own: list[tuple[Subscriber, bool]]) -> Bus | None:
+    """The bus of a run starting now with its scheduler's ``own`` subscribers, or
+    None when nobody listens (then nothing is built)."""
+    parent = _current.get()
+    subscribers = list(own)
+    if parent is None:
+        subscribers += _everywhere
+        if logger.isEnabledFor(logging.DEBUG):
+            subscribers.append((log_event, False))
+    if not subscribers:
+        return parent
+    return Bus(subscribers, parent)
+
+
+def emitting() -> Bus | None:
+    """The bus of the run this code runs in, or None when nobody listens: build an
+    event only when it is not None (``if (bus := emitting()) is not None: ...``)."""
+    return _current.get()
+
+
+def emit(event: Event) -> None:
+    """Deliver ``event`` to the subscribers of the current run, if any."""
+    bus = _current.get()
+    if bus is not None:
+        bus.emit(event)
+
+
+def wants_output() -> bool:
+    """Whether a subscriber of the current run wants ``Output`` events."""
+    bus = _current.get()
+    return bus is not None and bus.output
+
+
+def describe(event: Event) -> str:
+    """One line for a person: the event's kind and its fields."""
+    parts = [event.kind]
+    for item in fields(event):
+        if item.name in ("time", "data"):
+            continue
+        name, value = item.name, getattr(event, item.name)
+        if value is None:
+            continue
+        if name == "job":
+            value = value.repr_main()
+        elif name == "scheduler":
+            value = type(value).__name__
+        parts.append(f"{name}={value}")
+    if isinstance(event, Output):
+        parts.append(f"bytes={len(event.data)}")
+    return " ".join(parts)
+
+
+def log_event(event: Event) -> None:
+    """The logging subscriber: each event as one DEBUG line on ``asynciojobs``."""
+    logger.debug("%s", describe(event))
