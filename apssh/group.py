@@ -13,28 +13,37 @@ Each node's command is the group's command filled with that node's values
 item ``rank % len(args)`` of ``args``); each value is shell-quoted, other braces
 stay as written, ``{{host}}`` is the literal ``{host}``.
 
-Copies for a group (execo's ``Put``/``Get``) are not here: ``Push``/``Pull`` jobs
-and ``appush``/``appull`` do that.
+``write()`` sends the same data to every node, or each node its own (a sequence
+by rank, or a function of the rank). ``run()`` is the one-shot form (start, write
+``input``, close stdin, wait) and ``run_sync()`` the same for a script without
+asyncio. Copies for a group (execo's ``Put``/``Get``) are in ``apssh.groupcopy``,
+with the same results and report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .errors import ApsshError, reason
 from .formatters import Formatter
 from .names import fold
 from .node import Node
+from .oneshot import run_closing
 from .pernode import NodeValues, expand_command
 from .process import Process, Status, Stream
 
-__all__ = ["STATES", "Group", "GroupExpectError", "NodeResult", "State"]
+__all__ = ["STATES", "Group", "GroupExpectError", "NodeResult", "Outcome", "State",
+           "WriteData"]
 
 State = Literal["not started", "running", "ok", "failed", "timed out", "killed"]
+Data = bytes | str
+#: what ``Group.write`` takes: the same data for every node, one item per rank
+#: (None: nothing for that node), or a function of the rank
+WriteData = Data | Sequence[Data | None] | Callable[[int], Data | None]
 #: the states, in the order the summary line gives them
 STATES: tuple[State, ...] = ("ok", "failed", "timed out", "killed", "running", "not started")
 
@@ -85,7 +94,68 @@ class NodeResult:
         return text
 
 
-class Group:
+class Outcome:
+    """What a group of per-node operations says of itself, from its ``results``:
+    ``ok``, ``summary()``, ``report()`` (shared by ``Group`` and the copies)."""
+
+    @property
+    def results(self) -> list[NodeResult]:
+        """How each node did so far, by rank."""
+        raise NotImplementedError
+
+    @property
+    def ok(self) -> bool:
+        """Whether every node did it and ended well."""
+        return all(result.ok for result in self.results)
+
+    def summary(self) -> str:
+        """``3 ok, 1 failed: fit02``, then the other states there are (``1 timed
+        out: fit03``), as the command-line tools say it."""
+        results = self.results
+        parts = []
+        for state in STATES:
+            labels = [result.label for result in results if result.state == state]
+            if labels or state in ("ok", "failed"):
+                part = f"{len(labels)} {state}"
+                if labels and state != "ok":
+                    part += f": {fold(labels)}"
+                parts.append(part)
+        return ", ".join(parts)
+
+    def report(self) -> str:
+        """One line per node (``NodeResult.line``), then ``summary()``; each line
+        ends with a newline."""
+        return "".join(result.line() + "\n" for result in self.results) + self.summary() + "\n"
+
+
+def labels_of(nodes: Sequence[Node]) -> list[str]:
+    """Each node's name in messages and reports: its hostname, ``#rank`` added
+    when that name is there twice."""
+    names = [node.hostname for node in nodes]
+    return [name if names.count(name) == 1 else f"{name}#{rank}"
+            for rank, name in enumerate(names)]
+
+
+def args_of(args: Sequence[str | Sequence[str]] | None) -> list[tuple[str, ...]] | None:
+    """Per-node arguments as words, checked (``TypeError``/``ValueError``)."""
+    if isinstance(args, str | bytes):
+        raise TypeError("args is a sequence with one item per rank, not a string")
+    if args is not None and not args:
+        raise ValueError("args is empty: give None, or at least one item")
+    return None if args is None else [_words(item) for item in args]
+
+
+def node_values(node: Node, rank: int,
+                args: list[tuple[str, ...]] | None) -> dict[str, str | tuple[str, ...]]:
+    """The per-node values of ``node`` at ``rank`` (``pernode.NodeValues``);
+    ``args``: as ``args_of`` gives them."""
+    port = getattr(node, "port", None)
+    words = () if args is None else args[rank % len(args)]
+    return NodeValues(node.hostname, str(getattr(node, "username", "") or ""),
+                      port if isinstance(port, int) else None, rank, words).as_dict()
+
+
+class Group(Outcome):
     """``command`` on each of ``nodes`` (see the module's docstring).
 
     ``args``: per-node arguments, ``{args}`` in the command: node ``rank`` gets item
@@ -97,17 +167,11 @@ class Group:
     def __init__(self, nodes: Sequence[Node], command: str,
                  args: Sequence[str | Sequence[str]] | None = None, *,
                  formatter: Formatter | None = None, show: bool = True) -> None:
-        if isinstance(args, str | bytes):
-            raise TypeError("args is a sequence with one item per rank, not a string")
-        if args is not None and not args:
-            raise ValueError("args is empty: give None, or at least one item")
+        self.args = args_of(args)
         self.nodes = list(nodes)
         self.command = command
-        self.args = None if args is None else [_words(item) for item in args]
-        names = [node.hostname for node in self.nodes]
         #: each node's name in messages and the report
-        self.labels = [name if names.count(name) == 1 else f"{name}#{rank}"
-                       for rank, name in enumerate(names)]
+        self.labels = labels_of(self.nodes)
         kwds: dict[str, Any] = {"show": show}
         if formatter is not None:
             kwds["formatter"] = formatter
@@ -129,11 +193,7 @@ class Group:
 
     def values(self, rank: int) -> dict[str, str | tuple[str, ...]]:
         """The per-node values of the node of index ``rank`` (``pernode.NodeValues``)."""
-        node = self.nodes[rank]
-        port = getattr(node, "port", None)
-        args = () if self.args is None else self.args[rank % len(self.args)]
-        return NodeValues(node.hostname, str(getattr(node, "username", "") or ""),
-                          port if isinstance(port, int) else None, rank, args).as_dict()
+        return node_values(self.nodes[rank], rank, self.args)
 
     # ----- its life
     async def start(self) -> Group:
@@ -210,9 +270,31 @@ class Group:
         await asyncio.gather(*(self._kill_one(rank, proc) for rank, proc in live))
         return self.results
 
-    async def write(self, data: bytes | str) -> None:
-        """Send ``data`` to the stdin of every running process."""
-        await asyncio.gather(*(proc.write(data) for _, proc in self._live()))
+    async def write(self, data: WriteData) -> None:
+        """Send ``data`` to the stdin of every running process: bytes or a str (in
+        UTF-8) go to all; a sequence (a list, a tuple) gives node ``rank`` its item
+        ``rank`` (it has one item per node; None sends nothing to that node); a
+        function is called with each running node's rank (``values(rank)`` gives
+        its host...) and returns what that node gets, or None."""
+        if isinstance(data, bytes | bytearray | memoryview | str):
+            same = bytes(data) if not isinstance(data, str) else data
+            await asyncio.gather(*(proc.write(same) for _, proc in self._live()))
+            return
+        if callable(data):
+            of = data
+        elif isinstance(data, Sequence):
+            if len(data) != len(self.processes):
+                raise ValueError(f"write() got {len(data)} items for {len(self.processes)} "
+                                 "nodes: give one per node (None for nothing)")
+            items = cast(Sequence[Data | None], data)  # bytes and str went above
+
+            def of(rank: int) -> Data | None:
+                return items[rank]
+        else:
+            raise TypeError(f"write() takes bytes, a str, a sequence or a function, not "
+                            f"{type(data).__name__}")
+        each = [(proc, of(rank)) for rank, proc in self._live()]
+        await asyncio.gather(*(proc.write(item) for proc, item in each if item is not None))
 
     async def close(self) -> None:
         """Close the stdin of every running process: each reads end-of-file."""
@@ -242,6 +324,23 @@ class Group:
                        if rank not in matches]
             raise GroupExpectError(shown, stream, timeout, missing, matches)
         return [matches[rank] for rank in range(len(self.processes))]
+
+    async def run(self, timeout: float | None = None,
+                  input: WriteData | None = None) -> list[NodeResult]:
+        """The one-shot form: ``start()``, ``write(input)`` when given, ``close()``
+        (the commands read end-of-file), ``wait(timeout)``; returns ``results``."""
+        await self.start()
+        if input is not None:
+            await self.write(input)
+        await self.close()
+        return await self.wait(timeout)
+
+    def run_sync(self, timeout: float | None = None,
+                 input: WriteData | None = None) -> list[NodeResult]:
+        """``run()`` for a script or a notebook cell without asyncio: in an event
+        loop of its own, which closes the nodes' connections before it ends.
+        ``RuntimeError`` inside a running loop (``await run()`` there)."""
+        return run_closing(lambda: self.run(timeout, input), self.nodes, "Group")
 
     async def __aenter__(self) -> Group:
         if not self._started:
@@ -281,30 +380,6 @@ class Group:
     def results(self) -> list[NodeResult]:
         """How each node did so far, by rank."""
         return [self.result(rank) for rank in range(len(self.processes))]
-
-    @property
-    def ok(self) -> bool:
-        """Whether every node ran its command and returned 0."""
-        return all(result.ok for result in self.results)
-
-    def summary(self) -> str:
-        """``3 ok, 1 failed: fit02``, then the other states there are (``1 timed
-        out: fit03``), as the command-line tools say it."""
-        results = self.results
-        parts = []
-        for state in STATES:
-            labels = [result.label for result in results if result.state == state]
-            if labels or state in ("ok", "failed"):
-                part = f"{len(labels)} {state}"
-                if labels and state != "ok":
-                    part += f": {fold(labels)}"
-                parts.append(part)
-        return ", ".join(parts)
-
-    def report(self) -> str:
-        """One line per node (``NodeResult.line``), then ``summary()``; each line
-        ends with a newline."""
-        return "".join(result.line() + "\n" for result in self.results) + self.summary() + "\n"
 
 
 def _words(item: str | Sequence[str]) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ node, local or remote, as execo's ``Process`` / ``SshProcess`` do: ``start()``,
 or stderr, ``wait()`` for its end, ``kill()`` it (its whole process group), and
 read what it printed (``stdout``, ``stderr``: bytes, unchanged) and how it ended
 (``exit_status``: a number, or a signal name). ``async with`` kills it on exit.
+``run()`` is the one-shot form, ``run_sync()`` the same without asyncio.
 
 The node does the node-specific part (``open_process``): on an ``SshProxy`` the
 command is sent wrapped as ``run()`` sends it and is stopped by the node's own kill
@@ -277,6 +278,32 @@ class Process:
             if match is not None:
                 output.text_cursor = match.end()
         return match
+
+    async def run(self, timeout: float | None = None,
+                  input: bytes | str | None = None) -> Process:
+        """The one-shot form: ``start()``, ``write(input)`` when given, ``close()``
+        (the command reads end-of-file), ``wait(timeout)``; returns the process
+        (``exit_status``, ``stdout``...). Not over within ``timeout`` seconds: it is
+        killed, then ``TimeoutError``."""
+        await self.start()
+        try:
+            if input is not None:
+                await self.write(input)
+            await self.close()
+            await self.wait(timeout)
+        except BaseException:
+            await asyncio.shield(self.kill())
+            raise
+        return self
+
+    def run_sync(self, timeout: float | None = None,
+                 input: bytes | str | None = None) -> Process:
+        """``run()`` for a script or a notebook cell without asyncio: in an event
+        loop of its own, which closes the node's connection before it ends.
+        ``RuntimeError`` inside a running loop (``await run()`` there)."""
+        from .oneshot import run_closing
+
+        return run_closing(lambda: self.run(timeout, input), [self.node], "Process")
 
     async def __aenter__(self) -> Process:
         if self._handle is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 from test_process import mark, nothing_left
@@ -196,3 +198,80 @@ async def test_cancelled_inside_async_with_kills_every_node(some_nodes):
         await task
     assert [result.state for result in holder[0].results] == ["killed"] * len(some_nodes)
     assert await nothing_left(word)
+
+
+# ----- per-node data to write
+async def test_write_gives_each_node_its_own_data(some_nodes):
+    count = len(some_nodes)
+    group = await Group(some_nodes, "cat", show=False).start()
+    await group.write([f"item {rank}\n" for rank in range(count)])           # by rank
+    await group.write(lambda rank: None if rank == 1 else f"rank {rank}\n")  # a function
+    await group.write(b"all\n")                                               # the same
+    await group.close()
+    await group.wait(timeout=10)
+    assert [proc.stdout_text for proc in group.processes] == [
+        f"item {rank}\n" + ("" if rank == 1 else f"rank {rank}\n") + "all\n"
+        for rank in range(count)]
+
+
+async def test_write_per_node_misuse_is_refused():
+    group = await Group([LocalNode(formatter=Recorder()) for _ in range(2)], "cat",
+                        show=False).start()
+    with pytest.raises(ValueError, match="1 items for 2 nodes"):
+        await group.write(["only one"])
+    with pytest.raises(TypeError, match="int"):
+        await group.write(3)  # type: ignore[arg-type]
+    await group.write((b"a", "b"))
+    await group.close()
+    await group.wait(timeout=10)
+    assert [proc.stdout for proc in group.processes] == [b"a", b"b"]
+
+
+# ----- one shot: run(), run_sync()
+async def test_run_writes_input_closes_and_waits(five):
+    group = Group(five, "sh -c 'read x; echo $x {host}'", show=False)
+    results = await group.run(timeout=10, input=lambda rank: f"hello-{rank}\n")
+    assert [result.state for result in results] == ["ok"] * 5
+    assert [proc.stdout_text for proc in group.processes] == [
+        f"hello-{rank} {host}\n" for rank, host in enumerate(HOSTS)]
+
+
+def test_run_sync_on_ssh_nodes_closes_them(lab):
+    recorders = [Recorder() for _ in HOSTS[:3]]
+    nodes = [node(lab, host, formatter=rec) for host, rec in zip(HOSTS, recorders, strict=False)]
+    group = Group(nodes, "cat; exit $(( {rank} == 2 ? 4 : 0 ))", show=False)
+    results = group.run_sync(timeout=10, input=["a", "b", "c"])
+    assert [result.state for result in results] == ["ok", "ok", "failed"]
+    assert [proc.stdout for proc in group.processes] == [b"a", b"b", b"c"]
+    assert group.summary() == "2 ok, 1 failed: 127.0.0.3"
+    assert not any(each.is_connected() for each in nodes)
+    for host, rec in zip(HOSTS, recorders, strict=False):
+        assert [kind for kind, _ in rec.events] == ["connect", "closed"], host
+    # the nodes serve again, in another loop: they reconnect
+    assert Group(nodes[:1], "true").run_sync(timeout=10)[0].ok
+
+
+def test_run_sync_leaves_no_noise_at_exit(lab, tmp_path):
+    """In a script of its own: nothing on stderr once the loop and the process end."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import gc, sys\n"
+        "from apssh import Group, SshNode\n"
+        "from apssh.formatters import Formatter\n"
+        f"nodes = [SshNode(host, port={lab.port}, keys=[{str(lab.keys.client_key)!r}], "
+        f"known_hosts={str(lab.known_hosts)!r}, ssh_config=None, formatter=Formatter()) "
+        f"for host in {HOSTS[:2]!r}]\n"
+        "group = Group(nodes, 'echo {host}', show=False)\n"
+        "print(group.run_sync(timeout=10) and group.summary())\n"
+        "del group, nodes\n"
+        "gc.collect()\n")
+    done = subprocess.run([sys.executable, "-X", "dev", str(script)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "2 ok, 0 failed\n", "")
+
+
+async def test_run_sync_inside_a_running_loop_is_refused():
+    group = Group([LocalNode(formatter=Recorder())], "true")
+    with pytest.raises(RuntimeError, match=r"running event loop.*await group\.run\(\)"):
+        group.run_sync()
+    assert group.results[0].state == "not started"

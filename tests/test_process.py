@@ -146,3 +146,41 @@ async def test_bytes_unchanged(make_node):
     assert await proc.wait(timeout=10) == 0
     assert proc.stdout == payload
     assert await proc.expect(rb"\xff$", timeout=1)
+
+
+# ----- one shot: run(), run_sync()
+async def test_run_writes_input_and_waits(make_node):
+    proc = await make_node().process("cat; exit 5", show=False).run(timeout=10, input="in\n")
+    assert (proc.exit_status, proc.stdout) == (5, b"in\n")
+    assert proc.started_at is not None and proc.ended_at is not None
+
+
+async def test_run_timeout_kills_it(make_node):
+    word = mark()
+    proc = make_node().process(f"sh -c 'sleep 300' {word}", show=False)
+    with pytest.raises(TimeoutError, match=r"still running after 0\.5s"):
+        await proc.run(timeout=0.5)
+    assert not proc.running
+    assert await nothing_left(word)
+
+
+@pytest.mark.parametrize("kind", ["local", "ssh"])
+def test_run_sync(kind, request):
+    recorder = Recorder()
+    target = (LocalNode(formatter=recorder) if kind == "local"
+              else node(request.getfixturevalue("lab"), formatter=recorder))
+    proc = target.process("read x; echo got $x; echo oops >&2").run_sync(timeout=10,
+                                                                        input=b"it\n")
+    assert (proc.exit_status, proc.stdout, proc.stderr) == (0, b"got it\n", b"oops\n")
+    assert [line for _, line in recorder.out] == ["got it\n"]
+    if kind == "ssh":  # its connection was closed in the run's own loop
+        assert not target.is_connected()
+        assert [event for event, _ in recorder.events] == ["connect", "closed"]
+    assert target.process("exit 2").run_sync(timeout=10).exit_status == 2  # and again
+
+
+async def test_run_sync_inside_a_running_loop_is_refused():
+    proc = LocalNode(formatter=Recorder()).process("true")
+    with pytest.raises(RuntimeError, match=r"running event loop.*await process\.run\(\)"):
+        proc.run_sync()
+    assert not proc.running and proc.started_at is None
