@@ -1,0 +1,226 @@
+"""Copies to and from many nodes, as one object (execo's ``Put`` and ``Get`` actions).
+
+``Put(nodes, localpaths, remotepath)`` copies local files onto every node,
+``Get(nodes, remotepaths, localpath)`` fetches files from every node; both copy on
+all the nodes at once and have the shape of ``Group``: ``start()``, ``wait()``,
+``kill()``, ``run()`` (start and wait) and ``run_sync()`` (the same without
+asyncio), ``async with``; ``results`` (a ``NodeResult`` per node: ok, failed,
+timed out, killed, with its duration and why), ``summary()`` and ``report()``.
+
+Each path may hold the node's values (``apssh.pernode``, the rules of
+``appush``/``appull``): ``{host}``, ``{fqdn}``, ``{user}``, ``{port}``, ``{rank}``,
+``{args}``; each value must be one safe path component, so a path that stays in
+its directory still does once filled: ``Get(nodes, "/var/log/x.log",
+"logs/{host}.log")``. Each node's copy is a ``Push`` or a ``Pull`` run on it (the
+node's ``put_file_s``/``get_file_s``: an ``SshNode`` or a ``LocalNode``); a node
+that fails (unreachable, a missing file) is marked failed, the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .commands import Pull, Push
+from .errors import reason
+from .group import NodeResult, Outcome, State, args_of, labels_of, node_values
+from .node import Node
+from .oneshot import run_closing
+from .pernode import expand_path
+
+__all__ = ["Get", "Put"]
+
+Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def _filled(paths: Paths, values: dict[str, Any]) -> str | list[str]:
+    """``paths`` (one, or several) with the node's ``values`` filled in."""
+    if isinstance(paths, str | os.PathLike):
+        return expand_path(os.fspath(paths), values)
+    return [expand_path(os.fspath(path), values) for path in paths]
+
+
+class _Copies(Outcome):
+    """What ``Put`` and ``Get`` share: one copy per node, run together."""
+
+    def __init__(self, nodes: Sequence[Node], sources: Paths, destination: str | os.PathLike[str],
+                 args: Sequence[str | Sequence[str]] | None, kwds: dict[str, Any]) -> None:
+        self.args = args_of(args)
+        self.nodes = list(nodes)
+        #: each node's name in messages and the report
+        self.labels = labels_of(self.nodes)
+        #: each node's copy (a ``Push`` or a ``Pull``, its paths filled in), by rank
+        self.copies: list[Push | Pull] = [
+            self._copy(_filled(sources, values), _filled(destination, values), kwds)
+            for values in (self.values(rank) for rank in range(len(self.nodes)))]
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._started_at: dict[int, float] = {}
+        self._ended_at: dict[int, float] = {}
+        self._errors: dict[int, str] = {}
+        self._marks: dict[int, State] = {}
+        self._timeouts: dict[int, float] = {}
+
+    def _copy(self, sources: str | list[str], destination: str | list[str],
+              kwds: dict[str, Any]) -> Push | Pull:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        first = self.copies[0].label_line() if self.copies else "nothing"
+        return f"<{type(self).__name__} {first!r} on {len(self.nodes)} node(s)>"
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def values(self, rank: int) -> dict[str, str | tuple[str, ...]]:
+        """The per-node values of the node of index ``rank`` (as ``Group.values``)."""
+        return node_values(self.nodes[rank], rank, self.args)
+
+    # ----- its life
+    async def start(self) -> Any:
+        """Start the copy on every node at once; returns this object (the copies go
+        on: ``wait()`` for them)."""
+        if self._tasks:
+            raise RuntimeError(f"{self!r} was started already")
+        for rank in range(len(self.nodes)):
+            self._tasks[rank] = asyncio.ensure_future(self._one(rank))
+        return self
+
+    async def _one(self, rank: int) -> None:
+        self._started_at[rank] = time.time()
+        try:
+            await self.copies[rank].co_run_remote(self.nodes[rank])
+        except Exception as exc:  # this node's failure: the others go on
+            self._errors[rank] = reason(exc)
+        finally:
+            self._ended_at[rank] = time.time()
+
+    def _running(self) -> dict[int, asyncio.Task[None]]:
+        if not self._tasks and self.nodes:
+            raise RuntimeError(f"{self!r}: start() it first")
+        return {rank: task for rank, task in self._tasks.items() if not task.done()}
+
+    async def _stop(self, tasks: dict[int, asyncio.Task[None]], mark: State) -> None:
+        for rank, task in tasks.items():
+            self._marks.setdefault(rank, mark)
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks.values())  # a cancelled copy writes nothing after
+
+    async def wait(self, timeout: float | None = None) -> list[NodeResult]:
+        """Wait for every node's copy; returns ``results``. A copy not over after
+        ``timeout`` seconds is stopped and marked ``timed out`` (no exception: the
+        outcome is per node)."""
+        running = self._running()
+        if running:
+            await asyncio.wait(running.values(), timeout=timeout)
+        late = self._running()
+        for rank in late:
+            self._timeouts[rank] = timeout or 0
+        await self._stop(late, "timed out")
+        return self.results
+
+    async def kill(self) -> list[NodeResult]:
+        """Stop the copies still running (marked ``killed``); returns ``results``."""
+        await self._stop(self._running(), "killed")
+        return self.results
+
+    async def run(self, timeout: float | None = None) -> list[NodeResult]:
+        """The one-shot form: ``start()`` then ``wait(timeout)``; returns ``results``."""
+        await self.start()
+        try:
+            return await self.wait(timeout)
+        except BaseException:
+            await asyncio.shield(self.kill())
+            raise
+
+    def run_sync(self, timeout: float | None = None) -> list[NodeResult]:
+        """``run()`` for a script or a notebook cell without asyncio: in an event
+        loop of its own, which closes the nodes' connections before it ends.
+        ``RuntimeError`` inside a running loop (``await run()`` there)."""
+        return run_closing(lambda: self.run(timeout), self.nodes, type(self).__name__)
+
+    async def __aenter__(self) -> Any:
+        if not self._tasks:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._tasks:
+            await self.kill()
+
+    # ----- what it did
+    def result(self, rank: int) -> NodeResult:
+        """How the copy of the node of index ``rank`` did, so far."""
+        started, ended = self._started_at.get(rank), self._ended_at.get(rank)
+        duration = ended - started if started is not None and ended is not None else None
+        task = self._tasks.get(rank)
+        state: State
+        why: str | None = None
+        if task is None or started is None:
+            state = "not started"
+        elif not task.done():
+            state = "running"
+        elif rank in self._marks:
+            state = self._marks[rank]
+            if state == "timed out":
+                why = f"still copying after {self._timeouts[rank]:g}s"
+        elif rank in self._errors:
+            state, why = "failed", self._errors[rank]
+        else:
+            state = "ok"
+        return NodeResult(self.labels[rank], rank, self.copies[rank].label_line(), state,
+                          None, duration, why)
+
+    @property
+    def results(self) -> list[NodeResult]:
+        """How each node's copy did so far, by rank."""
+        return [self.result(rank) for rank in range(len(self.nodes))]
+
+
+class Put(_Copies):
+    """Copy ``localpaths`` (one path or several; directories with
+    ``recurse=True``) onto each of ``nodes``, at ``remotepath`` (see the module's
+    docstring for the per-node values in paths). ``args``: per-node arguments, as
+    ``Group``'s; the other keywords go to the node's ``put_file_s`` (``recurse``,
+    ``preserve``...), as ``Push``'s do."""
+
+    def __init__(self, nodes: Sequence[Node], localpaths: Paths,
+                 remotepath: str | os.PathLike[str] = ".", *,
+                 args: Sequence[str | Sequence[str]] | None = None, **kwds: Any) -> None:
+        super().__init__(nodes, localpaths, remotepath, args, kwds)
+
+    def _copy(self, sources: str | list[str], destination: str | list[str],
+              kwds: dict[str, Any]) -> Push:
+        return Push(sources, destination, **kwds)
+
+
+class Get(_Copies):
+    """Fetch ``remotepaths`` (one path or several; directories with
+    ``recurse=True``) from each of ``nodes`` into ``localpath``, usually named
+    after the node: ``"logs/{host}.log"``, ``"results/{host}/"``. The local
+    directory is made when missing (``mkdir=False``: not), as ``Pull(mkdir=True)``
+    does; a failed copy removes what it wrote. Two nodes whose copies would write
+    the same local files are refused (``ValueError``): put ``{host}`` or ``{rank}``
+    in ``localpath`` or ``remotepaths``. ``args`` and the other keywords: as
+    ``Put``'s (for the node's ``get_file_s``)."""
+
+    def __init__(self, nodes: Sequence[Node], remotepaths: Paths,
+                 localpath: str | os.PathLike[str] = ".", *,
+                 args: Sequence[str | Sequence[str]] | None = None, mkdir: bool = True,
+                 **kwds: Any) -> None:
+        super().__init__(nodes, remotepaths, localpath, args, {**kwds, "mkdir": mkdir})
+        seen: dict[str, int] = {}
+        for rank, copy in enumerate(self.copies):
+            key = repr((copy.sources, copy.destination))
+            if key in seen:
+                raise ValueError(
+                    f"Get: {self.labels[seen[key]]} and {self.labels[rank]} would both write "
+                    f"{os.fspath(copy.destination)}: put {{host}} or {{rank}} in the local path")
+            seen[key] = rank
+
+    def _copy(self, sources: str | list[str], destination: str | list[str],
+              kwds: dict[str, Any]) -> Pull:
+        return Pull(sources, destination, **kwds)
