@@ -29,6 +29,7 @@ _WHERE = {
     "ExpectEndError": "process",
     "ExpectTimeoutError": "process",
     "GatewayError": "errors",
+    "Get": "groupcopy",
     "Group": "group",
     "GroupExpectError": "group",
     "HostFormatter": "formatters",
@@ -41,6 +42,7 @@ _WHERE = {
     "Node": "node",
     "Process": "process",
     "Pull": "commands",
+    "Put": "groupcopy",
     "Push": "commands",
     "RawFormatter": "formatters",
     "Run": "commands",
@@ -115,6 +117,8 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .formatters import TimeHostFormatter as TimeHostFormatter
     from .group import Group as Group
     from .group import GroupExpectError as GroupExpectError
+    from .groupcopy import Get as Get
+    from .groupcopy import Put as Put
     from .keys import import_private_key as import_private_key
     from .keys import load_agent_keys as load_agent_keys
     from .keys import load_key_files as load_key_files

@@ -72,6 +72,7 @@ def test_apssh_public_names_and_historical_paths():
         "apssh.node": ["Node"],
         "apssh.process": ["Process", "ExpectTimeoutError", "ExpectEndError"],
         "apssh.group": ["Group", "GroupExpectError", "NodeResult"],
+        "apssh.groupcopy": ["Put", "Get"],
         "apssh.sshproxy": ["SshProxy"],
         "apssh.sshjob": ["SshJob", "SshJobScript", "SshJobCollector"],
         "apssh.commands": ["Run", "RunScript", "RunString", "Push", "Pull"],
