@@ -11,7 +11,10 @@ import contextvars
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .record import Record
 
 from . import closing, debug, events, graph, listing
 from .errors import InvalidScenarioError, SchedulerTimeoutError
@@ -182,6 +185,7 @@ class PureScheduler:
         else:
             plans = graph.plan_tree(self)
             plan = plans[self]
+            graph.number_jobs(self, plans)  # the ids of this run, once
         reused = [
             job for sched in plans for job in sched.jobs
             if isinstance(job, Job) and job._reuse_error()
@@ -211,31 +215,45 @@ class PureScheduler:
         elif self.verbose:
             self._feedback(None, "scheduler is shutting down...")
 
-    def run(self, timeout: float | None = None, jobs_window: int | None = None) -> bool:
+    def run(self, timeout: float | None = None, jobs_window: int | None = None, *,
+            record: str | Path | Record | None = None) -> bool:
         """Run synchronously on this thread's event loop (kept between calls).
 
         ``timeout`` and ``jobs_window`` (the arguments of asynciojobs before 0.10),
-        when not None, replace the scheduler's own for this run only: see
-        ``co_orchestrate()``.
+        when not None, replace the scheduler's own for this run only; ``record``
+        keeps the run in a directory: see ``co_orchestrate()``.
         """
-        return run_in_thread_loop(self.co_orchestrate(timeout, jobs_window))
+        return run_in_thread_loop(self.co_orchestrate(timeout, jobs_window, record=record))
 
     orchestrate = run
 
     async def co_orchestrate(
-        self, timeout: float | None = None, jobs_window: int | None = None
+        self, timeout: float | None = None, jobs_window: int | None = None, *,
+        record: str | Path | Record | None = None,
     ) -> bool:
         """``co_run()``, with ``timeout`` and ``jobs_window``, when not None, in place
-        of the scheduler's own for this run; both are restored however it ends."""
+        of the scheduler's own for this run; both are restored however it ends.
+
+        ``record``: a directory under which this run is kept in a new directory of
+        its own (see ``asynciojobs.record``), or a ``Record`` made by the caller
+        (then ``record.path`` says where)."""
         saved = self.timeout, self.jobs_window
         if timeout is not None:
             self.timeout = timeout
         if jobs_window is not None:
             self.jobs_window = jobs_window
+        unsubscribe = None
+        if record is not None:
+            from .record import Record
+
+            keeper = record if isinstance(record, Record) else Record(record)
+            unsubscribe = self.subscribe(keeper, output=True)
         try:
             return await self.co_run()
         finally:
             self.timeout, self.jobs_window = saved
+            if unsubscribe is not None:
+                unsubscribe()
 
     async def co_shutdown(self) -> bool | None:
         """Await every job's ``co_shutdown()``, at most once per run.
