@@ -32,6 +32,7 @@ from asynciojobs import CycleError, Scheduler, graph
 from .commands import AbstractCommand, Pull, Push, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
 from .errors import ApsshError, KeyFileError
+from .forward import ForwardJob
 from .nodes import LocalNode, SshNode
 from .scenario_checks import (
     COMMANDS,
@@ -52,6 +53,7 @@ from .scenario_checks import (
     leftovers,
 )
 from .scenario_formatters import node_formatter
+from .scenario_forward import close_forwards, forward_job
 from .scenario_pernode import QUOTED, Values, fill_any, node_values
 from .scenario_when import requirements, resolve
 from .service import Service
@@ -94,7 +96,7 @@ class YamlLoader:
 
     def load_with_maps(self, env: dict[str, Any] | None = None, *,
                        save_intermediate: bool | str | Path | None = None
-                       ) -> tuple[dict[str, Any], dict[str, SshJob], Scheduler]:
+                       ) -> tuple[dict[str, Any], dict[str, SshJob | ForwardJob], Scheduler]:
         """(nodes by id, jobs by id, scheduler)."""
         source = self._read()
         text = self._render(source, env)
@@ -193,7 +195,8 @@ class YamlLoader:
         return ScenarioError(f"{where}: {' '.join(message.splitlines())}")
 
     # ----- building
-    def _build(self, data: Any) -> tuple[dict[str, Any], dict[str, SshJob], Scheduler]:
+    def _build(self, data: Any
+               ) -> tuple[dict[str, Any], dict[str, SshJob | ForwardJob], Scheduler]:
         if not isinstance(data, Marked):
             raise Problem(1, "expected a mapping with 'nodes:' and 'jobs:'")
         check_fields(data, {"nodes": "any", "jobs": "any"}, "the top level")
@@ -265,11 +268,11 @@ class YamlLoader:
         return nodes
 
     def _jobs(self, items: MarkedList, nodes: dict[str, Any]
-              ) -> tuple[dict[str, Any], dict[str, SshJob], Scheduler]:
+              ) -> tuple[dict[str, Any], dict[str, SshJob | ForwardJob], Scheduler]:
         entries = self._entries(items, "job")
         self._captures: dict[str, list[tuple[int, str]]] = {}
         self._uses: list[LateName] = []
-        jobs: dict[str, SshJob] = {}
+        jobs: dict[str, SshJob | ForwardJob] = {}
         for job_id, entry in entries:
             jobs[job_id] = self._job(job_id, entry, nodes)
         requires: dict[str, list[str]] = {}
@@ -293,9 +296,10 @@ class YamlLoader:
                           f"jobs form a cycle: {' -> '.join([*cycle, cycle[0]])}") from None
         check_late_names([ids[job] for job in plan.order], requires, self._captures,
                          self._uses, self.variables, ready)
+        close_forwards(entries, jobs, requires, scheduler)  # jobs no one requires
         return nodes, jobs, scheduler
 
-    def _job(self, job_id: str, entry: Marked, nodes: dict[str, Any]) -> SshJob:
+    def _job(self, job_id: str, entry: Marked, nodes: dict[str, Any]) -> SshJob | ForwardJob:
         what = f"job {job_id}"
         check_fields(entry, JOB, what)
         if "node" not in entry:
@@ -303,6 +307,8 @@ class YamlLoader:
         node_id = str(entry["node"])
         if node_id not in nodes:
             raise Problem(entry.line_of("node"), f"{what}: unknown node id {node_id!r}")
+        if "forward" in entry:  # a port forward, not commands (see scenario_forward.py)
+            return forward_job(job_id, entry, nodes[node_id], self.variables, self._captures)
         if "commands" in entry and "command" in entry:
             raise Problem(entry.line_of("command"), f"{what}: give commands: or command:, "
                                                     "not both")

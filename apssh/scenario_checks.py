@@ -5,7 +5,8 @@
   the last one silently).
 - ``check_fields`` refuses unknown keys and values of the wrong kind (a port that
   is not a number, ``keys:`` given as a string, ``timeout: soon``...), following
-  the schemas ``NODE``, ``LOCAL_NODE``, ``JOB`` and ``COMMANDS``.
+  the schemas ``NODE``, ``LOCAL_NODE``, ``JOB`` and ``COMMANDS`` (and
+  ``scenario_forward.FORWARD``).
 - ``check_node_names`` refuses a host or user name that ``apssh.names`` refuses,
   and a ``{{ name }}`` left undefined where it must be known before the run.
 - ``check_late_names`` refuses a ``{{ name }}`` that no command captures before
@@ -122,6 +123,20 @@ def _requirement(value: Any) -> bool:
     return _name(value) or isinstance(value, dict)
 
 
+def _endpoint(listen: bool) -> Callable[[Any], bool]:
+    def test(value: Any) -> bool:
+        from .forward import parse_endpoint
+
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            return False
+        try:
+            parse_endpoint(value, listen=listen)
+        except ValueError:
+            return False
+        return True
+    return test
+
+
 def _one_of(*choices: str) -> tuple[Callable[[Any], bool], str]:
     return (lambda value: value in choices), "one of " + ", ".join(choices)
 
@@ -167,6 +182,11 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "formatter": (lambda v: isinstance(v, str | dict), "a formatter name or a mapping"),
     "policy": _one_of("verify", "accept-new", "off"),
     "action": _one_of("start", "stop", "status", "journal"),
+    # forward: (see scenario_forward.py)
+    "forward": (lambda v: isinstance(v, dict), "a mapping {listen: ..., to: ...}"),
+    "listen": (_endpoint(True), "a port (0-65535) or HOST:PORT"),
+    "endpoint": (_endpoint(False), "HOST:PORT or a port (1-65535)"),
+    "close": _one_of("end", "dependents"),
 }
 
 #: keys whose null value means "none" (the others refuse null)
@@ -181,7 +201,7 @@ NODE = {**LOCAL_NODE, "hostname": "text", "gateway": "name", "username": "text",
 JOB = {"id": "name", "node": "name", "commands": "commands", "command": "commands",
        "required": "requirements", "critical": "bool", "forever": "bool",
        "keep_connection": "bool", "verbose": "bool", "label": "label", "timeout": "seconds",
-       "retries": "count", "retry_on_exit": "bool"}
+       "retries": "count", "retry_on_exit": "bool", "forward": "forward"}
 _COMMON = {"type": "text", "label": "label", "verbose": "bool"}
 _RUN = {**_COMMON, "capture": "identifier", "x11": "bool", "allowed_exits": "exits",
         "timeout": "seconds", "env": "environ", "sudo": "sudo", "retries": "count",

@@ -7,11 +7,24 @@ import asyncio
 import contextlib
 import errno
 import socket
+import sys
+from pathlib import Path
 
 import pytest
 from sshd import Lab
 
-from apssh import Capture, Deferred, HostFormatter, LocalNode, Run, SshJob, SshNode, Variables
+from apssh import (
+    Capture,
+    Deferred,
+    HostFormatter,
+    LocalNode,
+    Run,
+    ScenarioError,
+    SshJob,
+    SshNode,
+    Variables,
+    YamlLoader,
+)
 from apssh.forward import ForwardError, ForwardJob, parse_endpoint
 from asynciojobs import Job, Scheduler
 from asynciojobs.loop import run_in_thread_loop
@@ -239,3 +252,92 @@ def test_close_after_needs_dependents():
         forward.close_after()
     with contextlib.suppress(Exception):
         forward.close()
+
+
+# ----- YAML: forward: {listen: ..., to: ...}
+def scenario(lab: Lab, tmp_path: Path, jobs: str, name: str = "forward.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(
+        "nodes:\n"
+        "  - id: here\n    localnode: true\n"
+        f"  - id: gw\n    hostname: 127.0.0.1\n    port: {lab.port}\n"
+        f"    keys: [{lab.keys.client_key}]\n    known_hosts: {lab.known_hosts}\n"
+        "    ssh_config: null\n    formatter: HostFormatter\n    verbose: false\n"
+        "jobs:\n" + jobs)
+    return path
+
+
+TALK = """import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as sock:
+    sock.sendall(b"ping\\n")
+    print(sock.makefile().readline().strip())
+"""
+
+
+def test_yaml_forward_feeds_its_port_to_the_jobs_requiring_it(lab, echo, tmp_path):
+    (tmp_path / "talk.py").write_text(TALK)
+    path = scenario(lab, tmp_path, (
+        "  - id: tunnel\n    node: gw\n"
+        f"    forward: {{listen: 0, to: '127.0.0.1:{echo.port}', capture: tunnel_port}}\n"
+        "  - id: client\n    node: here\n    required: tunnel\n"
+        "    commands:\n      - type: Run\n"
+        f"        command: {sys.executable} {tmp_path / 'talk.py'} '{{{{tunnel_port}}}}'\n"
+        "        capture: answer\n"))
+    loader = YamlLoader(path)
+    nodes, jobs, scheduler = loader.load_with_maps()
+    assert isinstance(jobs["tunnel"], ForwardJob) and len(scheduler.jobs) == 2
+    try:
+        assert scheduler.run(timeout=20) is True
+    finally:
+        run_in_thread_loop(nodes["gw"].close())
+    port = int(loader.variables["tunnel_port"])
+    assert loader.variables["answer"] == "ping" and echo.accepted == 1
+    assert not listening(port)
+
+
+def test_yaml_close_dependents_adds_a_closing_job(lab, tmp_path):
+    path = scenario(lab, tmp_path, (
+        "  - id: tunnel\n    node: gw\n"
+        "    forward: {to: 22, reverse: true, close: dependents}\n"
+        "  - id: a\n    node: here\n    required: [tunnel]\n    commands: ['true']\n"
+        "  - id: b\n    node: here\n    required: [tunnel]\n    commands: ['true']\n"))
+    _, jobs, scheduler = YamlLoader(path).load_with_maps()
+    closers = [job for job in scheduler.jobs if job not in jobs.values()]
+    assert len(closers) == 1 and closers[0].label == "close tunnel"
+    assert closers[0].required == {jobs["a"], jobs["b"]}
+
+
+@pytest.mark.parametrize(("jobs", "line", "message"), [
+    ("  - id: t\n    node: gw\n    forward: {to: 22, colour: red}\n",
+     3, "job t, forward: unknown key 'colour'"),
+    ("  - id: t\n    node: gw\n    forward:\n      listen: 70000\n      to: 22\n",
+     4, "job t, forward: listen: must be a port (0-65535) or HOST:PORT, got 70000"),
+    ("  - id: t\n    node: gw\n    forward: {to: 'db:0'}\n",
+     3, "job t, forward: to: must be HOST:PORT or a port (1-65535), got 'db:0'"),
+    ("  - id: t\n    node: gw\n    forward: {listen: 0}\n",
+     3, "job t, forward: missing 'to:'"),
+    ("  - id: t\n    node: gw\n    forward: 22\n",
+     3, "job t: forward: must be a mapping {listen: ..., to: ...}, got 22"),
+    ("  - id: t\n    node: gw\n    forward: {to: 22}\n    commands: ['true']\n",
+     4, "job t: commands: not for a forward job"),
+    ("  - id: t\n    node: here\n    forward: {to: 22}\n",
+     2, "job t: node here is a local node: a forward goes through ssh"),
+    ("  - id: t\n    node: gw\n    forward: {to: 22, close: soon}\n",
+     3, "job t, forward: close: must be one of end, dependents, got 'soon'"),
+    ("  - id: t\n    node: gw\n    forward:\n      to: 22\n      close: dependents\n",
+     5, "job t, forward: close: dependents, but no job requires t"),
+    ("  - id: t\n    node: gw\n    forward: {to: 22, capture: port}\n"
+     "  - id: u\n    node: here\n    commands: ['echo {{port}}']\n",
+     6, "job u: {{ port }} is captured by job t, not required before this job"),
+    ("  - id: t\n    node: gw\n    forward: {to: 22}\n"
+     "  - id: u\n    node: here\n    required: {job: t, when: x}\n    commands: ['true']\n",
+     6, "job u: required: when: job t is not an SshJob"),
+])
+def test_yaml_forward_mistakes_are_one_line(lab, tmp_path, jobs, line, message):
+    path = scenario(lab, tmp_path, jobs)
+    line += path.read_text().split("\n").index("jobs:") + 1  # lines of jobs: count from 1
+    with pytest.raises(ScenarioError) as info:
+        YamlLoader(path).load()
+    text = str(info.value)
+    assert "\n" not in text
+    assert text.startswith(f"{path}:{line}: {message}"), text
