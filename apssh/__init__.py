@@ -28,6 +28,8 @@ _WHERE = {
     "Deferred": "deferred",
     "ExpectEndError": "process",
     "ExpectTimeoutError": "process",
+    "ForwardError": "forward",
+    "ForwardJob": "forward",
     "GatewayError": "errors",
     "Get": "groupcopy",
     "Group": "group",
@@ -115,6 +117,8 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .formatters import TerminalFormatter as TerminalFormatter
     from .formatters import TimeColonFormatter as TimeColonFormatter
     from .formatters import TimeHostFormatter as TimeHostFormatter
+    from .forward import ForwardError as ForwardError
+    from .forward import ForwardJob as ForwardJob
     from .group import Group as Group
     from .group import GroupExpectError as GroupExpectError
     from .groupcopy import Get as Get
