@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from test_group import HOSTS, closed, five  # noqa: F401 (five is a fixture)
@@ -135,3 +139,14 @@ async def test_misuse_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match="already"):
         await put.start()
     await put.kill()
+
+
+def test_the_runnable_snippet_of_the_docs(tmp_path):
+    """docs/processes.md: the snippet without asyncio runs and prints what the page says."""
+    text = (Path(__file__).parent.parent / "docs" / "processes.md").read_text()
+    section = text[text.index("## Without asyncio"):]
+    code, printed = re.findall(r"```(?:python)?\n(.*?)```", section, re.DOTALL)[:2]
+    assert "LocalNode()" in code
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.stdout, done.stderr) == (printed, "")
