@@ -34,10 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=seconds, help="bound the whole run, in seconds")
     run.add_argument("--window", type=count, help="at most this many jobs at once")
     run.add_argument("--verbose", action="store_true", help="report each job as it runs")
+    report = commands.add_parser("report", help="print what a recorded run did")
+    report.add_argument("record", help="a record (holding run.json), or a directory of "
+                        "records (the latest is read)")
+    shown = report.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print run.json as it is")
+    shown.add_argument("--failed", action="store_true",
+                       help="print the nodes where something failed, in a form -t accepts")
     try:  # argparse reports bad input with SystemExit: an exit code here
         args = parser.parse_args(argv)
         if args.command == "run":
             return run_scenario(args, parser)
+        if args.command == "report":
+            from .records import report_main
+            return report_main(args.record, as_json=args.json, failed=args.failed)
         if args.nodes < 1:
             parser.error("--nodes: at least 1")
     except SystemExit as exc:
