@@ -104,3 +104,15 @@ def test_per_host_args():
     assert re.search(r"^node10: ok in \d+\.\d\ds\n10 ok, 0 failed\n", group, re.M)
     assert "apssh: 10 ok, 0 failed" in done.stderr
     assert cli.rstrip().endswith("(exit code 0)")
+
+
+def test_forward():
+    done = run("forward.py")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert re.search(r"^LOCALNODE:the tunnel listens on port (\d+)$", out, re.M)
+    port = re.search(r"port (\d+)$", out, re.M).group(1)  # type: ignore[union-attr]
+    assert f"<ForwardJob `tunnel to fit02`> closed 127.0.0.1:{port}" in out
+    assert "<Job `close tunnel to fit02`> [[ -> None]] requires={2, 3}" in out
+    assert "fit02 says: SSH-2.0-" in out
+    assert f"port {port} still listening after the run: False" in out
