@@ -8,17 +8,20 @@ a completed copy. ``allowed_exits`` lists other results that count as success
 The Run family also takes ``env`` (variables exported for the command, over the
 node's ``env``), ``sudo`` (``True`` or a user name: run through ``sudo -n``;
 ``SudoError`` when sudo refuses), ``retries`` and ``retry_on_exit`` (see
-``apssh.retry``).
+``apssh.retry``), ``stdout`` and ``stderr`` (a copy of the output into files
+named after the node, or to a callable: see ``apssh.outputs``).
+
+A command runs on any node (``apssh.node.Node``) through one method,
+``co_run(node)``: the differences between kinds of node are the node's
+(``node.run()``, ``node.workdir()``). ``co_run_remote`` and ``co_run_local`` are
+0.27's names, kept: a subclass that defines them (and not ``co_run``) still works.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shlex
-import string
-import tempfile
 import threading
 from collections import Counter
 from pathlib import Path
@@ -27,17 +30,10 @@ from typing import Any
 from .deferred import Capture
 from .errors import ApsshError, CopyError, MissingFileError, SudoError, reason
 from .formatters import CaptureFormatter, Formatter, TailFormatter
+from .outputs import OutputTarget, check_target, teeing
 from .partial import PartialCopy
 from .retry import check_retries
 from .shellwrap import check_env, check_sudo, merged_env, sudo_problem, wrap
-
-#: where scripts are uploaded, relative to the remote home
-REMOTE_WORKDIR = ".apssh-remote"
-
-
-def random_name(length: int = 8) -> str:
-    """``length`` random lowercase letters."""
-    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(length))
 
 
 class _Discard(Formatter):
@@ -49,13 +45,19 @@ class AbstractCommand:
 
     #: readiness watchers of the job running this command (apssh/readiness.py)
     watchers: list[Any] | None = None
+    #: the label of the job running this command (``{label}`` in output paths)
+    job_label: str | None = None
 
     def __init__(self, *, label: str | None = None, allowed_exits: Any = None,
                  verbose: bool = False, capture: Capture | None = None,
                  timeout: float | None = None, env: dict[str, Any] | None = None,
                  sudo: bool | str | None = None, retries: int = 0,
-                 retry_on_exit: bool = False) -> None:
+                 retry_on_exit: bool = False, stdout: OutputTarget | None = None,
+                 stderr: OutputTarget | None = None) -> None:
         self.label = label
+        #: where a copy of the output goes, besides the formatter (``apssh.outputs``)
+        self.stdout = check_target("stdout", stdout)
+        self.stderr = check_target("stderr", stderr)
         self.env = check_env(env)
         self.sudo = check_sudo(sudo)
         self.retries = check_retries(retries)
@@ -100,19 +102,51 @@ class AbstractCommand:
     def _options(self) -> dict[str, Any]:
         """The keywords a copy of this command (``Run + more``) takes over."""
         return {"env": self.env, "sudo": self.sudo, "retries": self.retries,
-                "retry_on_exit": self.retry_on_exit}
+                "retry_on_exit": self.retry_on_exit, "stdout": self.stdout,
+                "stderr": self.stderr}
 
     def _verbose_message(self, node: Any, message: str) -> None:
         if self.verbose:
             node.formatter.stderr_line(message + "\n", node.hostname)
 
+    async def co_run(self, node: Any) -> Any:
+        """Run on ``node`` (any ``apssh.node.Node``); returns the result.
+
+        Commands define this one. A subclass written for 0.27, that defines
+        ``co_run_remote`` (and maybe ``co_run_local``) instead, is run through them:
+        ``co_run_local`` on a ``LocalNode`` when it defines one, else ``co_run_remote``.
+        """
+        cls = type(self)
+        if cls.co_run_local is not AbstractCommand.co_run_local and _is_local(node):
+            return await self.co_run_local(node)
+        if cls.co_run_remote is AbstractCommand.co_run_remote:
+            raise NotImplementedError(f"{cls.__name__} defines no co_run()")
+        return await self.co_run_remote(node)
+
     async def co_run_remote(self, node: Any) -> Any:
-        """Run on an ssh node; returns the result."""
-        raise NotImplementedError
+        """0.27's name: run on an ssh node (``co_run()``)."""
+        if type(self).co_run is AbstractCommand.co_run:
+            raise NotImplementedError(f"{type(self).__name__} defines no co_run()")
+        return await self.co_run(node)
 
     async def co_run_local(self, node: Any) -> Any:
-        """Run on a LocalNode; returns the result."""
+        """0.27's name: run on a ``LocalNode`` (``co_run_remote()``, as in 0.27)."""
         return await self.co_run_remote(node)
+
+    async def _run_line(self, node: Any, command: str, *, x11: bool = False,
+                        stdin: bytes | None = None) -> Any:
+        """Run the shell line ``command`` on ``node`` (with ``env`` and ``sudo``): its
+        output to the formatter chain and to ``stdout``/``stderr``; returns the result
+        after storing the capture and checking for sudo's refusal."""
+        formatter = self._formatter(node)
+        label = self.label if self.label is not None else self.job_label
+        with teeing(formatter, {"stdout": self.stdout, "stderr": self.stderr}, node,
+                    label) as output:
+            result = await node.run(self._line(node, command), x11_forwarding=x11,
+                                    timeout=self.timeout, formatter=output, stdin=stdin)
+        self._captured(formatter)
+        self._check_sudo(node, command, result)
+        return result
 
     def _output(self, node: Any) -> Formatter:
         """Where this command's output lines go: a capture, or the node's formatter."""
@@ -144,10 +178,13 @@ class Run(AbstractCommand):
                  allowed_exits: Any = None, capture: Capture | None = None,
                  timeout: float | None = None, stdin: bytes | None = None,
                  env: dict[str, Any] | None = None, sudo: bool | str | None = None,
-                 retries: int = 0, retry_on_exit: bool = False) -> None:
+                 retries: int = 0, retry_on_exit: bool = False,
+                 stdout: OutputTarget | None = None,
+                 stderr: OutputTarget | None = None) -> None:
         super().__init__(label=label, allowed_exits=allowed_exits, verbose=verbose,
                          capture=capture, timeout=timeout, env=env, sudo=sudo,
-                         retries=retries, retry_on_exit=retry_on_exit)
+                         retries=retries, retry_on_exit=retry_on_exit, stdout=stdout,
+                         stderr=stderr)
         self.argv = argv
         self.x11 = x11
         self.ignore_outputs = ignore_outputs
@@ -175,24 +212,11 @@ class Run(AbstractCommand):
             return _Discard()
         return super()._output(node)
 
-    async def co_run_remote(self, node: Any) -> Any:
+    async def co_run(self, node: Any) -> Any:
         command = self.command()
         self._verbose_message(node, f"Run: -> {command}")
-        formatter = self._formatter(node)
-        result = await node.run(self._line(node, command), x11_forwarding=self.x11,
-                                timeout=self.timeout, formatter=formatter, stdin=self.stdin)
-        self._captured(formatter)
-        self._check_sudo(node, command, result)
+        result = await self._run_line(node, command, x11=self.x11, stdin=self.stdin)
         self._verbose_message(node, f"Run: {result} <- {command}")
-        return result
-
-    async def co_run_local(self, node: Any) -> Any:
-        command = self.command()
-        formatter = self._formatter(node)
-        result = await node.run(self._line(node, command), ignore_outputs=self.ignore_outputs,
-                                timeout=self.timeout, formatter=formatter, stdin=self.stdin)
-        self._captured(formatter)
-        self._check_sudo(node, command, result)
         return result
 
 
@@ -229,41 +253,29 @@ class _RunUploaded(AbstractCommand):
             if not path.exists():
                 raise MissingFileError(str(node), self.get_label_line(), what, path)
 
-    async def co_run_remote(self, node: Any) -> Any:
+    def _shared(self, node: Any) -> bool:
+        """Whether the script runs as another user than the node's (``sudo -u``),
+        who must be able to read it (root reads anything)."""
+        return isinstance(self.sudo, str) and self.sudo not in (
+            "root", getattr(node, "username", None))
+
+    async def co_run(self, node: Any) -> Any:
         self.check_files(node)
-        workdir = f"{REMOTE_WORKDIR}/{random_name()}"
-        await node.mkdir(workdir)
-        try:
+        shared = self._shared(node)
+        async with node.workdir(shared=shared) as workdir:
             script = f"{workdir}/{self.script_name()}"
             await self.install(node, script)
             if self.includes:
                 await node.put_file_s([str(p) for p in self.includes], workdir + "/",
                                       follow_symlinks=True)
+            if shared:  # readable by the user sudo runs it as, whatever the umask
+                await node.chmod(script, 0o755)
+                for include in self.includes:
+                    mode = include.stat().st_mode & 0o777
+                    await node.chmod(f"{workdir}/{include.name}", mode | 0o444)
             command = f"{shlex.quote(script)} {self.arguments()}".strip()
             self._verbose_message(node, f"{type(self).__name__}: -> {command}")
-            formatter = self._formatter(node)
-            result = await node.run(self._line(node, command), x11_forwarding=self.x11,
-                                    timeout=self.timeout, formatter=formatter, stdin=self.stdin)
-            self._captured(formatter)
-            self._check_sudo(node, command, result)
-            return result
-        finally:
-            await node.remove_tree(workdir)
-
-    async def co_run_local(self, node: Any) -> Any:
-        self.check_files(node)
-        with tempfile.TemporaryDirectory(prefix="apssh-") as workdir:
-            script = os.path.join(workdir, self.script_name())
-            await self.install(node, script)
-            for include in self.includes:
-                await node.put_file_s(str(include), workdir)
-            formatter = self._formatter(node)
-            command = f"{shlex.quote(script)} {self.arguments()}".strip()
-            result = await node.run(self._line(node, command), timeout=self.timeout,
-                                    formatter=formatter, stdin=self.stdin)
-            self._captured(formatter)
-            self._check_sudo(node, command, result)
-            return result
+            return await self._run_line(node, command, x11=self.x11, stdin=self.stdin)
 
 
 class RunScript(_RunUploaded):
@@ -346,7 +358,7 @@ class _Copy(AbstractCommand):
         """What to clean up locally if the copy fails (a Pull's files)."""
         return None
 
-    async def co_run_remote(self, node: Any) -> Any:
+    async def co_run(self, node: Any) -> Any:
         self._verbose_message(node, self.label_line())
         partial = self._partial(node)
         try:
@@ -433,9 +445,9 @@ class Pull(_Copy):
             return local
         return local.parent
 
-    async def co_run_remote(self, node: Any) -> Any:
+    async def co_run(self, node: Any) -> Any:
         if not self.mkdir:
-            return await super().co_run_remote(node)
+            return await super().co_run(node)
         directory = self._directory(node).absolute()
         created: list[Path] = []
         done = False
@@ -447,7 +459,7 @@ class Pull(_Copy):
                 except OSError as exc:
                     raise CopyError(str(node), self.label_line(),
                                     _copy_failure(exc, None)) from exc
-            result = await super().co_run_remote(node)
+            result = await super().co_run(node)
             done = True
             return result
         finally:
@@ -481,3 +493,10 @@ def _unmake_directories(created: list[Path]) -> None:
             continue
         with contextlib.suppress(OSError):
             path.rmdir()
+
+
+def _is_local(node: Any) -> bool:
+    """Whether ``node`` is a ``LocalNode``: only for 0.27's ``co_run_local``."""
+    from .nodes import LocalNode
+
+    return isinstance(node, LocalNode)

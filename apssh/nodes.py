@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +19,7 @@ from .lines import LineSplitter
 from .localproc import forward, kill_group, settle, start_group
 from .localproc import status as status_of
 from .names import local_user
+from .node import scratch_directory
 from .process import LocalHandle, Process, open_local
 from .shellwrap import check_env
 from .sshproxy import SshProxy
@@ -74,14 +77,27 @@ class LocalNode:
     def __repr__(self) -> str:
         return "<LocalNode>"
 
+    def display_name(self) -> str:
+        """``LOCALNODE``: its name in listings and graphs."""
+        return self.hostname
+
+    def workdir(self, *, shared: bool = False) -> AbstractAsyncContextManager[str]:
+        """A scratch directory under the temporary directory (``$TMPDIR``, ``/tmp``),
+        removed on exit; ``shared`` as ``SshProxy.workdir`` (see
+        ``node.scratch_directory``)."""
+        return scratch_directory(self, tempfile.gettempdir(), shared=shared)
+
     async def run(self, command: str, *, ignore_outputs: bool = False, cwd: Any = None,
                   timeout: float | None = None, formatter: Formatter | None = None,
-                  stdin: bytes | None = None) -> int | str | None:
+                  stdin: bytes | None = None,
+                  x11_forwarding: bool = False) -> int | str | None:
         """Run ``command`` in a local shell; returns its exit status, or its signal name.
 
         ``stdin``, when given, is fed to the command (else it reads nothing). The
         output goes to ``formatter`` (default: the node's) as ``SshProxy.run``
-        gives it: bytes cut at line ends, however long the lines.
+        gives it: bytes cut at line ends, however long the lines; with
+        ``ignore_outputs`` it is dropped unread. ``x11_forwarding`` is ignored: a
+        local command sees this machine's ``DISPLAY`` already.
 
         The command runs in its own process group, killed if cancelled or timed
         out (then ``CommandTimeoutError``).

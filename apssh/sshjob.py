@@ -11,10 +11,9 @@ from asynciojobs import AbstractJob
 from .commands import AbstractCommand, Run
 from .deferred import Deferred
 from .errors import ApsshError, CommandFailedError, JobTimeoutError
-from .nodes import LocalNode
+from .node import Node, missing_members
 from .readiness import OutputReadiness
 from .retry import check_retries, connection_problem, forget_failure, with_retries
-from .sshproxy import SshProxy
 
 
 def normalize_commands(commands: Any) -> list[AbstractCommand]:
@@ -57,15 +56,19 @@ class SshJob(AbstractJob):
 
     ``close()`` drops the node's connection at once, ``co_close()``
     closes it politely (both do nothing with ``keep_connection``).
+
+    ``node`` is an ``SshNode``, a ``LocalNode``, or any object that honours
+    ``apssh.node.Node`` (``ValueError`` naming what it lacks otherwise).
     """
 
-    def __init__(self, node: SshProxy | LocalNode, *, command: Any = None, commands: Any = None,
+    def __init__(self, node: Node, *, command: Any = None, commands: Any = None,
                  keep_connection: bool = False, verbose: bool | None = None,
                  forever: bool = False, critical: bool = True, timeout: float | None = None,
                  retries: int = 0, retry_on_exit: bool = False, **kwds: Any) -> None:
-        if not isinstance(node, SshProxy | LocalNode):
-            raise ValueError(f"SshJob: node is expected to be an SshNode or a LocalNode, "
-                             f"got {node!r}")
+        if not isinstance(node, Node):
+            raise ValueError(f"SshJob: node is expected to be an SshNode, a LocalNode or "
+                             f"an apssh.node.Node, got {node!r} (it has no "
+                             f"{', '.join(missing_members(node))})")
         self.node = node
         self.commands = normalize_commands(commands if commands is not None else command)
         for cmd in self.commands:
@@ -93,6 +96,7 @@ class SshJob(AbstractJob):
         watchers = self.__dict__.get("_watchers")
         for command in self.commands:
             command.watchers = watchers
+            command.job_label = None if self.label is None else str(self.label)
         try:
             async with asyncio.timeout(self.timeout) as deadline:
                 return await self._run_attempts()
@@ -159,11 +163,8 @@ class SshJob(AbstractJob):
         self.attempts.append(attempt)
 
     async def _run_command(self, index: int, cmd: AbstractCommand) -> tuple[Any, int]:
-        local = isinstance(self.node, LocalNode)
-
         async def attempt() -> Any:
-            return await (cmd.co_run_local(self.node) if local
-                          else cmd.co_run_remote(self.node))
+            return await cmd.co_run(self.node)
 
         if not cmd.retries:
             return await attempt(), 1
@@ -237,8 +238,7 @@ class SshJob(AbstractJob):
         return first + more
 
     def graph_label(self) -> str:
-        user_host = (self.node.__user_host__() if isinstance(self.node, SshProxy)
-                     else "LOCALNODE")
+        user_host = self.node.display_name()
         labels = [cmd.get_label_line() for cmd in self.commands]
         return f"{self.repr_id()}: {user_host}\n" + "\n".join(lab for lab in labels if lab)
 
@@ -249,7 +249,7 @@ class SshJob(AbstractJob):
 class SshJobScript(SshJob):
     """The seed's name: run a local script on the node (``RunScript``)."""
 
-    def __init__(self, node: SshProxy | LocalNode, script: str, *args: Any,
+    def __init__(self, node: Node, script: str, *args: Any,
                  **kwds: Any) -> None:
         from .commands import RunScript
 
@@ -259,7 +259,7 @@ class SshJobScript(SshJob):
 class SshJobCollector(SshJob):
     """The seed's name: retrieve files from the node (``Pull``)."""
 
-    def __init__(self, node: SshProxy | LocalNode, remotepaths: Any, localpath: Any,
+    def __init__(self, node: Node, remotepaths: Any, localpath: Any,
                  **kwds: Any) -> None:
         from .commands import Pull
 

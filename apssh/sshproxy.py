@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .failures import classify
 from .formatters import Formatter, no_formatter_given
 from .hostkeys import HostKeyChecker, warn_no_check
 from .names import check_hostname, check_username, local_user
+from .node import scratch_directory
 from .pacing import RETRY_DELAYS, pacer
 from .process import Process, SshHandle, open_ssh
 from .remote import (
@@ -51,6 +53,8 @@ from .sshoptions import (
     resolve_host_key_policy,
 )
 
+#: where private scratch directories go, relative to the remote home
+REMOTE_WORKDIR = ".apssh-remote"
 #: "not given": distinct from None, which means "none" for known_hosts and ssh_config
 DEFAULT: Any = object()
 
@@ -135,6 +139,10 @@ class SshProxy(SftpFiles):
     # ----- names
     def __user_host__(self) -> str:
         return f"{self.username}@{self.hostname}"
+
+    def display_name(self) -> str:
+        """``user@host``: its name in listings and graphs."""
+        return self.__user_host__()
 
     def __str__(self) -> str:
         prefix = f"{self.gateway}->" if self.gateway is not None else ""
@@ -353,6 +361,13 @@ class SshProxy(SftpFiles):
         if session.exit is None and conn in st.lost:
             raise st.lost[conn]
         return session.exit
+
+    def workdir(self, *, shared: bool = False) -> AbstractAsyncContextManager[str]:
+        """A scratch directory for a command's files, removed on exit: private, under
+        ``~/.apssh-remote``; ``shared`` (a script run by another user through
+        ``sudo -u``, who cannot enter this user's home), under ``/tmp`` (see
+        ``node.scratch_directory``)."""
+        return scratch_directory(self, "/tmp" if shared else REMOTE_WORKDIR, shared=shared)
 
     def process(self, command: str, **kwds: Any) -> Process:
         """A handle on ``command`` run on this node, not started yet (see ``Process``):
