@@ -4,7 +4,6 @@ forward, by jobs that require the forward; the listener is gone afterwards."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import socket
 import sys
@@ -250,8 +249,25 @@ def test_close_after_needs_dependents():
     Scheduler(forward)
     with pytest.raises(ValueError, match="no job requires it"):
         forward.close_after()
-    with contextlib.suppress(Exception):
-        forward.close()
+
+
+def test_a_scheduler_runs_again_with_a_new_listener_each_time(lab, echo):
+    forward = ForwardJob(node(lab), listen=0, to=echo.port, label="tunnel")
+
+    async def client() -> str:
+        assert forward.port is not None
+        return await talk(forward.port, "again")
+
+    user = Job(client, required=forward)
+    scheduler = Scheduler(forward, user)
+    ports = []
+    for _ in range(2):
+        assert scheduler.run(timeout=20) is True
+        assert user.result() == "again"
+        ports.append(forward.result())
+        assert not listening(ports[-1])
+    assert echo.accepted == 2
+    assert "root@127.0.0.1\n-L 127.0.0.1:" in scheduler.dot_format()
 
 
 # ----- YAML: forward: {listen: ..., to: ...}
