@@ -5,11 +5,13 @@ through an SshJob in a Scheduler, without anything in apssh knowing of it; 0.27'
 from __future__ import annotations
 
 import shlex
+import tempfile
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sudo_works
 from test_ssh_core import (  # noqa: F401 - close_nodes is the fixture
     Recorder,
     close_nodes,
@@ -192,3 +194,60 @@ async def test_a_command_that_defines_no_way_to_run_says_so():
         await Nothing().co_run(LocalNode())
     with pytest.raises(NotImplementedError, match="Nothing defines no co_run"):
         await Nothing().co_run_remote(LocalNode())
+
+
+# ----- a script run as another user (sudo -u) must be readable by that user
+needs_sudo = pytest.mark.skipif(not sudo_works(), reason="needs root, sudo and nepitest")
+
+WHERE = ('#!/bin/sh\necho "$(id -un) $1 $(cat "$(dirname "$0")/inc.txt")"\n'
+         'echo "dir $(dirname "$0")"\n'
+         'ls "$(dirname "$0")/.." >/dev/null 2>&1 && echo listable || echo unlistable\n')
+
+
+def _sudo_jobs(target: Any, tmp_path: Path) -> tuple[SshJob, Path]:
+    script = tmp_path / "where.sh"
+    script.write_text(WHERE)
+    include = tmp_path / "inc.txt"
+    include.write_text("included\n")
+    include.chmod(0o600)  # private here: readable there all the same
+    job = SshJob(target, commands=[
+        RunScript(script, "script", includes=[include], sudo="nepitest"),
+        RunString(WHERE, "string", includes=[include], sudo="nepitest"),
+        RunString(WHERE, "root", includes=[include], sudo=True),
+    ])
+    return job, include
+
+
+def _check_sudo_output(lines: list[str]) -> None:
+    assert lines[0] == "nepitest script included\n"
+    assert lines[3] == "nepitest string included\n"
+    assert lines[6] == "root root included\n"
+    # another user: a directory of its own under /tmp, that nepitest cannot list
+    # (it is the login user's, 0711), removed once the command is over
+    for dirline, listing in ((lines[1], lines[2]), (lines[4], lines[5])):
+        directory = Path(dirline.split(maxsplit=1)[1].strip())
+        assert directory.parent.name.startswith("apssh-"), dirline
+        assert directory.parent.parent in (Path("/tmp"), Path(tempfile.gettempdir()))
+        assert listing == "unlistable\n"
+        assert not directory.parent.exists()
+
+
+@needs_sudo
+def test_sudo_to_another_user_runs_scripts_over_ssh(lab, tmp_path):
+    """The login user (root here) keeps its scripts in a 0700 home: one run as
+    nepitest through sudo is put where nepitest can read it."""
+    rec = Recorder()
+    job, _ = _sudo_jobs(node(lab, formatter=rec), tmp_path)
+    assert Scheduler(job).run() is True, (job.repr_result(), rec.err)
+    _check_sudo_output([line for _, line in rec.out])
+    # root (sudo alone) reads anything: the private directory in the home, as before
+    assert rec.out[7][1].startswith("dir .apssh-remote/apssh-")
+
+
+@needs_sudo
+def test_sudo_to_another_user_runs_scripts_on_a_local_node(tmp_path):
+    rec = Recorder()
+    job, _ = _sudo_jobs(LocalNode(formatter=rec), tmp_path)
+    assert Scheduler(job).run() is True, (job.repr_result(), rec.err)
+    _check_sudo_output([line for _, line in rec.out])
+    assert rec.out[7][1].startswith(f"dir {tempfile.gettempdir()}/apssh-")
