@@ -226,8 +226,11 @@ class Group(Outcome):
         return [(rank, proc) for rank, proc in enumerate(self.processes) if proc.running]
 
     async def _kill_started(self) -> None:
-        await asyncio.gather(*(proc.kill() for proc in self.processes if proc.running),
-                             return_exceptions=True)
+        """Cancelled while starting: kill what did start (marked ``killed``)."""
+        live = [(rank, proc) for rank, proc in enumerate(self.processes) if proc.running]
+        for rank, _ in live:
+            self._marks.setdefault(rank, "killed")
+        await asyncio.gather(*(proc.kill() for _, proc in live), return_exceptions=True)
 
     async def wait(self, timeout: float | None = None) -> list[NodeResult]:
         """Wait for every node's end; returns ``results``. A node still running after
@@ -328,12 +331,17 @@ class Group(Outcome):
     async def run(self, timeout: float | None = None,
                   input: WriteData | None = None) -> list[NodeResult]:
         """The one-shot form: ``start()``, ``write(input)`` when given, ``close()``
-        (the commands read end-of-file), ``wait(timeout)``; returns ``results``."""
+        (the commands read end-of-file), ``wait(timeout)``; returns ``results``.
+        Cancelled (or failing) on the way: what still runs is killed."""
         await self.start()
-        if input is not None:
-            await self.write(input)
-        await self.close()
-        return await self.wait(timeout)
+        try:
+            if input is not None:
+                await self.write(input)
+            await self.close()
+            return await self.wait(timeout)
+        except BaseException:
+            await asyncio.shield(self.kill())
+            raise
 
     def run_sync(self, timeout: float | None = None,
                  input: WriteData | None = None) -> list[NodeResult]:
@@ -363,8 +371,10 @@ class Group(Outcome):
             state, reason = "failed", self._errors[rank]
         elif not self._started or proc.started_at is None:
             state = "not started"
-        elif proc.running or proc.ended_at is None:
+        elif proc.running:
             state = "running"
+        elif proc.ended_at is None:  # its start was cancelled, or is under way
+            state = "not started"
         elif rank in self._marks:
             state = self._marks[rank]
             reason = (f"still running after {self._timeouts[rank]:g}s" if state == "timed out"

@@ -169,6 +169,8 @@ class _Copies(Outcome):
                 why = f"still copying after {self._timeouts[rank]:g}s"
         elif rank in self._errors:
             state, why = "failed", self._errors[rank]
+        elif task.cancelled():  # by someone else (its loop ending)
+            state = "killed"
         else:
             state = "ok"
         return NodeResult(self.labels[rank], rank, self.copies[rank].label_line(), state,

@@ -275,3 +275,25 @@ async def test_run_sync_inside_a_running_loop_is_refused():
     with pytest.raises(RuntimeError, match=r"running event loop.*await group\.run\(\)"):
         group.run_sync()
     assert group.results[0].state == "not started"
+
+
+async def test_run_cancelled_kills_every_node(some_nodes):
+    word = mark()
+    count = len(some_nodes)
+    seen: list[str] = []
+    all_started = asyncio.Event()
+
+    class Lines(Recorder):
+        def line(self, line, datatype, hostname):
+            seen.append(line)
+            if len(seen) == count:
+                all_started.set()
+
+    group = Group(some_nodes, f"sh -c 'echo started; sleep 300' {word}", formatter=Lines())
+    task = asyncio.create_task(group.run(timeout=600))
+    await all_started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [result.state for result in group.results] == ["killed"] * count, group.report()
+    assert await nothing_left(word)
