@@ -297,3 +297,15 @@ async def test_run_cancelled_kills_every_node(some_nodes):
         await task
     assert [result.state for result in group.results] == ["killed"] * count, group.report()
     assert await nothing_left(word)
+
+
+def test_run_sync_closes_the_gateways_too(lab):
+    rec = Recorder()
+    gateway = node(lab, "127.0.1.1", port=lab.gateway.port, formatter=rec)
+    nodes = [node(lab, f"127.0.0.{i}", gateway=gateway, formatter=rec) for i in (10, 11)]
+    group = Group(nodes, "echo {host}", show=False)
+    assert [result.state for result in group.run_sync(timeout=30)] == ["ok", "ok"]
+    assert [proc.stdout for proc in group.processes] == [b"127.0.0.10\n", b"127.0.0.11\n"]
+    assert not gateway.is_connected() and not any(each.is_connected() for each in nodes)
+    assert sorted(host for event, host in rec.events if event == "closed") == [
+        "127.0.0.10", "127.0.0.11", "127.0.1.1"]
