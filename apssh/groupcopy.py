@@ -91,7 +91,7 @@ class _Copies(Outcome):
     async def _one(self, rank: int) -> None:
         self._started_at[rank] = time.time()
         try:
-            await self.copies[rank].co_run_remote(self.nodes[rank])
+            await self.copies[rank].co_run(self.nodes[rank])
         except Exception as exc:  # this node's failure: the others go on
             self._errors[rank] = reason(exc)
         finally:
