@@ -95,8 +95,11 @@ class Record:
     def __init__(self, parent: str | Path, *, scenario: str | None = None,
                  scenario_name: str = "scenario.txt",
                  variables: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
-                 argv: list[str] | None = None) -> None:
-        self.path = new_run_dir(parent)
+                 argv: list[str] | None = None, previous: dict[str, Any] | None = None
+                 ) -> None:
+        #: with ``previous`` (its ``run.json``), ``parent`` is the record a run resumes
+        self.previous = previous
+        self.path = Path(parent) if previous is not None else new_run_dir(parent)
         self.scenario = scenario
         self.scenario_name = safe_name(scenario_name)
         self.variables = variables
@@ -150,7 +153,9 @@ class Record:
         if self.scenario is None:
             lines = listing.list_lines(self.scheduler, plans, True, False)
             self.scenario = "".join(line + "\n" for line in lines)
-        (self.path / self.scenario_name).write_text(self.scenario)
+        scenario = self.path / self.scenario_name
+        if self.previous is None or not scenario.exists():
+            scenario.write_text(self.scenario)
 
         def walk(scheduler: Any) -> None:
             for job in plans[scheduler].order:
@@ -162,6 +167,10 @@ class Record:
 
     def _job(self, job: AbstractJob) -> dict[str, Any]:
         entry = self._jobs.get(job)
+        if entry is None and self.previous is not None and job in self.scheduler._skip:
+            kept = {old["id"]: old for old in self.previous["jobs"]}.get(job.repr_id())
+            if kept is not None:
+                entry = self._jobs[job] = kept
         if entry is None:
             parent = job.scheduler
             entry = self._jobs[job] = {
@@ -240,7 +249,17 @@ class Record:
             "jobs": list(self._jobs.values()),
             "nodes": self._nodes,
             "drawings": self.drawings,
+            "runs": self._runs(),
         }
+
+    def _runs(self) -> list[dict[str, Any]]:
+        """Each run this record holds (more than one once resumed)."""
+        earlier = list(self.previous.get("runs", [])) if self.previous is not None else []
+        this = {"started": self.started, "ended": self.ended,
+                "outcome": self.outcome or "running", "reason": self.reason,
+                "skipped": sum(1 for job in self._jobs
+                               if self.scheduler is not None and job in self.scheduler._skip)}
+        return [*earlier, this]
 
     def save(self) -> None:
         """Write ``run.json`` (atomically: a reader never sees half a file)."""

@@ -76,6 +76,8 @@ class PureScheduler:
         self._did_shutdown = False
         self._run: Run | None = None
         self._subscribers: list[tuple[events.Subscriber, bool]] = []
+        #: the jobs the next run completes without running them (see resume.py)
+        self._skip: frozenset[AbstractJob] = frozenset()
         self.update(jobs_or_sequences)
 
     # ----- the container
@@ -146,6 +148,7 @@ class PureScheduler:
             return True
         bus = events.bus_for_run(self._subscribers)
         run = Run(self, plan, parent, bus)
+        run.skip = self._skip if parent is None else parent.root.skip
         self._run = run
         loop = run.loop
         if debug.DEBUG:
@@ -216,33 +219,45 @@ class PureScheduler:
             self._feedback(None, "scheduler is shutting down...")
 
     def run(self, timeout: float | None = None, jobs_window: int | None = None, *,
-            record: str | Path | Record | None = None) -> bool:
+            record: str | Path | Record | None = None,
+            resume: str | Path | None = None) -> bool:
         """Run synchronously on this thread's event loop (kept between calls).
 
         ``timeout`` and ``jobs_window`` (the arguments of asynciojobs before 0.10),
         when not None, replace the scheduler's own for this run only; ``record``
-        keeps the run in a directory: see ``co_orchestrate()``.
+        keeps the run in a directory, ``resume`` goes on with a recorded run: see
+        ``co_orchestrate()``.
         """
-        return run_in_thread_loop(self.co_orchestrate(timeout, jobs_window, record=record))
+        return run_in_thread_loop(
+            self.co_orchestrate(timeout, jobs_window, record=record, resume=resume))
 
     orchestrate = run
 
     async def co_orchestrate(
         self, timeout: float | None = None, jobs_window: int | None = None, *,
-        record: str | Path | Record | None = None,
+        record: str | Path | Record | None = None, resume: str | Path | None = None,
     ) -> bool:
         """``co_run()``, with ``timeout`` and ``jobs_window``, when not None, in place
         of the scheduler's own for this run; both are restored however it ends.
 
         ``record``: a directory under which this run is kept in a new directory of
         its own (see ``asynciojobs.record``), or a ``Record`` made by the caller
-        (then ``record.path`` says where)."""
+        (then ``record.path`` says where). ``resume``: a record of an earlier run of
+        the same jobs: the jobs done there are not run again (see
+        ``asynciojobs.resume``), and this run is added to that record."""
+        if record is not None and resume is not None:
+            raise ValueError("record= and resume= do not go together: a resumed run "
+                             "is added to the record it resumes")
         saved = self.timeout, self.jobs_window
         if timeout is not None:
             self.timeout = timeout
         if jobs_window is not None:
             self.jobs_window = jobs_window
         unsubscribe = None
+        if resume is not None:
+            from .resume import prepare_resume
+
+            record = prepare_resume(self, resume)
         if record is not None:
             from .record import Record
 
@@ -252,6 +267,7 @@ class PureScheduler:
             return await self.co_run()
         finally:
             self.timeout, self.jobs_window = saved
+            self._skip = frozenset()
             if unsubscribe is not None:
                 unsubscribe()
 

@@ -1,0 +1,105 @@
+"""Resume a recorded run: run again only what did not complete.
+
+``scheduler.run(resume=DIR)`` reads ``DIR/run.json`` (a record, see
+``record.py``) and matches the scheduler's jobs to the recorded ones by their id
+and label (the same scenario gives the same ids: they follow a topological
+order). A job recorded ``ok`` is completed without running (its dependents start
+at once; its readinesses fire), except when a job that runs again waits for one of
+its readinesses (a server its client needs: it runs again too). Forever jobs
+always run again. A nested scheduler runs again when one of its jobs does, its
+done jobs skipped. The run is then added to the same record (``runs`` in
+``run.json``): the entries of skipped jobs are kept as they were.
+
+What a job computed (a ``result``) is not restored: values that later jobs need
+are kept as variables (apssh's ``Capture``), which the record holds and the caller
+restores (``nepi-ng run --resume`` does).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import graph
+from .errors import SchedulerError
+from .record import SCHEMA, Record
+
+if TYPE_CHECKING:
+    from .job import AbstractJob
+    from .scheduler import PureScheduler
+
+__all__ = ["ResumeError", "prepare_resume", "read_run"]
+
+
+class ResumeError(SchedulerError, ValueError):
+    """A record that cannot be resumed by these jobs; the message is one line."""
+
+
+def read_run(path: str | Path) -> dict[str, Any]:
+    """The ``run.json`` of the record at ``path``; ``ResumeError`` if none."""
+    where = Path(path) / "run.json"
+    try:
+        run = json.loads(where.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResumeError(f"{where}: cannot read a record: {exc}") from None
+    if not isinstance(run, dict) or run.get("schema") != SCHEMA:
+        raise ResumeError(f"{where}: not a record this version reads "
+                          f"(schema {run.get('schema') if isinstance(run, dict) else None!r}, "
+                          f"expected {SCHEMA!r})")
+    return run
+
+
+def _all_jobs(scheduler: PureScheduler) -> list[AbstractJob]:
+    plans = graph.plan_tree(scheduler)
+    graph.number_jobs(scheduler, plans)
+    found: list[AbstractJob] = []
+
+    def walk(sched: PureScheduler) -> None:
+        for job in plans[sched].order:
+            found.append(job)
+            if job.is_scheduler:
+                walk(job)  # type: ignore[arg-type]
+    walk(scheduler)
+    return found
+
+
+def done_jobs(scheduler: PureScheduler, run: dict[str, Any], where: Path
+              ) -> frozenset[AbstractJob]:
+    """The jobs of ``scheduler`` a resumed run skips (see the module's doc)."""
+    jobs = _all_jobs(scheduler)
+    recorded = [(entry["id"], entry["label"]) for entry in run["jobs"]]
+    here = [(job.repr_id(), job._get_text_label()) for job in jobs]
+    if here != recorded:
+        differ = next((f"job {a[0]} {a[1]!r} here, {b[0]} {b[1]!r} in the record"
+                       for a, b in zip(here, recorded, strict=False) if a != b),
+                      f"{len(here)} jobs here, {len(recorded)} in the record")
+        raise ResumeError(f"{where}: these jobs are not the recorded ones ({differ})")
+    outcome = {entry["id"]: entry["outcome"] for entry in run["jobs"]}
+    done = {job for job in jobs if outcome[job.repr_id()] == "ok" and not job.forever}
+    changed = True
+    while changed:  # a readiness needed again needs its job again
+        changed = False
+        for job in jobs:
+            if job in done:
+                continue
+            for source in job._conditions or ():
+                if source in done:
+                    done.discard(source)
+                    changed = True
+    for job in reversed(jobs):  # inner schedulers first
+        if job.is_scheduler and job in done and any(
+                inner not in done for inner in job.iterate_jobs(  # type: ignore[attr-defined]
+                    scan_schedulers=True) if inner is not job):
+            done.discard(job)
+    return frozenset(done)
+
+
+def prepare_resume(scheduler: PureScheduler, path: str | Path) -> Record:
+    """Mark the jobs done in the record at ``path`` to be skipped by the next run of
+    ``scheduler``; the ``Record`` that adds that run to the same directory."""
+    where = Path(path)
+    run = read_run(where)
+    scheduler._skip = done_jobs(scheduler, run, where)
+    return Record(where, previous=run, scenario_name=run.get("scenario") or "scenario.txt",
+                  variables=run.get("variables"), argv=run.get("argv"))
