@@ -27,10 +27,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from asynciojobs.events import wants_output
+
 from .deferred import Capture
 from .errors import ApsshError, CopyError, MissingFileError, SudoError, reason
 from .formatters import CaptureFormatter, Formatter, TailFormatter
-from .outputs import OutputTarget, check_target, teeing
+from .outputs import OutputTarget, check_target, event_tee, teeing
 from .partial import PartialCopy
 from .retry import check_retries
 from .shellwrap import check_env, check_sudo, merged_env, sudo_problem, wrap
@@ -47,6 +49,8 @@ class AbstractCommand:
     watchers: list[Any] | None = None
     #: the label of the job running this command (``{label}`` in output paths)
     job_label: str | None = None
+    #: (job, index) while a job that reports events runs this command
+    events: tuple[Any, int] | None = None
 
     def __init__(self, *, label: str | None = None, allowed_exits: Any = None,
                  verbose: bool = False, capture: Capture | None = None,
@@ -142,6 +146,8 @@ class AbstractCommand:
         label = self.label if self.label is not None else self.job_label
         with teeing(formatter, {"stdout": self.stdout, "stderr": self.stderr}, node,
                     label) as output:
+            if self.events is not None and wants_output():
+                output = event_tee(output, *self.events, str(node.hostname))
             result = await node.run(self._line(node, command), x11_forwarding=x11,
                                     timeout=self.timeout, formatter=output, stdin=stdin)
         self._captured(formatter)

@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from asynciojobs.events import Output, emit
+
 from .errors import ApsshError
 from .formatters import EXTENDED_DATA_STDERR, Formatter, shorten_hostname
 from .names import path_in
@@ -125,6 +127,15 @@ class OutputTee(Formatter):
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         self._copy(line.encode(), datatype)
         self.inner.line(line, datatype, hostname)
+
+
+def event_tee(formatter: Formatter, job: Any, index: int, host: str) -> OutputTee:
+    """``formatter``, with each chunk also sent as an ``Output`` event of the run
+    (for its records and live views), bytes as received."""
+    def sink(stream: str) -> Callable[[bytes], None]:
+        return lambda raw: emit(Output(job=job, node=host, index=index, stream=stream,
+                                       data=raw))
+    return OutputTee(formatter, {"stdout": sink("stdout"), "stderr": sink("stderr")})
 
 
 @contextlib.contextmanager

@@ -6,11 +6,11 @@ import asyncio
 import time
 from typing import Any
 
-from asynciojobs import AbstractJob
+from asynciojobs import AbstractJob, events
 
 from .commands import AbstractCommand, Run
 from .deferred import Deferred
-from .errors import ApsshError, CommandFailedError, JobTimeoutError
+from .errors import ApsshError, CommandFailedError, JobTimeoutError, reason
 from .node import Node, missing_members
 from .readiness import OutputReadiness
 from .retry import check_retries, connection_problem, forget_failure, with_retries
@@ -163,8 +163,15 @@ class SshJob(AbstractJob):
         self.attempts.append(attempt)
 
     async def _run_command(self, index: int, cmd: AbstractCommand) -> tuple[Any, int]:
+        tries = 0
+
         async def attempt() -> Any:
-            return await cmd.co_run(self.node)
+            nonlocal tries
+            tries += 1
+            bus = events.emitting()
+            if bus is None:
+                return await cmd.co_run(self.node)
+            return await self._run_emitting(bus, index, cmd, tries)
 
         if not cmd.retries:
             return await attempt(), 1
@@ -181,6 +188,38 @@ class SshJob(AbstractJob):
 
         return await with_retries(attempt, retries=cmd.retries, bad_result=bad_result,
                                   bad_exception=connection_problem, before_retry=before_retry)
+
+    async def _run_emitting(self, bus: events.Bus, index: int, cmd: AbstractCommand,
+                            attempt: int) -> Any:
+        """Run ``cmd`` once, telling the run's subscribers when it starts and ends."""
+        node, label = str(self.node.hostname), cmd.get_label_line()
+        began = time.time()
+        bus.emit(events.CommandStarted(job=self, node=node, index=index, command=label,
+                                       attempt=attempt, time=began))
+        cmd.events = (self, index)
+        outcome, status, why = "failed", None, None
+        try:
+            result = await cmd.co_run(self.node)
+        except asyncio.CancelledError:
+            outcome, why = "cancelled", "cancelled"
+            raise
+        except BaseException as exc:
+            outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
+            why = reason(exc)
+            raise
+        else:
+            status = result if isinstance(result, int | str) else None
+            if cmd.allows(result):
+                outcome = "ok"
+            else:
+                why = f"exit {result}" if isinstance(result, int) else f"{result}"
+            return result
+        finally:
+            cmd.events = None
+            now = time.time()
+            bus.emit(events.CommandEnded(job=self, node=node, index=index, command=label,
+                                         outcome=outcome, status=status, reason=why,
+                                         duration=now - began, attempt=attempt, time=now))
 
     async def _run_commands(self) -> Any:
         last_failure: Any = 0

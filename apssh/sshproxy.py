@@ -18,17 +18,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from asynciojobs import events
 from asynciojobs.scheduler import outermost_run
 
 from . import remote, sshconfig
 from ._asyncssh import asyncssh
 from .connection import Client as _Client
 from .connection import State as _State
-from .errors import CommandTimeoutError, ConnectError, ConnectionLostError, GatewayError
+from .errors import (
+    CommandTimeoutError,
+    ConnectError,
+    ConnectionLostError,
+    GatewayError,
+    reason,
+)
 from .failures import classify
 from .formatters import Formatter, no_formatter_given
 from .hostkeys import HostKeyChecker, warn_no_check
@@ -199,12 +207,19 @@ class SshProxy(SftpFiles):
                 await asyncio.shield(st.pending)
                 continue
             pending = st.pending = st.loop.create_future()
+            began = time.time()
             try:
                 st.conn = await self._open()
+                if (bus := events.emitting()) is not None:
+                    bus.emit(events.ConnectionOpened(node=self.hostname, user=self.username,
+                                                     duration=time.time() - began))
                 return st.conn
             except ConnectError as exc:
                 st.failure, st.failure_run = exc, outermost_run()
                 self.formatter.connection_lost(self.hostname, exc, self.username)
+                if (bus := events.emitting()) is not None:
+                    bus.emit(events.ConnectionFailed(node=self.hostname, reason=reason(exc),
+                                                     duration=time.time() - began))
                 raise
             finally:
                 st.pending = None
@@ -295,6 +310,8 @@ class SshProxy(SftpFiles):
         st.lost[conn] = lost or ConnectionLostError(self.__user_host__(),
                                                     "connection closed by the server")
         self.formatter.connection_lost(self.hostname, lost, self.username)
+        events.emit(events.ConnectionClosed(
+            node=self.hostname, reason=None if lost is None else reason(lost)))
 
     def _loss(self, exc: Exception | None) -> ConnectError | None:
         """Why our connection closed when we did not close it: None for a normal
@@ -439,6 +456,7 @@ class SshProxy(SftpFiles):
                         f"Timeout ({self.timeout}s) while waiting for {self} to close\n",
                         self.hostname)
                 self.formatter.connection_lost(self.hostname, None, self.username)
+                events.emit(events.ConnectionClosed(node=self.hostname))
         finally:
             st.closing.set_result(None)
 
