@@ -86,6 +86,7 @@ class YamlLoader:
         self.filename = Path(filename)
         self._shifted = False
         self.variables = Variables()
+        self.rendered: str | None = None
         #: the local files of the last load, for ``check()``
         self.local_files: list[LocalFile] | None = None
 
@@ -100,6 +101,8 @@ class YamlLoader:
         """(nodes by id, jobs by id, scheduler)."""
         source = self._read()
         text = self._render(source, env)
+        #: the scenario as the last load read it (Jinja2 rendered), for records
+        self.rendered = text
         self._shifted = text.count("\n") != source.count("\n")
         if save_intermediate:
             self._save(text, save_intermediate)

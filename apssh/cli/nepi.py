@@ -34,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=seconds, help="bound the whole run, in seconds")
     run.add_argument("--window", type=count, help="at most this many jobs at once")
     run.add_argument("--verbose", action="store_true", help="report each job as it runs")
+    kept = run.add_mutually_exclusive_group()
+    kept.add_argument("--record", metavar="DIR",
+                      help="keep this run in a new directory under DIR (run.json, "
+                      "outputs, graph, timeline; see nepi-ng report)")
+    kept.add_argument("--resume", metavar="RECORD",
+                      help="run again what did not complete in RECORD, added to it")
+    run.add_argument("--monitor", action="store_true",
+                     help="a live view of the jobs (on a terminal; plain lines elsewhere)")
     report = commands.add_parser("report", help="print what a recorded run did")
     report.add_argument("record", help="a record (holding run.json), or a directory of "
                         "records (the latest is read)")
@@ -95,9 +103,21 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     for formatter in _formatters(scheduler):
         formatter.on_stdout_closed = watch.closed
 
+    keeper = None
+    if args.record or args.resume:
+        try:
+            keeper = _record(scheduler, loader, args)
+        except ValueError as exc:  # ResumeError: one line naming the record
+            print(f"nepi-ng: --resume: {exc}", file=sys.stderr)
+            return USAGE
+        print(f"nepi-ng: record in {keeper.path}", file=sys.stderr)
+    if args.monitor:
+        from asynciojobs.monitor import Monitor
+        scheduler.subscribe(Monitor(sys.stdout), output=True)
+
     async def run() -> bool:
         watch.watch(asyncio.current_task())
-        return await scheduler.co_run()
+        return await scheduler.co_orchestrate(record=keeper)
 
     stopped: BaseException | None = None
     try:
@@ -116,6 +136,24 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if stopped is not None:
         return stop_code(stopped)
     return OK if ok else FAILED
+
+
+def _record(scheduler: Any, loader: Any, args: argparse.Namespace) -> Any:
+    """The Record of this run: a new one under ``--record``, or the one ``--resume``
+    names (its captured variables restored first, so that later commands see them)."""
+    from asynciojobs.record import Record
+    from asynciojobs.resume import prepare_resume
+
+    variables = loader.variables
+    if args.resume:
+        keeper = prepare_resume(scheduler, args.resume)
+        previous = keeper.previous or {}
+        for name, value in (previous.get("variables") or {}).items():
+            variables.setdefault(name, value)
+        keeper.variables = variables
+        return keeper
+    return Record(args.record, scenario=loader.rendered, scenario_name="scenario.yaml",
+                  variables=variables, argv=sys.argv)
 
 
 def _write_graph(scheduler: Any, path: str, *, show_outcome: bool) -> int:
