@@ -18,7 +18,7 @@ from sshd import Lab
 from test_ssh_core import remote_processes
 
 from apssh.cli import Appull, Appush, Apssh
-from apssh.cli.tools import make_run_dir
+from asynciojobs.record import new_run_dir as make_run_dir
 
 H = "127.0.0"
 

@@ -63,6 +63,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     add("-d", "--date-time", action="store_true", help="like -o, in a directory named by date")
     add("-m", "--mark", action="store_true",
         help="with -o/-d: write 0ok/<host> and 1failed/<host>, usable as targets")
+    add("--record", metavar="DIR", help="keep this run in a new directory under DIR "
+        "(run.json, each host's output, timeline; read it with nepi-ng report)")
+    add("--monitor", action="store_true",
+        help="a live view of the hosts on stderr (a terminal; plain lines elsewhere)")
     add("-v", "--verbose", action="store_true", help="report connections and steps")
     add("-D", "--debug", action="store_true", help="more details")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,21 +75,6 @@ def _shared_files(targets: list[Target]) -> tuple[Target, Target] | None:
                 return owners[name], target
             owners[name] = target
     return None
-
-
-def make_run_dir(parent: Path | None = None) -> Path:
-    """A new directory for this run's files (``-d``), never one of an earlier run: named
-    by the time to the second (``2026-11-30@15-04-05``, no ``:``), with ``.002``,
-    ``.003``... when several runs start in the same second: names sort by time."""
-    base = (parent or Path()) / time.strftime("%Y-%m-%d@%H-%M-%S")
-    path, number = base, 1
-    while True:
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            number += 1
-            path = base.with_name(f"{base.name}.{number:03d}")
 
 
 class Tool:
@@ -266,7 +251,8 @@ class Tool:
                 run.run_dir = Path(args.out_dir)
                 run.made_run_dir = not run.run_dir.exists()
             else:
-                run.run_dir, run.made_run_dir = make_run_dir(), True
+                from asynciojobs.record import new_run_dir
+                run.run_dir, run.made_run_dir = new_run_dir(), True
             shared = _shared_files(run.targets)
             if shared:
                 raise UsageError(f"-o/-d: {shared[0]} and {shared[1]} would write "
@@ -284,6 +270,20 @@ class Tool:
     def formatter_for(self, args: argparse.Namespace, target: Target, live: Any) -> Any:
         """The formatter of one target's node (the shared one, unless gathering)."""
         return live
+
+    def watchers(self, scheduler: Any, args: argparse.Namespace) -> Any:
+        """Subscribe ``--monitor`` (on stderr: stdout carries the output); the Record
+        of ``--record`` (None without it)."""
+        if args.monitor:
+            from asynciojobs.monitor import Monitor
+            scheduler.subscribe(Monitor(sys.stderr), output=True)
+        if not args.record:
+            return None
+        from asynciojobs.record import Record
+        keeper = Record(args.record, scenario=shlex.join(sys.argv) + "\n",
+                        scenario_name="command.txt", argv=sys.argv)
+        print(f"{self.prog}: record in {keeper.path}", file=sys.stderr)
+        return keeper
 
     def execute(self, run: Invocation) -> int:
         """Run every host's job; report; the exit code."""
@@ -306,11 +306,12 @@ class Tool:
                 for target in run.targets}
         # the scheduler's verbose lines would go to stdout, mixed with the output
         scheduler = Scheduler(*jobs.values(), jobs_window=args.window or None)
+        keeper = self.watchers(scheduler, args)
 
         async def everything() -> None:
             run.pipe.watch(asyncio.current_task())
             try:
-                await scheduler.co_run()
+                await scheduler.co_orchestrate(record=keeper)
             finally:
                 if self.exit_after:
                     for proxy in run.proxies.values():  # the nodes, then their gateways
