@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="print the nodes where something failed, in a form -t accepts")
     try:  # argparse reports bad input with SystemExit: an exit code here
         args = parser.parse_args(argv)
+        args.argv = ["nepi-ng", *(sys.argv[1:] if argv is None else argv)]
         if args.command == "run":
             return run_scenario(args, parser)
         if args.command == "report":
@@ -153,7 +154,7 @@ def _record(scheduler: Any, loader: Any, args: argparse.Namespace) -> Any:
         keeper.variables = variables
         return keeper
     return Record(args.record, scenario=loader.rendered, scenario_name="scenario.yaml",
-                  variables=variables, argv=sys.argv)
+                  variables=variables, argv=args.argv)
 
 
 def _write_graph(scheduler: Any, path: str, *, show_outcome: bool) -> int:

@@ -114,8 +114,9 @@ class Tool:
         and the exit code follows the table in ``errors.py``. Standard output or
         error closed (``| head``) ends it quietly with 141.
         """
+        self.argv = [self.prog, *(argv or sys.argv[1:])]
         try:
-            return self._main(list(argv) if argv else sys.argv[1:])
+            return self._main(self.argv[1:])
         except BrokenPipeError:  # what is left to say has nowhere to go
             drop_stream(1)
             drop_stream(2)
@@ -280,8 +281,8 @@ class Tool:
         if not args.record:
             return None
         from asynciojobs.record import Record
-        keeper = Record(args.record, scenario=shlex.join(sys.argv) + "\n",
-                        scenario_name="command.txt", argv=sys.argv)
+        keeper = Record(args.record, scenario=shlex.join(self.argv) + "\n",
+                        scenario_name="command.txt", argv=self.argv)
         print(f"{self.prog}: record in {keeper.path}", file=sys.stderr)
         return keeper
 
