@@ -95,8 +95,9 @@ class JobStarted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobEnded(Event):
-    """A job ended: ``outcome`` is ``ok``, ``failed`` or ``cancelled`` (stopped with
-    its run); ``reason`` is the failure in one line."""
+    """A job ended: ``outcome`` is ``ok``, ``failed``, ``cancelled`` (stopped with
+    its run) or ``stopped`` (a forever job stopped at the end of a run that went
+    well); ``reason`` is the failure in one line."""
 
     kind: ClassVar[str] = "job.ended"
     job: AbstractJob

@@ -25,7 +25,8 @@ from .events import Event, JobEnded, JobStarted, Output, RunEnded, RunStarted
 __all__ = ["SYMBOLS", "Monitor"]
 
 #: the symbol of each job state in the view
-SYMBOLS = {"waiting": "·", "running": "▶", "ok": "✔", "failed": "✘", "cancelled": "⊘"}
+SYMBOLS = {"waiting": "·", "running": "▶", "ok": "✔", "failed": "✘", "cancelled": "⊘",
+           "stopped": "■"}
 
 #: how often the view is redrawn, at most and at least (seconds)
 REFRESH = 0.25
@@ -142,7 +143,8 @@ class Monitor:
         """The counts line: done, running, failed, waiting, and the time left."""
         counts = {"ok": 0, "running": 0, "failed": 0, "waiting": 0, "cancelled": 0}
         for row in self.rows.values():
-            counts[row.state] = counts.get(row.state, 0) + 1
+            state = "ok" if row.state == "stopped" else row.state  # a forever job's end
+            counts[state] = counts.get(state, 0) + 1
         text = (f"{counts['ok']} done, {counts['running']} running, "
                 f"{counts['failed']} failed, {counts['waiting']} waiting")
         if counts["cancelled"]:

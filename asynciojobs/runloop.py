@@ -159,7 +159,9 @@ class Run:
         if self.bus is not None:
             now = time.time()
             for job in self.tasks.values():
-                self.bus.emit(JobEnded(job=job, outcome="cancelled", time=now,
+                # a forever job stopped at the end of a run that went well is no failure
+                outcome = "stopped" if job.forever and self.outcome == OK else "cancelled"
+                self.bus.emit(JobEnded(job=job, outcome=outcome, time=now,
                                        duration=now - (job.started_at or now)))
         for task in tasks:
             task.cancel()

@@ -20,6 +20,7 @@ COLOURS = {
     "cancelled": "#fb8c00",
     "timeout": "#8e24aa",
     "running": "#1e88e5",
+    "stopped": "#90a4ae",
 }
 
 #: rows past this count are drawn without their labels (they would overlap)
@@ -45,11 +46,14 @@ def draw_timeline(run: dict[str, Any], output: str | Path) -> Path:
     height = min(0.22 * len(rows) + 1.5, 400)
     figure = Figure(figsize=(10, height))
     axes = figure.add_subplot()
+    # a job that took no time still shows, as a sliver
+    sliver = max(finish - origin, 1e-3) / 400
     for number, job in enumerate(rows):
         start = job["start"] - origin
         end = (job["end"] if job["end"] is not None else finish) - origin
         colour = COLOURS.get(job["outcome"], "#9e9e9e")
-        axes.barh(number, max(end - start, 0.0), left=start, height=0.7, color=colour)
+        axes.barh(number, max(end - start, sliver), left=start, height=0.7, color=colour)
+    axes.set_xlim(left=0)
     axes.set_ylim(len(rows) - 0.5, -0.5)
     if len(rows) <= MAX_LABELLED:
         axes.set_yticks(range(len(rows)))
@@ -63,7 +67,7 @@ def draw_timeline(run: dict[str, Any], output: str | Path) -> Path:
     shown = sorted({job["outcome"] for job in rows} & set(COLOURS))
     if shown:
         axes.legend(handles=[Patch(color=COLOURS[name], label=name) for name in shown],
-                    loc="lower right", fontsize=7)
+                    loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7)
     axes.grid(axis="x", linestyle=":", linewidth=0.5)
     figure.tight_layout()
     path = Path(output)

@@ -8,7 +8,9 @@ starts a server there (a forever job) and, as soon as the server says it
 listens (a readiness, ``server.when(...)``: no retry loop in the client), a
 client on fit02 that talks to it on the port the server printed; it then pulls
 the client's results back, and prints the listing of the run, with where its
-graph (svg) and results are.
+graph (svg) and results are. The run is kept in a record (``<output-dir>/records``:
+run.json, every command's output, the graph and a timeline; ``nepi-ng report`` reads
+it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from apssh import Capture, Deferred, Pull, Run, RunString, SshJob, Variables
 from apssh.formatters import TimeHostFormatter
 from apssh.lab import Lab
 from asynciojobs import Scheduler, Sequence
+from asynciojobs.record import Record
 
 PREPARE = """#!/bin/sh
 # what an image load and a driver setup would be on real nodes
@@ -98,7 +101,8 @@ async def main(outdir: Path) -> int:
         print("---------- the scenario")
         scheduler.list()
         print("---------- running it")
-        ok = await scheduler.co_run()
+        record = Record(outdir / "records")
+        ok = await scheduler.co_orchestrate(record=record)
         print(f"---------- after the run: {scheduler.why()}")
         scheduler.list()
         for job in scheduler.iterate_jobs():
@@ -110,6 +114,8 @@ async def main(outdir: Path) -> int:
     else:
         print(f"graph:   {dotfile} (install graphviz - apt-get install graphviz - for the svg)")
     print(f"results: {outdir / 'measures.txt'}")
+    print(f"record:  {record.path} (nepi-ng report {record.path}; "
+          f"timeline: {record.drawings.get('timeline')})")
     return 0 if ok else 1
 
 

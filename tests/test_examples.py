@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -28,6 +29,15 @@ def test_demo(tmp_path):
     assert re.search(r"fit02 *:client done: 5 measures", done.stdout)
     assert len((tmp_path / "measures.txt").read_text().splitlines()) == 5
     assert (tmp_path / "demo.dot").exists()
+    # the run is kept: its record has every job, the client's output, a timeline
+    (record,) = (tmp_path / "records").iterdir()
+    run_json = json.loads((record / "run.json").read_text())
+    assert run_json["outcome"] == "ok"
+    client = next(job for job in run_json["jobs"] if job["label"] == "client on fit02")
+    assert client["outcome"] == "ok" and client["node"] == "fit02"
+    output = (record / client["commands"][0]["stdout"]).read_text()
+    assert output == "client done: 5 measures\n"
+    assert "<svg" in (record / "timeline.svg").read_text()[:2000]
 
 
 def test_scheduler_basics():

@@ -56,6 +56,8 @@ def failed_nodes(run: dict[str, Any]) -> list[str]:
     nodes: dict[str, None] = {}
     bad = ("failed", "timeout", "cancelled")
     for job in run["jobs"]:
+        if job["outcome"] == "stopped":  # a forever job, at the end of a good run
+            continue
         for command in job["commands"]:
             if command["outcome"] in bad:
                 nodes.setdefault(command["node"])
