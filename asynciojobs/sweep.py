@@ -14,12 +14,13 @@ import os
 import re
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 Combination: TypeAlias = dict[str, Any]
 State: TypeAlias = Literal["todo", "in progress", "done", "skipped", "failed"]
@@ -204,6 +205,16 @@ def alive(pid: int, started: str) -> bool:
 
 # ---------------------------------------------------------------- the store
 
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One opener at a time: two switching a new database to WAL fail, not wait."""
+    with path.open("a") as file:
+        if sys.platform != "win32":
+            import fcntl
+            fcntl.flock(file, fcntl.LOCK_EX)
+        yield
+
+
 @dataclass(frozen=True)
 class SweepRow:
     """One combination in the store (``Sweeper.rows()``); times as ``time.time()``."""
@@ -263,12 +274,11 @@ class Sweeper:
         self._db = sqlite3.connect(self.database, timeout=timeout, isolation_level=None,
                                    check_same_thread=False)
         try:
-            self._open(wanted)
+            with _exclusive(self.directory / "sweep.lock"):
+                self._open(wanted)
         except BaseException:
             self._db.close()
             raise
-
-    # -- opening
 
     def _open(self, wanted: list[Combination] | None) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -325,8 +335,6 @@ class Sweeper:
                     "UPDATE combinations SET state = ?, host = NULL, pid = NULL, "
                     "started = NULL WHERE state = ? AND host = ? AND pid = ? AND started = ?",
                     (TODO, IN_PROGRESS, self.host, pid, started))
-
-    # -- claiming and marking
 
     def _me(self) -> tuple[int, str]:
         pid = os.getpid()
@@ -429,8 +437,6 @@ class Sweeper:
                 raise RuntimeError(f"combination {k} was not marked "
                                    f"done, skipped, failed or cancelled")
 
-    # -- reading
-
     def stats(self) -> dict[str, int]:
         """How many of this sweep's combinations are in each state (every state a key)."""
         counts: dict[str, int] = dict.fromkeys(STATES, 0)
@@ -469,10 +475,7 @@ class Sweeper:
         row = self._db.execute("SELECT state FROM combinations WHERE key = ?", (k,)).fetchone()
         if row is None:
             raise KeyError(f"not a combination of {self.database}: {k}")
-        state: State = row[0]
-        return state
-
-    # -- closing
+        return cast(State, row[0])
 
     def close(self) -> None:
         """Put back to todo what this sweeper claimed and did not mark, and close."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -19,14 +20,15 @@ from asynciojobs.sweep import alive, key, parse_parameters, start_time
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "sweeps.md"
 
-# a process draining the sweep in sys.argv[1]: says "ready", waits for a line on its
-# stdin, then appends "pid key" to the file sys.argv[2] for each combination it does
+# a process draining the sweep in sys.argv[1] (with the JSON parameters sys.argv[3],
+# if given): says "ready", waits for a line on its stdin, opens the store, and appends
+# "pid key" to the file sys.argv[2] for each combination it does
 DRAIN = r"""
-import os, sys
+import json, os, sys
 from asynciojobs.sweep import Sweeper, key
-with Sweeper(sys.argv[1]) as sweeper:
-    print("ready", flush=True)
-    sys.stdin.readline()
+print("ready", flush=True)
+sys.stdin.readline()
+with Sweeper(sys.argv[1], json.loads(sys.argv[3]) if sys.argv[3:] else None) as sweeper:
     for combination in sweeper:
         with sweeper.running(combination):
             with open(sys.argv[2], "a") as log:
@@ -131,6 +133,9 @@ def test_parse_parameter_guesses_int_float_str():
 def test_claim_mark_and_count(tmp_path):
     with Sweeper(tmp_path / "s", {"x": [1, 2, 3, 4, 5]}) as sweeper:
         assert sweeper.database == tmp_path / "s" / "sweep.sqlite"
+        with sqlite3.connect(sweeper.database) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        db.close()
         assert len(sweeper) == 5 and sweeper.remaining == 5
         first, second, third, fourth = (sweeper.next() for _ in range(4))
         assert [first, second, third, fourth] == [{"x": 1}, {"x": 2}, {"x": 3}, {"x": 4}]
@@ -235,14 +240,19 @@ def test_threads_share_one_sweeper(tmp_path):
 
 # ---------------------------------------------------------------- processes
 
-def test_processes_drain_one_sweep_each_combination_once(tmp_path):
+@pytest.mark.parametrize("new", [False, True], ids=["existing-store", "new-store"])
+def test_processes_drain_one_sweep_each_combination_once(tmp_path, new):
     store, log = tmp_path / "store", tmp_path / "log"
     parameters = {"a": list(range(5)), "b": list(range(10)), "c": ["x", "y", "z", "t"]}
-    with Sweeper(store, parameters) as sweeper:
-        expected = sorted(key(row.combination) for row in sweeper.rows())
+    expected = sorted(key(combination) for combination in combinations(parameters))
+    if new:     # the four create the store at the same time
+        args = [json.dumps(parameters)]
+    else:
+        Sweeper(store, parameters).close()
+        args = []
     with contextlib.ExitStack() as stack:
-        children = [stack.enter_context(spawn(DRAIN, store, log)) for _ in range(4)]
-        for child in children:       # all have the store open: let them go together
+        children = [stack.enter_context(spawn(DRAIN, store, log, *args)) for _ in range(4)]
+        for child in children:       # all started: let them go together
             assert child.stdout is not None and child.stdout.readline() == "ready\n"
         for child in children:
             assert child.stdin is not None
