@@ -9,8 +9,12 @@ never reused (``2026-11-30@15-04-05``, then ``.002``...). It holds:
   docs/records.md, versioned by its ``schema`` field), rewritten as jobs end
   (at most once a second) and at the end, so that a run killed half-way still
   tells what it did;
-- ``output/<node>/<job id>.<command index>.stdout`` (and ``.stderr``): what each
-  command printed, bytes as received;
+- ``output/<node>.stdout`` and ``output/<node>.stderr``: what the commands on that
+  node printed, bytes as received, in the order they came (one file per node and
+  stream: a record of 1,000 commands does not create 1,000 files). Each command's
+  share is listed in ``run.json`` as ``[offset, length]`` segments of that file
+  (one segment unless commands on the node printed at the same time);
+  ``command_output()`` reads it back, ``nepi-ng report DIR --output ID`` prints it;
 - ``scenario.*``: the scenario as run (given by the caller, e.g. the rendered
   YAML; else the jobs' listing) and ``variables.json`` when there are variables;
 - ``graph.dot`` and ``graph.svg``: the jobs coloured by outcome (the SVG needs
@@ -46,12 +50,13 @@ from .events import (
 if TYPE_CHECKING:
     from .job import AbstractJob
 
-__all__ = ["SCHEMA", "Record", "new_run_dir"]
+__all__ = ["SCHEMA", "Record", "command_output", "draw", "new_run_dir"]
 
 #: the ``schema`` of the ``run.json`` written here; tools check it before reading
 SCHEMA = "nepi-ng.run/1"
 
-#: how often (seconds) ``run.json`` is rewritten while jobs end
+#: how often (seconds) ``run.json`` is rewritten while jobs end, at most: also never
+#: more than 5% of the time (a big run.json is written less often)
 SAVE_EVERY = 1.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
@@ -95,11 +100,14 @@ class Record:
     def __init__(self, parent: str | Path, *, scenario: str | None = None,
                  scenario_name: str = "scenario.txt",
                  variables: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
-                 argv: list[str] | None = None, previous: dict[str, Any] | None = None
-                 ) -> None:
+                 argv: list[str] | None = None, previous: dict[str, Any] | None = None,
+                 draw: bool = True) -> None:
         #: with ``previous`` (its ``run.json``), ``parent`` is the record a run resumes
         self.previous = previous
         self.path = Path(parent) if previous is not None else new_run_dir(parent)
+        #: draw the graph and the timeline at the end (False: ``nepi-ng report
+        #: --draw`` does it later; matplotlib's import alone takes about 0.5 s)
+        self.draw = draw
         self.scenario = scenario
         self.scenario_name = safe_name(scenario_name)
         self.variables = variables
@@ -112,8 +120,9 @@ class Record:
         self._jobs: dict[AbstractJob, dict[str, Any]] = {}
         self._commands: dict[tuple[Any, str, int], dict[str, Any]] = {}
         self._nodes: dict[str, dict[str, Any]] = {}
-        self._files: dict[tuple[Any, str, int, str], IO[bytes]] = {}
-        self._saved = 0.0
+        self._files: dict[tuple[str, str], IO[bytes]] = {}
+        self._sizes: dict[tuple[str, str], int] = {}
+        self._next_save = 0.0
         self.drawings: dict[str, str] = {}
 
     # ----- events
@@ -128,13 +137,12 @@ class Record:
             entry = self._command(event.job, event.node, event.index, event.command)
             entry.update(end=event.time, duration=event.duration, outcome=event.outcome,
                          status=event.status, reason=event.reason, attempts=event.attempt)
-            self._close_files(event.job, event.node, event.index)
         elif isinstance(event, JobStarted):
             self._job(event.job).update(start=event.time, outcome="running")
         elif isinstance(event, JobEnded):
             self._job(event.job).update(end=event.time, duration=event.duration,
                                         outcome=event.outcome, reason=event.reason)
-            if event.time - self._saved >= SAVE_EVERY:
+            if event.time >= self._next_save:
                 self.save()
         elif isinstance(event, ConnectionOpened | ConnectionFailed | ConnectionClosed):
             self._connection(event)
@@ -200,23 +208,27 @@ class Record:
         return entry
 
     def _output(self, event: Output) -> None:
-        key = (event.job, event.node, event.index, event.stream)
+        stream = safe_name(event.stream)
+        key = (event.node, stream)
         out = self._files.get(key)
         if out is None:
-            prefix = event.job.repr_id() if event.job is not None else "process"
-            relative = (Path("output") / safe_name(event.node)
-                        / f"{safe_name(prefix)}.{event.index}.{safe_name(event.stream)}")
-            (self.path / relative).parent.mkdir(parents=True, exist_ok=True)
+            relative = Path("output") / f"{safe_name(event.node)}.{stream}"
+            (self.path / "output").mkdir(exist_ok=True)
             out = self._files[key] = open(self.path / relative, "ab")  # noqa: SIM115
-            entry = self._command(event.job, event.node, event.index, "")
-            entry[event.stream] = str(relative)
+            self._sizes[key] = out.tell()
+        offset = self._sizes[key]
         out.write(event.data)
-
-    def _close_files(self, job: Any, node: str, index: int) -> None:
-        for stream in ("stdout", "stderr"):
-            out = self._files.pop((job, node, index, stream), None)
-            if out is not None:
-                out.close()
+        self._sizes[key] = offset + len(event.data)
+        entry = self._command(event.job, event.node, event.index, "")
+        kept = entry[event.stream]
+        if kept is None:
+            kept = entry[event.stream] = {"file": f"output/{safe_name(event.node)}.{stream}",
+                                          "segments": []}
+        segments = kept["segments"]
+        if segments and segments[-1][0] + segments[-1][1] == offset:
+            segments[-1][1] += len(event.data)  # what follows its own last bytes
+        else:
+            segments.append([offset, len(event.data)])
 
     def _connection(self, event: ConnectionOpened | ConnectionFailed | ConnectionClosed
                     ) -> None:
@@ -262,46 +274,107 @@ class Record:
         return [*earlier, this]
 
     def save(self) -> None:
-        """Write ``run.json`` (atomically: a reader never sees half a file)."""
-        self._saved = time.time()
+        """Write ``run.json`` (atomically: a reader never sees half a file), after
+        the outputs received so far."""
+        began = time.time()
+        for out in self._files.values():
+            out.flush()
         data = self.as_dict()
         _write_json(self.path / "run.json", data)
         if data["variables"] is not None:
             _write_json(self.path / "variables.json", data["variables"])
+        now = time.time()
+        self._next_save = now + max(SAVE_EVERY, 20 * (now - began))
 
     def close(self) -> None:
         """Close the output files, draw the graph and the timeline, save ``run.json``."""
         for out in self._files.values():
             out.close()
         self._files.clear()
-        if self.scheduler is not None:
-            self._draw()
+        if self.scheduler is not None and self.draw:
+            self.drawings.update(draw(self.path, self.as_dict()))
         self.save()
 
-    def _draw(self) -> None:
-        from . import dot
 
-        (self.path / "graph.dot").write_text(
-            dot.dot_format(self.scheduler, show_outcome=True))
-        try:
-            dot.run_dot((self.path / "graph.dot").read_text(), "svg",
-                        self.path / "graph.svg")
-            self.drawings["graph"] = "graph.svg"
-        except Exception as exc:
-            self.drawings["graph"] = f"not drawn: {exc}"
-        try:
-            from .timeline import draw_timeline
-        except ImportError as exc:  # pragma: no cover - the module itself is ours
-            self.drawings["timeline"] = f"not drawn: {exc}"
-            return
-        try:
-            draw_timeline(self.as_dict(), self.path / "timeline.svg")
-            self.drawings["timeline"] = "timeline.svg"
-        except Exception as exc:
-            self.drawings["timeline"] = f"not drawn: {exc}"
+def draw(record: str | Path, run: dict[str, Any]) -> dict[str, str]:
+    """Draw ``graph.svg`` (from ``graph.dot``) and ``timeline.svg`` (from ``run``)
+    in ``record``; what was drawn, or why not, by drawing."""
+    from .dot import run_dot
+    from .timeline import COLOURS, draw_timeline
+
+    where, drawings = Path(record), {}
+    try:
+        (where / "graph.dot").write_text(graph_of(run, COLOURS))
+        run_dot((where / "graph.dot").read_text(), "svg", where / "graph.svg")
+        drawings["graph"] = "graph.svg"
+    except Exception as exc:
+        drawings["graph"] = f"not drawn: {exc}"
+    try:
+        draw_timeline(run, where / "timeline.svg")
+        drawings["timeline"] = "timeline.svg"
+    except Exception as exc:
+        drawings["timeline"] = f"not drawn: {exc}"
+    return drawings
+
+
+def graph_of(run: dict[str, Any], colours: dict[str, str]) -> str:
+    """The DOT text of a recorded run: its jobs filled with the colour of their
+    outcome, nested schedulers as clusters, an edge per requirement."""
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    inside: dict[str | None, list[dict[str, Any]]] = {}
+    for job in run["jobs"]:
+        inside.setdefault(job["scheduler"], []).append(job)
+    lines = ["digraph run {", "node [shape=box, style=\"rounded,filled\", fontsize=10];"]
+
+    def walk(parent: str | None) -> None:
+        for job in inside.get(parent, []):
+            if job["id"] in inside:  # a nested scheduler
+                lines.append(f"subgraph cluster_{job['id']} {{ label={quoted(job['label'])};")
+                walk(job["id"])
+                lines.append("}")
+                continue
+            where = f"\\n@{job['node']}" if job.get("node") else ""
+            label = quoted(f"{job['id']} {job['label']}") [:-1] + where + '"'
+            colour = colours.get(job["outcome"], "#eeeeee")
+            lines.append(f"j{job['id']} [label={label}, fillcolor=\"{colour}\"];")
+    walk(None)
+
+    def anchor(job_id: str) -> tuple[str, str | None]:
+        """The node an edge of ``job_id`` attaches to, and its cluster if nested."""
+        if job_id not in inside:
+            return f"j{job_id}", None
+        first = anchor(inside[job_id][0]["id"])[0] if inside[job_id] else f"j{job_id}"
+        return first, f"cluster_{job_id}"
+
+    for job in run["jobs"]:
+        for required in job["requires"]:
+            (tail, ltail), (head, lhead) = anchor(required), anchor(job["id"])
+            extra = [f"ltail={ltail}"] * bool(ltail) + [f"lhead={lhead}"] * bool(lhead)
+            lines.append(f"{tail} -> {head}" + (f" [{', '.join(extra)}]" if extra else "")
+                         + ";")
+    lines.insert(1, "compound=true;")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def command_output(record: str | Path, command: dict[str, Any], stream: str = "stdout"
+                   ) -> bytes:
+    """What ``command`` (an entry of ``run.json``) printed on ``stream``, as received."""
+    kept = command.get(stream)
+    if not kept:
+        return b""
+    parts = []
+    with open(Path(record) / kept["file"], "rb") as source:
+        for offset, length in kept["segments"]:
+            source.seek(offset)
+            parts.append(source.read(length))
+    return b"".join(parts)
 
 
 def _write_json(path: Path, data: Any) -> None:
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    # one line: json's C encoder (indenting falls back to the Python one, 5x slower)
+    temporary.write_text(json.dumps(data, default=str) + "\n")
     os.replace(temporary, path)

@@ -48,11 +48,14 @@ def draw_timeline(run: dict[str, Any], output: str | Path) -> Path:
     axes = figure.add_subplot()
     # a job that took no time still shows, as a sliver
     sliver = max(finish - origin, 1e-3) / 400
-    for number, job in enumerate(rows):
-        start = job["start"] - origin
-        end = (job["end"] if job["end"] is not None else finish) - origin
-        colour = COLOURS.get(job["outcome"], "#9e9e9e")
-        axes.barh(number, max(end - start, sliver), left=start, height=0.7, color=colour)
+    starts = [job["start"] - origin for job in rows]
+    ends = [max((job["end"] if job["end"] is not None else finish) - origin, start + sliver)
+            for job, start in zip(rows, starts, strict=True)]
+    colours = [COLOURS.get(job["outcome"], "#9e9e9e") for job in rows]
+    # one artist for all the bars (a thick line each): 1,000 patches take 0.4 s
+    points_per_row = (height - 1.5) * 72 / max(len(rows), 1)
+    axes.hlines(range(len(rows)), starts, ends, colors=colours,
+                linewidth=max(points_per_row * 0.7, 0.5))
     axes.set_xlim(left=0)
     axes.set_ylim(len(rows) - 0.5, -0.5)
     if len(rows) <= MAX_LABELLED:

@@ -9,6 +9,7 @@ from test_cli import H, base, run
 
 from apssh.cli import Apssh
 from apssh.cli.nepi import main
+from asynciojobs.record import command_output
 
 SCENARIO = """\
 nodes:
@@ -84,7 +85,7 @@ def test_apssh_record_and_report_failed(lab, tmp_path, capsys):
     by_node = {c["node"]: c for job in run_json["jobs"] for c in job["commands"]}
     assert set(by_node) == {f"{H}.1", f"{H}.2", f"{H}.3"}
     assert by_node[f"{H}.1"]["status"] == 0
-    assert (record / by_node[f"{H}.2"]["stdout"]).read_text().split()[2] == f"{H}.2"
+    assert command_output(record, by_node[f"{H}.2"]).split()[2] == f"{H}.2".encode()
     assert "--record" in (record / "command.txt").read_text()
     assert main(["report", "--failed", str(tmp_path)]) == 0
     assert capsys.readouterr().out == f"{H}.[2-3]\n"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from asynciojobs.record import command_output
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -35,8 +37,8 @@ def test_demo(tmp_path):
     assert run_json["outcome"] == "ok"
     client = next(job for job in run_json["jobs"] if job["label"] == "client on fit02")
     assert client["outcome"] == "ok" and client["node"] == "fit02"
-    output = (record / client["commands"][0]["stdout"]).read_text()
-    assert output == "client done: 5 measures\n"
+    output = command_output(record, client["commands"][0])
+    assert output == b"client done: 5 measures\n"
     assert "<svg" in (record / "timeline.svg").read_text()[:2000]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from asynciojobs import Job, PureScheduler, Scheduler, events
 from asynciojobs.events import CommandEnded, CommandStarted, Output
-from asynciojobs.record import SCHEMA, Record, new_run_dir
+from asynciojobs.record import SCHEMA, Record, command_output, new_run_dir
 
 
 async def value(x: object) -> object:
@@ -80,9 +80,12 @@ def test_command_output_is_kept_byte_for_byte(tmp_path: Path) -> None:
     (job,) = run["jobs"]
     (command,) = job["commands"]
     assert (command["node"], command["status"], command["outcome"]) == ("node1", 0, "ok")
-    assert (keeper.path / command["stdout"]).read_bytes() == payload
-    assert (keeper.path / command["stderr"]).read_bytes() == b"warn\n"
-    assert command["stdout"] == f"output/node1/{job['id']}.0.stdout"
+    assert command_output(keeper.path, command) == payload
+    assert command_output(keeper.path, command, "stderr") == b"warn\n"
+    # one file per node and stream, the command's share in one segment
+    assert command["stdout"] == {"file": "output/node1.stdout",
+                                 "segments": [[0, len(payload)]]}
+    assert (keeper.path / "output/node1.stdout").read_bytes() == payload
 
 
 def test_a_timed_out_run_says_so_and_what_was_cancelled(tmp_path: Path) -> None:

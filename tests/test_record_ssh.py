@@ -19,6 +19,7 @@ from asynciojobs.events import (
     ConnectionOpened,
     Event,
 )
+from asynciojobs.record import command_output
 
 
 def only_dir(parent: Path) -> Path:
@@ -51,13 +52,13 @@ def test_ssh_commands_are_recorded_with_their_outputs(lab, tmp_path: Path) -> No
     assert [(c["index"], c["status"], c["outcome"]) for c in commands] == [
         (0, 0, "ok"), (1, 0, "ok"), (2, 3, "failed")]
     assert commands[2]["reason"] == "exit 3"
-    assert (record / commands[0]["stdout"]).read_bytes() == b"out\n"
-    assert (record / commands[0]["stderr"]).read_bytes() == b"err\n"
-    copied = (record / commands[1]["stdout"]).read_bytes()
+    assert command_output(record, commands[0]) == b"out\n"
+    assert command_output(record, commands[0], "stderr") == b"err\n"
+    copied = command_output(record, commands[1])
     assert hashlib.sha256(copied).hexdigest() == digest
     assert commands[2]["stdout"] is None  # printed nothing
     (local_command,) = jobs["local"]["commands"]
-    assert (record / local_command["stdout"]).read_bytes() == b"here\n"
+    assert command_output(record, local_command) == b"here\n"
     nodes = run["nodes"]
     assert nodes["127.0.0.1"]["connections"] == 1
     assert nodes["127.0.0.1"]["connect_duration"] > 0
@@ -91,4 +92,4 @@ def test_a_script_command_and_retries_show_attempts(lab, tmp_path: Path) -> None
     run = json.loads((only_dir(tmp_path) / "run.json").read_text())
     (command,) = run["jobs"][0]["commands"]
     assert command["attempts"] == 2 and command["outcome"] == "ok"
-    assert (only_dir(tmp_path) / command["stdout"]).read_bytes() == b"second\n"
+    assert command_output(only_dir(tmp_path), command) == b"second\n"

@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     shown.add_argument("--json", action="store_true", help="print run.json as it is")
     shown.add_argument("--failed", action="store_true",
                        help="print the nodes where something failed, in a form -t accepts")
+    shown.add_argument("--output", metavar="ID", help="print what job ID's commands printed")
+    shown.add_argument("--draw", action="store_true",
+                       help="draw graph.svg and timeline.svg (a record made without them)")
+    report.add_argument("--stderr", action="store_true", help="with --output: their stderr")
     try:  # argparse reports bad input with SystemExit: an exit code here
         args = parser.parse_args(argv)
         args.argv = ["nepi-ng", *(sys.argv[1:] if argv is None else argv)]
@@ -56,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_scenario(args, parser)
         if args.command == "report":
             from .records import report_main
-            return report_main(args.record, as_json=args.json, failed=args.failed)
+            return report_main(args.record, as_json=args.json, failed=args.failed,
+                               output=args.output, stderr=args.stderr, draw=args.draw)
         if args.nodes < 1:
             parser.error("--nodes: at least 1")
     except SystemExit as exc:

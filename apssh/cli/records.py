@@ -4,7 +4,9 @@ DIR is a record (it holds ``run.json``) or a directory of records (the latest is
 read: names sort by time). The table has one line per job, then one per command
 under it; ``--json`` prints ``run.json`` as it is; ``--failed`` prints the nodes
 where something failed, folded (``fit[01-03,07]``), in a form ``-t`` accepts, so
-that ``apssh -t "$(nepi-ng report DIR --failed)" ...`` runs again on them only.
+that ``apssh -t "$(nepi-ng report DIR --failed)" ...`` runs again on them only;
+``--output ID`` prints what job ID's commands printed (``--stderr``: their stderr);
+``--draw`` draws the graph and the timeline of a record made without them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from .errors import OK, USAGE
 
-__all__ = ["failed_nodes", "find_record", "read_record", "report_main", "table"]
+__all__ = ["failed_nodes", "find_record", "job_output", "read_record", "report_main", "table"]
 
 SCHEMA_PREFIX = "nepi-ng.run/"
 
@@ -116,14 +118,39 @@ def table(run: dict[str, Any], name: str) -> list[str]:
     return lines
 
 
-def report_main(path: str, *, as_json: bool = False, failed: bool = False) -> int:
+def job_output(where: Path, run: dict[str, Any], job_id: str, stream: str) -> bytes:
+    """What the commands of job ``job_id`` printed on ``stream``, in order."""
+    from asynciojobs.record import command_output
+
+    for job in run["jobs"]:
+        if job["id"] == job_id or job["id"].lstrip("0") == job_id.lstrip("0"):
+            return b"".join(command_output(where, command, stream)
+                            for command in job["commands"])
+    raise RecordError(f"{where}: no job {job_id} (ids are in the first column of the table)")
+
+
+def report_main(path: str, *, as_json: bool = False, failed: bool = False,
+                output: str | None = None, stderr: bool = False, draw: bool = False) -> int:
     """``nepi-ng report``: 0, or 2 with one line when ``path`` holds no record."""
     try:
         where = find_record(Path(path))
         run = read_record(where)
+        if output is not None:
+            data = job_output(where, run, output, "stderr" if stderr else "stdout")
     except RecordError as exc:
         print(f"nepi-ng report: {exc}", file=sys.stderr)
         return USAGE
+    if output is not None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return OK
+    if draw:
+        from asynciojobs.record import draw as draw_record
+
+        for name, what in draw_record(where, run).items():
+            print(f"{name}: {where / what if what.endswith('.svg') else what}")
+        return OK
     if as_json:
         print(json.dumps(run, indent=1))
     elif failed:
