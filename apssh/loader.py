@@ -87,6 +87,9 @@ class YamlLoader:
         self._shifted = False
         self.variables = Variables()
         self.rendered: str | None = None
+        #: with a dict: nodes written the same way in later loads are the same
+        #: objects (their connections kept: a sweep's loads share them)
+        self.node_cache: dict[str, Any] | None = None
         #: the local files of the last load, for ``check()``
         self.local_files: list[LocalFile] | None = None
 
@@ -234,41 +237,55 @@ class YamlLoader:
         #: each node's values ({host}, {rank}...), by node id
         self._values: dict[str, Values] = {}
         for rank, (node_id, entry) in enumerate(self._entries(items, "node")):
-            local = entry.get("localnode") is True
-            what = f"{'local ' if local else ''}node {node_id}"
-            check_fields(entry, LOCAL_NODE if local else NODE, what)
-            formatter = node_formatter(entry, node_id, what)
-            if local:
-                try:
-                    nodes[node_id] = LocalNode(formatter=formatter, env=entry.get("env"))
-                except (TypeError, ValueError) as exc:
-                    raise Problem(entry.line_of("env"), f"{what}: {exc}") from None
-                self._values[node_id] = node_values(entry, nodes[node_id], rank, what)
-                continue
-            if "hostname" not in entry:
-                raise Problem(entry.line, f"{what}: missing 'hostname:'")
-            check_node_names(entry, what)
-            kwds = {k: entry[k] for k in ("username", "port", "keys", "known_hosts",
-                                           "host_key_policy", "timeout", "ssh_config", "env")
-                    if k in entry}
-            gateway = entry.get("gateway")
-            if gateway is not None:
-                if str(gateway) not in nodes:
-                    raise Problem(entry.line_of("gateway"),
-                                  f"{what}: unknown gateway {gateway!r} (a node given before)")
-                if isinstance(nodes[str(gateway)], LocalNode):
-                    raise Problem(entry.line_of("gateway"),
-                                  f"{what}: gateway {gateway!r} is a local node")
-                kwds["gateway"] = nodes[str(gateway)]
-            try:
-                nodes[node_id] = SshNode(entry["hostname"], formatter=formatter, **kwds)
-            except (ApsshError, OSError, TypeError, ValueError) as exc:
-                line = (entry.line_of("keys") if isinstance(exc, KeyFileError)
-                        else entry.line_of("env") if str(exc).startswith("env:")
-                        else entry.line)
-                raise Problem(line, f"{what}: {exc}") from None
-            self._values[node_id] = node_values(entry, nodes[node_id], rank, what)
+            reuse = None
+            if self.node_cache is not None:  # the same node as in an earlier load
+                reuse = f"{node_id} {sorted((str(k), str(v)) for k, v in entry.items())}"
+                if reuse in self.node_cache:
+                    nodes[node_id] = self.node_cache[reuse]
+                    self._values[node_id] = node_values(entry, nodes[node_id], rank,
+                                                        f"node {node_id}")
+                    continue
+            self._node(nodes, rank, node_id, entry)
+            if reuse is not None:
+                self.node_cache[reuse] = nodes[node_id]  # type: ignore[index]
         return nodes
+
+    def _node(self, nodes: dict[str, Any], rank: int, node_id: str, entry: Marked) -> None:
+        """Build node ``node_id`` from its ``entry`` into ``nodes``."""
+        local = entry.get("localnode") is True
+        what = f"{'local ' if local else ''}node {node_id}"
+        check_fields(entry, LOCAL_NODE if local else NODE, what)
+        formatter = node_formatter(entry, node_id, what)
+        if local:
+            try:
+                nodes[node_id] = LocalNode(formatter=formatter, env=entry.get("env"))
+            except (TypeError, ValueError) as exc:
+                raise Problem(entry.line_of("env"), f"{what}: {exc}") from None
+            self._values[node_id] = node_values(entry, nodes[node_id], rank, what)
+            return
+        if "hostname" not in entry:
+            raise Problem(entry.line, f"{what}: missing 'hostname:'")
+        check_node_names(entry, what)
+        kwds = {k: entry[k] for k in ("username", "port", "keys", "known_hosts",
+                                       "host_key_policy", "timeout", "ssh_config", "env")
+                if k in entry}
+        gateway = entry.get("gateway")
+        if gateway is not None:
+            if str(gateway) not in nodes:
+                raise Problem(entry.line_of("gateway"),
+                              f"{what}: unknown gateway {gateway!r} (a node given before)")
+            if isinstance(nodes[str(gateway)], LocalNode):
+                raise Problem(entry.line_of("gateway"),
+                              f"{what}: gateway {gateway!r} is a local node")
+            kwds["gateway"] = nodes[str(gateway)]
+        try:
+            nodes[node_id] = SshNode(entry["hostname"], formatter=formatter, **kwds)
+        except (ApsshError, OSError, TypeError, ValueError) as exc:
+            line = (entry.line_of("keys") if isinstance(exc, KeyFileError)
+                    else entry.line_of("env") if str(exc).startswith("env:")
+                    else entry.line)
+            raise Problem(line, f"{what}: {exc}") from None
+        self._values[node_id] = node_values(entry, nodes[node_id], rank, what)
 
     def _jobs(self, items: MarkedList, nodes: dict[str, Any]
               ) -> tuple[dict[str, Any], dict[str, SshJob | ForwardJob], Scheduler]:

@@ -241,6 +241,12 @@ def bus_for_run(own: list[tuple[Subscriber, bool]]) -> Bus | None:
     return Bus(subscribers, parent)
 
 
+def listened() -> bool:
+    """Whether a run starting now outside any other would have subscribers beyond
+    its scheduler's own (process-wide ones, or the logger at DEBUG)."""
+    return bool(_everywhere) or logger.isEnabledFor(logging.DEBUG)
+
+
 def emitting() -> Bus | None:
     """The bus of the run this code runs in, or None when nobody listens: build an
     event only when it is not None (``if (bus := emitting()) is not None: ...``)."""

@@ -171,7 +171,7 @@ class Record:
                 if job.is_scheduler:
                     walk(job)
         walk(self.scheduler)
-        self.save()
+        self._next_save = self.started + SAVE_EVERY  # a run of a second writes it once
 
     def _job(self, job: AbstractJob) -> dict[str, Any]:
         entry = self._jobs.get(job)

@@ -188,7 +188,8 @@ class PureScheduler:
         else:
             plans = graph.plan_tree(self)
             plan = plans[self]
-            graph.number_jobs(self, plans)  # the ids of this run, once
+            if self._subscribers or events.listened():
+                graph.number_jobs(self, plans)  # the ids its events show, once per run
         reused = [
             job for sched in plans for job in sched.jobs
             if isinstance(job, Job) and job._reuse_error()

@@ -53,11 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     shown.add_argument("--draw", action="store_true",
                        help="draw graph.svg and timeline.svg (a record made without them)")
     report.add_argument("--stderr", action="store_true", help="with --output: their stderr")
+    from .sweep import add_sweep_parser
+    add_sweep_parser(commands)
     try:  # argparse reports bad input with SystemExit: an exit code here
         args = parser.parse_args(argv)
         args.argv = ["nepi-ng", *(sys.argv[1:] if argv is None else argv)]
         if args.command == "run":
             return run_scenario(args, parser)
+        if args.command == "sweep":
+            from .sweep import sweep_main
+            return sweep_main(args, _defines(args, parser))
         if args.command == "report":
             from .records import report_main
             return report_main(args.record, as_json=args.json, failed=args.failed,
@@ -82,12 +87,7 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from .errors import FAILED, OK, PIPE_CLOSED, USAGE, stop_code
     from .pipe import PipeWatch
 
-    env = {}
-    for definition in args.define:
-        name, equal, value = definition.partition("=")
-        if not equal or not name.isidentifier():
-            parser.error(f"-D {definition}: expected NAME=VALUE")
-        env[name] = value
+    env = _defines(args, parser)
     loader = YamlLoader(args.scenario)
     try:
         scheduler = loader.load(env)
@@ -142,6 +142,17 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if stopped is not None:
         return stop_code(stopped)
     return OK if ok else FAILED
+
+
+def _defines(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The ``-D NAME=VALUE`` variables (a bad one: argparse's one-line error)."""
+    env = {}
+    for definition in args.define:
+        name, equal, value = definition.partition("=")
+        if not equal or not name.isidentifier():
+            parser.error(f"-D {definition}: expected NAME=VALUE")
+        env[name] = value
+    return env
 
 
 def _record(scheduler: Any, loader: Any, args: argparse.Namespace) -> Any:
