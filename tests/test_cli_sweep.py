@@ -109,3 +109,20 @@ def test_a_killed_sweep_resumes_where_it_stopped(tmp_path):
         assert sweeper.state({"rate": 2}) == "todo"
     assert main(["sweep", str(scenario), "--store", str(store), "--resume"]) == 0
     assert sorted(log.read_text().split()) == ["1", "2", "2", "3"]
+
+
+def test_nodes_written_the_same_way_are_built_once_across_loads(tmp_path):
+    from apssh.loader import YamlLoader
+
+    scenario = tmp_path / "s.yaml.j2"
+    scenario.write_text("nodes:\n  - id: a\n    hostname: host-{{ which }}\n"
+                        "  - id: b\n    hostname: fixed\n"
+                        "jobs:\n  - id: j\n    node: a\n    commands: ['true']\n")
+    cache: dict = {}
+    maps = []
+    for which in (1, 1, 2):
+        loader = YamlLoader(scenario)
+        loader.node_cache = cache
+        maps.append(loader.load_with_maps({"which": which})[0])
+    assert maps[0]["a"] is maps[1]["a"] and maps[0]["b"] is maps[2]["b"]
+    assert maps[2]["a"] is not maps[0]["a"] and maps[2]["a"].hostname == "host-2"
