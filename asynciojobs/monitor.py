@@ -1,8 +1,8 @@
 """A live view of a run: one line per job, refreshed in place, with counts and time left.
 
 ``Monitor()`` is an event subscriber (see ``events.py``): give it to a scheduler
-with ``scheduler.subscribe(monitor, output=True)``, or use ``monitored(scheduler)``.
-On a terminal (and in Jupyter) it draws with rich (an optional extra: ``pip
+with ``scheduler.subscribe(monitor, output=True)``. On a terminal (and in a
+Jupyter kernel) it draws with rich (an optional extra: ``pip
 install 'nepi-ng[monitor]'``, imported only here): a header with the counts (done,
 running, failed, waiting) and the time left before the scheduler's timeout, then
 one line per job: a status symbol, its id, label and node, how long it has run,
@@ -103,9 +103,12 @@ class Monitor:
     # ----- the two ways of showing
     def _open(self, event: RunStarted) -> None:
         self.scheduler, self.started = event.scheduler, event.time
-        for job in self.scheduler.iterate_jobs():
-            self._row(job)
-        live = self.live if self.live is not None else self.file.isatty()
+        for job in self.scheduler.iterate_jobs(scan_schedulers=True):
+            if job is not self.scheduler:  # nested schedulers have their line too
+                self._row(job)
+        live = self.live
+        if live is None:  # a terminal, or a notebook's cell (rich draws in both)
+            live = self.file.isatty() or "ipykernel" in sys.modules
         if not live:
             return
         try:

@@ -247,12 +247,14 @@ class Record:
     def as_dict(self) -> dict[str, Any]:
         """What ``run.json`` holds now."""
         variables = self.variables() if callable(self.variables) else self.variables
+        first = self.previous or {}
         return {
             "schema": SCHEMA,
             "argv": self.argv,
-            "started": self.started,
+            # a resumed record: from the start of its first run, the runs' time added
+            "started": first.get("started", self.started),
             "ended": self.ended,
-            "duration": (self.ended - self.started
+            "duration": (self.ended - self.started + first.get("duration", 0.0)
                          if self.started is not None and self.ended is not None else None),
             "outcome": self.outcome or "running",
             "reason": self.reason,

@@ -3,8 +3,9 @@
 ``scheduler.run(resume=DIR)`` reads ``DIR/run.json`` (a record, see
 ``record.py``) and matches the scheduler's jobs to the recorded ones by their id
 and label (the same scenario gives the same ids: they follow a topological
-order). A job recorded ``ok`` is completed without running (its dependents start
-at once; its readinesses fire), except when a job that runs again waits for one of
+order). A job recorded ``ok``, and all its commands ``ok`` (a job that is not
+critical ends ``ok`` after a failed command), is completed without running (its
+dependents start at once; its readinesses fire), except when a job that runs again waits for one of
 its readinesses (a server its client needs: it runs again too). Forever jobs
 always run again. A nested scheduler runs again when one of its jobs does, its
 done jobs skipped. The run is then added to the same record (``runs`` in
@@ -75,8 +76,11 @@ def done_jobs(scheduler: PureScheduler, run: dict[str, Any], where: Path
                        for a, b in zip(here, recorded, strict=False) if a != b),
                       f"{len(here)} jobs here, {len(recorded)} in the record")
         raise ResumeError(f"{where}: these jobs are not the recorded ones ({differ})")
-    outcome = {entry["id"]: entry["outcome"] for entry in run["jobs"]}
-    done = {job for job in jobs if outcome[job.repr_id()] == "ok" and not job.forever}
+    # a job that ended ok with a failed command (not critical: the failure was
+    # ignored) did not complete: it runs again
+    completed = {entry["id"] for entry in run["jobs"] if entry["outcome"] == "ok"
+                 and all(command["outcome"] == "ok" for command in entry["commands"])}
+    done = {job for job in jobs if job.repr_id() in completed and not job.forever}
     changed = True
     while changed:  # a readiness needed again needs its job again
         changed = False

@@ -67,7 +67,7 @@ def test_monitor_without_a_terminal_prints_plain_lines(tmp_path, capsys):
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SCENARIO.format(count=tmp_path / "count", flag=tmp_path))
     assert main(["run", str(scenario), "--monitor"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # the view on stderr: stdout carries the output
     assert "started  1 first @LOCALNODE" in out
     assert "ok       2 second @LOCALNODE" in out
     assert "run ok (2 done, 0 running, 0 failed, 0 waiting" in out

@@ -119,7 +119,7 @@ def run_scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         print(f"nepi-ng: record in {keeper.path}", file=sys.stderr)
     if args.monitor:
         from asynciojobs.monitor import Monitor
-        scheduler.subscribe(Monitor(sys.stdout), output=True)
+        scheduler.subscribe(Monitor(sys.stderr), output=True)  # stdout: the output
 
     async def run() -> bool:
         watch.watch(asyncio.current_task())
