@@ -43,9 +43,9 @@ _WHERE = {
     "LocalNode": "nodes",
     "Node": "node",
     "Process": "process",
-    "Pull": "commands",
+    "Pull": "filecopy",
     "Put": "groupcopy",
-    "Push": "commands",
+    "Push": "filecopy",
     "RawFormatter": "formatters",
     "Run": "commands",
     "ScenarioError": "loader",
@@ -84,8 +84,6 @@ __getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())
 
 
 if TYPE_CHECKING:  # the names, for type checkers and editors
-    from .commands import Pull as Pull
-    from .commands import Push as Push
     from .commands import Run as Run
     from .commands import RunScript as RunScript
     from .commands import RunString as RunString
@@ -108,6 +106,8 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from .errors import KeyFileError as KeyFileError
     from .errors import MissingFileError as MissingFileError
     from .errors import SudoError as SudoError
+    from .filecopy import Pull as Pull
+    from .filecopy import Push as Push
     from .formatters import CaptureFormatter as CaptureFormatter
     from .formatters import ColonFormatter as ColonFormatter
     from .formatters import HostFormatter as HostFormatter

@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .commands import Pull, Push
 from .errors import reason
+from .filecopy import Pull, Push
 from .group import NodeResult, Outcome, State, args_of, labels_of, node_values
 from .node import Node
 from .oneshot import run_closing

@@ -29,9 +29,10 @@ import yaml
 
 from asynciojobs import CycleError, Scheduler, graph
 
-from .commands import AbstractCommand, Pull, Push, Run, RunScript, RunString
+from .commands import AbstractCommand, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
 from .errors import ApsshError, KeyFileError
+from .filecopy import Pull, Push
 from .forward import ForwardJob
 from .nodes import LocalNode, SshNode
 from .scenario_checks import (

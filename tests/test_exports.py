@@ -76,6 +76,7 @@ def test_apssh_public_names_and_historical_paths():
         "apssh.sshproxy": ["SshProxy"],
         "apssh.sshjob": ["SshJob", "SshJobScript", "SshJobCollector"],
         "apssh.commands": ["Run", "RunScript", "RunString", "Push", "Pull"],
+        "apssh.filecopy": ["Push", "Pull"],
         "apssh.formatters": ["HostFormatter", "TimeHostFormatter", "RawFormatter",
                              "SubdirFormatter", "CaptureFormatter", "TerminalFormatter",
                              "ColonFormatter", "TimeColonFormatter"],

@@ -64,7 +64,7 @@ class Appush(_Copy):
                     raise UsageError(f"{source} is remote - local files come first")
 
     def command(self, args: argparse.Namespace, target: Target, node: NodeValues) -> Any:
-        from ..commands import Push
+        from ..filecopy import Push
 
         *sources, destination = args.paths
         local = [_expand_path(s, node) for s in sources]
@@ -95,7 +95,7 @@ class Appull(_Copy):
                 raise UsageError(f"{destination} is remote - the destination must be local")
 
     def command(self, args: argparse.Namespace, target: Target, node: NodeValues) -> Any:
-        from ..commands import Pull
+        from ..filecopy import Pull
 
         *sources, destination = args.paths
         remote = [_remote_path(_expand_path(s, node)) for s in sources]
