@@ -178,33 +178,36 @@ class ConnectionClosed(Event):
 
 
 class Bus:
-    """The subscribers of one run (and of the runs around it)."""
+    """The subscribers of one run and of the runs around it, flattened: what each
+    event reaches is decided once, not at each event."""
 
-    __slots__ = ("output", "parent", "subscribers")
+    __slots__ = ("everyone", "output", "parent", "quiet")
 
     def __init__(self, subscribers: list[tuple[Subscriber, bool]],
                  parent: Bus | None) -> None:
-        self.subscribers = subscribers
         self.parent = parent
-        #: whether some subscriber here or around wants ``Output``
-        self.output: bool = (any(out for _, out in subscribers)
-                       or (parent is not None and parent.output))
+        here = list(subscribers)
+        #: (callback, wants output), here then around
+        self.everyone: list[tuple[Subscriber, bool]] = here + (
+            parent.everyone if parent is not None else [])
+        self._split()
+
+    def _split(self) -> None:
+        #: who gets ``Output`` events, and who gets the others
+        self.output: tuple[Subscriber, ...] = tuple(
+            callback for callback, out in self.everyone if out)
+        self.quiet: tuple[Subscriber, ...] = tuple(callback for callback, _ in self.everyone)
 
     def emit(self, event: Event) -> None:
-        """Deliver ``event`` to every subscriber, here then around."""
-        bus: Bus | None = self
-        while bus is not None:
-            for item in list(bus.subscribers):
-                callback, output = item
-                if not output and type(event) is Output:
-                    continue
-                try:
-                    callback(event)
-                except Exception:
-                    logger.exception("event subscriber %r raised; dropped for this run",
-                                     callback)
-                    bus.subscribers.remove(item)
-            bus = bus.parent
+        """Deliver ``event`` to every subscriber that wants it."""
+        for callback in self.output if type(event) is Output else self.quiet:
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("event subscriber %r raised; dropped for this run",
+                                 callback)
+                self.everyone = [item for item in self.everyone if item[0] is not callback]
+                self._split()
 
 
 #: subscribers of every run in this process
@@ -263,7 +266,7 @@ def emit(event: Event) -> None:
 def wants_output() -> bool:
     """Whether a subscriber of the current run wants ``Output`` events."""
     bus = _current.get()
-    return bus is not None and bus.output
+    return bus is not None and bool(bus.output)
 
 
 def describe(event: Event) -> str:

@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from .events import (
     CommandEnded,
@@ -97,6 +97,9 @@ class Record:
     values show), saved in ``variables.json`` and in ``run.json``.
     """
 
+    #: what each kind of event does to a record (filled below the class)
+    handlers: ClassVar[dict[type[Event], Callable[[Record, Any], None]]]
+
     def __init__(self, parent: str | Path, *, scenario: str | None = None,
                  scenario_name: str = "scenario.txt",
                  variables: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
@@ -128,28 +131,39 @@ class Record:
     # ----- events
     def __call__(self, event: Event) -> None:
         """The subscriber: record ``event``."""
-        if type(event) is Output:
-            self._output(event)
-        elif isinstance(event, CommandStarted):
-            entry = self._command(event.job, event.node, event.index, event.command)
-            entry.update(start=event.time, attempts=event.attempt, outcome="running")
-        elif isinstance(event, CommandEnded):
-            entry = self._command(event.job, event.node, event.index, event.command)
-            entry.update(end=event.time, duration=event.duration, outcome=event.outcome,
-                         status=event.status, reason=event.reason, attempts=event.attempt)
-        elif isinstance(event, JobStarted):
-            self._job(event.job).update(start=event.time, outcome="running")
-        elif isinstance(event, JobEnded):
-            self._job(event.job).update(end=event.time, duration=event.duration,
-                                        outcome=event.outcome, reason=event.reason)
-            if event.time >= self._next_save:
-                self.save()
-        elif isinstance(event, ConnectionOpened | ConnectionFailed | ConnectionClosed):
-            self._connection(event)
-        elif isinstance(event, RunStarted):
-            if self.scheduler is None:
-                self._open(event)
-        elif isinstance(event, RunEnded) and event.scheduler is self.scheduler:
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _command_started(self, event: CommandStarted) -> None:
+        entry = self._command(event.job, event.node, event.index, event.command)
+        entry["start"], entry["attempts"], entry["outcome"] = (
+            event.time, event.attempt, "running")
+
+    def _command_ended(self, event: CommandEnded) -> None:
+        entry = self._command(event.job, event.node, event.index, event.command)
+        entry["end"], entry["duration"], entry["outcome"] = (
+            event.time, event.duration, event.outcome)
+        entry["status"], entry["reason"], entry["attempts"] = (
+            event.status, event.reason, event.attempt)
+
+    def _job_started(self, event: JobStarted) -> None:
+        entry = self._job(event.job)
+        entry["start"], entry["outcome"] = event.time, "running"
+
+    def _job_ended(self, event: JobEnded) -> None:
+        entry = self._job(event.job)
+        entry["end"], entry["duration"], entry["outcome"], entry["reason"] = (
+            event.time, event.duration, event.outcome, event.reason)
+        if event.time >= self._next_save:
+            self.save()
+
+    def _run_started(self, event: RunStarted) -> None:
+        if self.scheduler is None:
+            self._open(event)
+
+    def _run_ended(self, event: RunEnded) -> None:
+        if event.scheduler is self.scheduler:
             self.ended, self.outcome, self.reason = event.time, event.outcome, event.reason
             self.close()
 
@@ -296,6 +310,16 @@ class Record:
         if self.scheduler is not None and self.draw:
             self.drawings.update(draw(self.path, self.as_dict()))
         self.save()
+
+
+#: what each kind of event does to a record
+Record.handlers = {
+    Output: Record._output, CommandStarted: Record._command_started,
+    CommandEnded: Record._command_ended, JobStarted: Record._job_started,
+    JobEnded: Record._job_ended, ConnectionOpened: Record._connection,
+    ConnectionFailed: Record._connection, ConnectionClosed: Record._connection,
+    RunStarted: Record._run_started, RunEnded: Record._run_ended,
+}
 
 
 def draw(record: str | Path, run: dict[str, Any]) -> dict[str, str]:
