@@ -16,12 +16,15 @@ records nothing.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from ._asyncssh import asyncssh
+
+#: diagnostics: with no logging set up, WARNING lines go to stderr as they are
+logger = logging.getLogger("apssh")
 
 #: the policies a caller may give (``host_key_policy=``, ``--host-key-policy``)
 POLICIES = ("verify", "accept-new", "off")
@@ -59,7 +62,7 @@ def warn_no_check() -> None:
     global _warned_none
     if not _warned_none:
         _warned_none = True
-        print("apssh: known_hosts=None: host keys are NOT checked", file=sys.stderr)
+        logger.warning("apssh: known_hosts=None: host keys are NOT checked")
 
 
 def policy_from_config(value: str) -> str:
@@ -115,9 +118,9 @@ class HostKeyChecker:
             if self.policy != "no":
                 return False
             where = host if port == 22 else f"{host}:{port}"
-            print(f"apssh: WARNING: the host key of {where} CHANGED (it differs from "
-                  f"known_hosts): accepted because of StrictHostKeyChecking no",
-                  file=sys.stderr)
+            logger.warning("apssh: WARNING: the host key of %s CHANGED (it differs from "
+                           "known_hosts): accepted because of StrictHostKeyChecking no",
+                           where)
             return True
         if self.paths:
             self._record(host, port, key)

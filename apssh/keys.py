@@ -11,6 +11,7 @@ refused (``KeyFileError``), never replaced by the defaults.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import threading
@@ -20,6 +21,9 @@ from typing import Any
 
 from ._asyncssh import asyncssh
 from .errors import KeyFileError
+
+#: diagnostics: with no logging set up, WARNING lines go to stderr as they are
+logger = logging.getLogger("apssh")
 
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
@@ -60,9 +64,9 @@ def import_private_key(filename: str | Path, passphrase: str | None = None) -> A
         return key
     if path.exists():
         if key.startswith("encrypted"):
-            print(f"apssh: key {path} is {key}", file=sys.stderr)
+            logger.warning("apssh: key %s is %s", path, key)
         else:
-            print(f"apssh: cannot use key {path}: {key}", file=sys.stderr)
+            logger.warning("apssh: cannot use key %s: %s", path, key)
     return None
 
 
@@ -105,7 +109,7 @@ async def co_load_agent_keys(agent_path: str | None = None) -> list[Any]:
         async with asyncssh.connect_agent(path) as agent:
             return list(await agent.get_keys())
     except (OSError, asyncssh.Error) as exc:
-        print(f"apssh: when fetching agent keys: ignored {exc}", file=sys.stderr)
+        logger.warning("apssh: when fetching agent keys: ignored %s", exc)
         return []
 
 

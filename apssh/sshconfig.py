@@ -18,14 +18,17 @@ a config file sets it.
 
 from __future__ import annotations
 
+import logging
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ._asyncssh import asyncssh
 from .hostkeys import policy_from_config
+
+#: diagnostics: with no logging set up, WARNING lines go to stderr as they are
+logger = logging.getLogger("apssh")
 
 
 def register_strict_host_key_checking(config_module: ModuleType) -> bool:
@@ -61,9 +64,9 @@ def _warn_strict_ignored(path: Path) -> None:
         return
     if _STRICT_LINE.search(text):
         _warned_strict = True
-        print(f"apssh: WARNING: StrictHostKeyChecking in {path} is ignored with asyncssh "
-              f"{asyncssh.__version__} (host keys are verified); use host_key_policy= "
-              "or --host-key-policy", file=sys.stderr)
+        logger.warning("apssh: WARNING: StrictHostKeyChecking in %s is ignored with asyncssh "
+                       "%s (host keys are verified); use host_key_policy= or "
+                       "--host-key-policy", path, asyncssh.__version__)
 
 _cache: dict[tuple[str, int, str], tuple[dict[str, Any], Any]] = {}
 

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sys
 import time
-import traceback
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Iterable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from . import debug
-from .events import Bus, JobEnded, JobStarted
+from .events import Bus, JobEnded, JobStarted, logger
 from .job import DONE, RUNNING, SCHEDULED
 from .readiness import ReadinessTable
 
@@ -336,8 +334,7 @@ class Run:
         if self.verbose:
             self.scheduler._feedback(job, "RAISED EXC.")
         if debug.DEBUG:
-            print(f"asynciojobs: {job.repr_main()} raised:", file=sys.stderr)
-            traceback.print_exception(exc, file=sys.stderr)
+            logger.warning("asynciojobs: %s raised:", job.repr_main(), exc_info=exc)
         if is_fatal(exc):
             self.end(ABORTED, job)
         elif critical:

@@ -8,7 +8,7 @@ returns once they have finished. ``Scheduler`` is also a job, so it nests.
 from __future__ import annotations
 
 import contextvars
-import sys
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,9 @@ from .jobset import JobSet
 from .loop import run_in_thread_loop
 from .runloop import ABORTED, CANCELLED, CRITICAL, OK, TIMEOUT, Run
 from .watch import Watch
+
+#: diagnostics: with no logging set up, WARNING lines go to stderr as they are
+logger = logging.getLogger("asynciojobs")
 
 # the run of the enclosing scheduler, seen by a nested scheduler's task
 _enclosing_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
@@ -332,7 +335,7 @@ class PureScheduler:
         if self.verbose:
             self._feedback(None, message)
         else:
-            print(f"asynciojobs: {self._name()}: {message}", file=sys.stderr)
+            logger.warning("asynciojobs: %s: %s", self._name(), message)
 
     # ----- listings (see listing.py)
     def stats(self) -> str:

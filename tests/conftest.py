@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 
 import pytest
 
@@ -95,3 +97,23 @@ def pytest_runtest_makereport(item, call):
     if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true: {report.longrepr}"
+
+
+class _StderrAsByDefault(logging.Handler):
+    """What Python does with a WARNING when no logging is set up (its last resort):
+    the bare message on the stderr of the moment. pytest sets up logging, which
+    hides that; the tests check what users see without it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(self.format(record) + "\n")
+
+
+@pytest.fixture(autouse=True)
+def diagnostics_on_stderr():
+    handler = _StderrAsByDefault(logging.WARNING)
+    loggers = [logging.getLogger(name) for name in ("asynciojobs", "apssh")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield
+    for logger in loggers:
+        logger.removeHandler(handler)

@@ -147,3 +147,13 @@ def test_sync_run_records_times() -> None:
     job = Job(value(3))
     assert Scheduler(job).run()
     assert job.duration is not None and job.duration >= 0
+
+
+def test_diagnostics_are_log_records(caplog: pytest.LogCaptureFixture) -> None:
+    """What the scheduler says on its own (a timeout here) is a WARNING of the
+    asynciojobs logger: where logging is set up, it goes where the user says."""
+    sched = PureScheduler(Job(forever(), label="stuck"), timeout=0.01)
+    with caplog.at_level(logging.WARNING, logger="asynciojobs"):
+        assert not sched.run()
+    (record,) = [r for r in caplog.records if r.name == "asynciojobs"]
+    assert record.levelno == logging.WARNING and "TIMED OUT" in record.getMessage()
