@@ -95,8 +95,19 @@ class NodeResult:
 
 
 class Outcome:
-    """What a group of per-node operations says of itself, from its ``results``:
-    ``ok``, ``summary()``, ``report()`` (shared by ``Group`` and the copies)."""
+    """What a group of per-node operations (``nodes``, ``args``) says of itself,
+    from its ``results``: ``ok``, ``summary()``, ``report()``, each node's values
+    (shared by ``Group`` and the copies)."""
+
+    nodes: list[Node]
+    args: Any
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def values(self, rank: int) -> dict[str, str | tuple[str, ...]]:
+        """The per-node values of the node of index ``rank`` (``pernode.NodeValues``)."""
+        return node_values(self.nodes[rank], rank, self.args)
 
     @property
     def results(self) -> list[NodeResult]:
@@ -187,13 +198,6 @@ class Group(Outcome):
 
     def __repr__(self) -> str:
         return f"<Group {self.command!r} on {len(self.nodes)} node(s)>"
-
-    def __len__(self) -> int:
-        return len(self.nodes)
-
-    def values(self, rank: int) -> dict[str, str | tuple[str, ...]]:
-        """The per-node values of the node of index ``rank`` (``pernode.NodeValues``)."""
-        return node_values(self.nodes[rank], rank, self.args)
 
     # ----- its life
     async def start(self) -> Group:

@@ -26,7 +26,7 @@ from typing import Any
 
 from .errors import reason
 from .filecopy import Pull, Push
-from .group import NodeResult, Outcome, State, args_of, labels_of, node_values
+from .group import NodeResult, Outcome, State, args_of, labels_of
 from .node import Node
 from .oneshot import run_closing
 from .pernode import expand_path
@@ -70,13 +70,6 @@ class _Copies(Outcome):
     def __repr__(self) -> str:
         first = self.copies[0].label_line() if self.copies else "nothing"
         return f"<{type(self).__name__} {first!r} on {len(self.nodes)} node(s)>"
-
-    def __len__(self) -> int:
-        return len(self.nodes)
-
-    def values(self, rank: int) -> dict[str, str | tuple[str, ...]]:
-        """The per-node values of the node of index ``rank`` (as ``Group.values``)."""
-        return node_values(self.nodes[rank], rank, self.args)
 
     # ----- its life
     async def start(self) -> Any:
