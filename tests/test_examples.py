@@ -103,6 +103,13 @@ def test_process_login():
     assert "console exit status: 0" in done.stdout
 
 
+def test_netcat():
+    done = run("netcat.py")
+    assert done.returncode == 0, done.stderr
+    assert "the receiver got: 'hi there!\\n'" in done.stdout
+    assert "sender exit status: 0, receiver exit status: 0" in done.stdout
+
+
 def test_per_host_args():
     done = run("per_host_args.py")
     assert done.returncode == 0, done.stderr
