@@ -125,6 +125,7 @@ class Record:
         self._nodes: dict[str, dict[str, Any]] = {}
         self._files: dict[tuple[str, str], IO[bytes]] = {}
         self._sizes: dict[tuple[str, str], int] = {}
+        self._relative: dict[tuple[str, str], str] = {}
         self._next_save = 0.0
         self.drawings: dict[str, str] = {}
 
@@ -222,11 +223,11 @@ class Record:
         return entry
 
     def _output(self, event: Output) -> None:
-        stream = safe_name(event.stream)
-        key = (event.node, stream)
+        key = (event.node, event.stream)
         out = self._files.get(key)
         if out is None:
-            relative = Path("output") / f"{safe_name(event.node)}.{stream}"
+            relative = self._relative[key] = (
+                f"output/{safe_name(event.node)}.{safe_name(event.stream)}")
             (self.path / "output").mkdir(exist_ok=True)
             out = self._files[key] = open(self.path / relative, "ab")  # noqa: SIM115
             self._sizes[key] = out.tell()
@@ -236,8 +237,7 @@ class Record:
         entry = self._command(event.job, event.node, event.index, "")
         kept = entry[event.stream]
         if kept is None:
-            kept = entry[event.stream] = {"file": f"output/{safe_name(event.node)}.{stream}",
-                                          "segments": []}
+            kept = entry[event.stream] = {"file": self._relative[key], "segments": []}
         segments = kept["segments"]
         if segments and segments[-1][0] + segments[-1][1] == offset:
             segments[-1][1] += len(event.data)  # what follows its own last bytes
