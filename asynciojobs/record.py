@@ -107,6 +107,8 @@ class Record:
                  draw: bool = True) -> None:
         #: with ``previous`` (its ``run.json``), ``parent`` is the record a run resumes
         self.previous = previous
+        #: the jobs of ``previous``, by id
+        self._kept = {old["id"]: old for old in previous["jobs"]} if previous else {}
         self.path = Path(parent) if previous is not None else new_run_dir(parent)
         #: draw the graph and the timeline at the end (False: ``nepi-ng report
         #: --draw`` does it later; matplotlib's import alone takes about 0.5 s)
@@ -191,7 +193,7 @@ class Record:
     def _job(self, job: AbstractJob) -> dict[str, Any]:
         entry = self._jobs.get(job)
         if entry is None and self.previous is not None and job in self.scheduler._skip:
-            kept = {old["id"]: old for old in self.previous["jobs"]}.get(job.repr_id())
+            kept = self._kept.get(job.repr_id())
             if kept is not None:
                 entry = self._jobs[job] = kept
         if entry is None:
