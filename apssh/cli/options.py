@@ -51,6 +51,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         help="go ahead even when no key is found")
     add("-w", "--window", type=count, default=0,
         help="at most this many hosts at a time (default 0: no cap; handshakes are paced)")
+    add("--taktuk", action="store_true",
+        help="go through TakTuk's self-deploying tree of relays (apt-get install taktuk): "
+             "the client's cost stays flat with many hosts (docs/taktuk.md)")
     add("-c", "--connect-timeout", dest="timeout", type=seconds, default=30.0,
         help="connection timeout in seconds (default 30)")
     add("-L", "--list-targets", action="store_true", help="list the targets and exit")
