@@ -135,6 +135,9 @@ class Tool:
                 return self.dry_run(targets, excludes, dropped)
             if not targets:
                 raise UsageError("no target left: nothing to do")
+            if args.taktuk:  # TakTuk's tree instead of our own connections
+                from .taktuk import taktuk_main
+                return taktuk_main(self, args, targets)
             run = self.prepare_run(args, targets)
             self.proxies = [run.proxies[target] for target in targets]
         except BrokenPipeError:  # an OSError, but no bad input: see main()

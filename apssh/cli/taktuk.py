@@ -1,0 +1,193 @@
+"""``apssh --taktuk`` and ``appush --taktuk``: the run goes through TakTuk's tree.
+
+One ``taktuk`` process reaches every host (``apssh.taktuk``); each host still has
+its own job in a scheduler, so that its output goes through the same formatters
+(``-o``, ``-b``, ``--diff``, ``-r``...), its outcome line, the summary, the exit
+code, ``--mark``, ``--record`` and ``--monitor`` are those of the direct mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..taktuk import SshSettings, TaktukGroup, TaktukHost, find_taktuk
+from .errors import BAD_INPUT, FAILED, PIPE_CLOSED, UsageError, bad_input, error_line, stop_code
+from .pipe import PipeWatch, drop_stream
+from .targets import Target
+
+#: options of the direct mode that --taktuk does not do (yet), as their users wrote them
+_NOT_WITH_TAKTUK = (("stdin", "-I/--stdin"), ("script", "-s/--script"), ("sudo", "--sudo"),
+                    ("args_file", "--args"), ("command_timeout", "--command-timeout"))
+
+
+def taktuk_main(tool: Any, args: argparse.Namespace, targets: list[Target]) -> int:
+    """Run ``tool`` (``Apssh`` or ``Appush``) on ``targets`` through TakTuk; the exit
+    code. Bad input (an option the mode does not take, taktuk missing) is one line
+    and exit 2, before anything runs."""
+    try:
+        group, invocation = _prepare(tool, args, targets)
+    except BrokenPipeError:
+        raise
+    except BAD_INPUT as exc:
+        return bad_input(tool.prog, exc)
+    if args.list_targets:
+        for target in targets:
+            print(target)
+        return 0
+    return _execute(tool, args, group, invocation)
+
+
+def _settings(args: argparse.Namespace) -> SshSettings:
+    keys = tuple(str(Path(k).expanduser().resolve()) for k in args.keys)
+    known = ((str(Path(args.known_hosts).expanduser().resolve()),)
+             if args.known_hosts else ())
+    return SshSettings(keys=keys, known_hosts=known, policy=args.host_key_policy,
+                       config=args.ssh_config, timeout=args.timeout)
+
+
+def _hosts(args: argparse.Namespace, targets: list[Target]) -> list[TaktukHost]:
+    behind = [t for t in targets if t.gateway is not None]
+    if behind:
+        raise UsageError(f"--taktuk: {behind[0]} goes through a gateway, which the "
+                         "TakTuk mode does not do")
+    return [TaktukHost(t.host, t.user or args.login, t.port or args.port) for t in targets]
+
+
+def _command(tool: Any, args: argparse.Namespace, targets: list[Target]) -> str:
+    """The command line every host runs: the same for all (no per-host values)."""
+    from ..pernode import NodeValues, expand_command, uses
+
+    for name, option in _NOT_WITH_TAKTUK:
+        if getattr(args, name, None):
+            raise UsageError(f"--taktuk does not go with {option}")
+    template = " ".join(args.commands)
+    first = NodeValues(targets[0].host, targets[0].user or "", targets[0].port, 0).as_dict()
+    for name in (*first, "port"):
+        if uses(template, name):
+            raise UsageError(f"--taktuk: {{{name}}} is per host, which the TakTuk mode "
+                             "does not fill (use $TAKTUK_HOSTNAME, $TAKTUK_RANK)")
+    return expand_command(template, first)
+
+
+def _copies(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``appush --taktuk``: (local source, remote destination) for each source."""
+    from .copies import _remote_path
+
+    *sources, destination = args.paths
+    for path in args.paths:
+        if "{" in path:
+            raise UsageError(f"--taktuk: {path}: per-host paths are not filled in "
+                             "the TakTuk mode")
+    missing = [s for s in sources if not Path(s).exists()]
+    if missing:
+        raise UsageError(f"{missing[0]}: no such local file")
+    remote = _remote_path(destination)
+    return [(str(Path(s).resolve()), remote) for s in sources]
+
+
+def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> tuple[Any, Any]:
+    from .output import Progress
+    from .tools import PROGRESS_FROM, Invocation
+
+    if tool.prog not in ("apssh", "appush"):
+        raise UsageError(f"{tool.prog} --taktuk: only apssh and appush go through TakTuk")
+    hosts = _hosts(args, targets)
+    taktuk = find_taktuk()
+    if args.list_targets:
+        return None, None
+    tool.prepare(args)
+    settings = _settings(args)
+    verbose = args.verbose or args.debug
+    group = (TaktukGroup(hosts, put=_copies(args), settings=settings, taktuk=taktuk,
+                         diagnostics=_diagnostics(tool.prog) if verbose else None)
+             if tool.copies else
+             TaktukGroup(hosts, command=_command(tool, args, targets), settings=settings,
+                         taktuk=taktuk,
+                         diagnostics=_diagnostics(tool.prog) if verbose else None))
+    progress = (Progress(len(targets), sys.stderr)
+                if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
+                and not args.verbose else None)
+    invocation = Invocation(args, targets, PipeWatch(tool.prog), progress)
+    try:
+        live = tool.live_formatter(invocation)
+        formatters = {}
+        for target, host in zip(targets, hosts, strict=True):
+            formatter = tool.formatter_for(args, target, live)
+            formatter.adapt_to_proxy(_Names(host.host, host.user))
+            formatters[target] = formatter
+    except BaseException:
+        invocation.forget_run_dir()
+        raise
+    invocation.commands = formatters  # each target's formatter, for _execute
+    return group, invocation
+
+
+class _Names:
+    """What a formatter reads of a node, to align the host names."""
+
+    def __init__(self, hostname: str, username: str | None) -> None:
+        self.hostname, self.username = hostname, username
+
+
+def _diagnostics(prog: str) -> Any:
+    def show(index: int | None, line: str) -> None:
+        print(f"{prog}: taktuk: {line}", file=sys.stderr)
+    return show
+
+
+def _execute(tool: Any, args: argparse.Namespace, group: TaktukGroup, run: Any) -> int:
+    """The scheduler of the hosts' jobs, then what the direct mode reports."""
+    from asynciojobs import Scheduler
+    from asynciojobs.loop import run_in_thread_loop
+
+    from .report import exit_code, outcome_of, report, write_marks
+
+    formatters = run.commands
+    jobs = dict(zip(run.targets, group.jobs(lambda index, host: formatters[run.targets[index]],
+                                            progress=run.progress), strict=True))
+    scheduler = Scheduler(*jobs.values())
+    keeper = tool.watchers(scheduler, args)
+
+    async def everything() -> None:
+        run.pipe.watch(asyncio.current_task())
+        ended = False
+        try:
+            await scheduler.co_orchestrate(record=keeper)
+            ended = True
+        finally:  # every host told its end: TakTuk quits by itself; else stop it
+            if not ended:
+                group.taktuk_run.kill()
+            if group.taktuk_run.task is not None:
+                await asyncio.gather(group.taktuk_run.task, return_exceptions=True)
+
+    stopped: int | None = None
+    try:
+        run_in_thread_loop(everything())
+    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
+        stopped = PIPE_CLOSED if run.pipe.is_closed else stop_code(exc)
+    if run.progress is not None:
+        run.progress.clear()
+    outcomes = [outcome_of(target, job) for target, job in jobs.items()]
+    tool.finish(args, outcomes)
+    try:
+        report(tool.prog, outcomes)
+    except BrokenPipeError:
+        drop_stream(2)
+        stopped = stopped or PIPE_CLOSED
+    code = stopped if stopped is not None else exit_code(outcomes, copies=tool.copies)
+    if run.run_dir is not None:
+        if args.mark:
+            try:
+                write_marks(run.run_dir, outcomes)
+            except OSError as exc:
+                error_line(tool.prog, exc)
+                code = code or FAILED
+        try:
+            print(run.run_dir, flush=True)
+        except BrokenPipeError:
+            drop_stream()
+    return code

@@ -1,0 +1,347 @@
+"""Commands and file broadcasts on many nodes through TakTuk's tree of relays.
+
+TakTuk (Debian package ``taktuk``) deploys itself over ssh: the client connects to
+a few nodes, which connect to others (work stealing), so the client's cost stays
+flat whatever the number of nodes. ``apssh.taktukline`` builds the ``taktuk``
+command line and reads its output templates; here:
+
+- ``TaktukRun`` runs the process and hands each host's lines to its feed;
+- ``TaktukJob`` is one host's job for a scheduler (its outcome, output and events
+  as an ``SshJob``'s);
+- ``TaktukGroup`` makes the run and the jobs for a list of hosts, or runs them and
+  returns each host's ``HostResult``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asynciojobs import events
+from asynciojobs.job import AbstractJob
+
+from .errors import ApsshError, ConnectError
+from .formatters import EXTENDED_DATA_STDERR, Formatter
+from .taktukline import (
+    Line,
+    SshSettings,
+    TaktukHost,
+    TaktukMissingError,
+    command_line,
+    connector,
+    exec_action,
+    exit_result,
+    find_taktuk,
+    parse_line,
+    put_action,
+    settings_from_files,
+    unreachable_reason,
+)
+
+__all__ = [
+    "HostResult",
+    "SshSettings",
+    "TaktukGroup",
+    "TaktukHost",
+    "TaktukJob",
+    "TaktukMissingError",
+    "TaktukRun",
+    "command_line",
+    "connector",
+    "exec_action",
+    "find_taktuk",
+    "parse_line",
+    "put_action",
+    "settings_from_files",
+]
+
+@dataclass
+class HostResult:
+    """What one host did: its output, and how it ended: ``status`` (exit code or
+    signal name, None when it did not get that far), ``reason`` when it failed to
+    connect or to receive a file."""
+
+    stdout: bytes = b""
+    stderr: bytes = b""
+    status: int | str | None = None
+    unreachable: bool = False
+    reason: str | None = None
+    received: int = 0
+    failed: int = 0
+
+
+class _Feed:
+    """One host's events, in order, for its job (or its result)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Line | None] = asyncio.Queue()
+        self.connector: list[str] = []
+        self.done = False
+
+    def put(self, line: Line | None) -> None:
+        if not self.done:
+            self.queue.put_nowait(line)
+            self.done = line is None or line.kind in ("failed", "lost")
+
+
+class TaktukRun:
+    """One ``taktuk`` process for ``hosts``, started once by whoever needs it first;
+    each host's events go to its feed (``events(index)``). ``diagnostics`` gets the
+    lines TakTuk prints about itself (a failed put, a Perl error...)."""
+
+    def __init__(self, argv: list[str], hosts: int, *,
+                 diagnostics: Callable[[int | None, str], None] | None = None) -> None:
+        self.argv = argv
+        self.feeds = [_Feed() for _ in range(hosts)]
+        self.diagnostics = diagnostics
+        self.process: asyncio.subprocess.Process | None = None
+        self.task: asyncio.Task[int] | None = None
+        self.returncode: int | None = None
+        self.users = 0
+
+    def start(self) -> asyncio.Task[int]:
+        """Start the process (once); the task that reads it to its end."""
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        return self.task
+
+    async def _run(self) -> int:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, limit=1 << 20, start_new_session=True)
+        try:
+            await asyncio.gather(self._read(self.process.stdout),
+                                 self._read(self.process.stderr))
+            self.returncode = await self.process.wait()
+        finally:
+            self.kill()
+            for feed in self.feeds:  # what did not tell its end has none
+                feed.put(None)
+        return self.returncode
+
+    async def _read(self, stream: asyncio.StreamReader | None) -> None:
+        assert stream is not None
+        while raw := await stream.readline():
+            line = parse_line(raw)
+            if line is None:  # TakTuk's own words (a Perl error...)
+                if self.diagnostics is not None:
+                    self.diagnostics(None, raw.decode(errors="replace").rstrip("\n"))
+                continue
+            self.dispatch(line)
+
+    def dispatch(self, line: Line) -> None:
+        """Hand ``line`` to its host's feed."""
+        if line.kind == "taktuk":
+            assert isinstance(line.data, bytes)
+            if self.diagnostics is not None:
+                self.diagnostics(line.index, line.data.decode(errors="replace"))
+            if line.index is not None and line.index < len(self.feeds):
+                self.feeds[line.index].put(line)
+            return
+        if line.index is None or line.index >= len(self.feeds):
+            return
+        feed = self.feeds[line.index]
+        if line.kind == "connector":
+            assert isinstance(line.data, bytes)
+            feed.connector.append(line.data.decode(errors="replace").rstrip("\r\n"))
+            return
+        feed.put(line)
+        if line.kind == "lost":  # what it was deploying is lost with it
+            for index in line.more:
+                if index < len(self.feeds):
+                    self.feeds[index].put(Line("lost", index))
+
+    def kill(self) -> None:
+        """Stop the process and its relays (the whole session)."""
+        process = self.process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                process.kill()
+
+    async def wait(self) -> int:
+        """Run to the end; TakTuk's exit code."""
+        return await self.start()
+
+
+@dataclass(frozen=True)
+class _NodeName:
+    """What a record reads of a job's node."""
+
+    hostname: str
+    username: str | None = None
+
+
+class TaktukJob(AbstractJob):
+    """One host of a ``TaktukRun``, as a job: it starts the run if nobody has,
+    shows its output through ``formatter`` (and as ``Output`` events), returns the
+    exit code (or signal name) and raises ``ConnectError`` when the host cannot be
+    reached: what an ``SshJob`` does, so that reports treat both alike."""
+
+    def __init__(self, run: TaktukRun, index: int, host: TaktukHost, command: str, *,
+                 formatter: Formatter | None = None, progress: Any = None,
+                 copies: int = 0, **kwds: Any) -> None:
+        kwds.setdefault("critical", False)
+        kwds.setdefault("label", command)
+        super().__init__(**kwds)
+        self.run = run
+        self.index = index
+        self.host = host
+        self.node = _NodeName(host.host, host.user)
+        self.command = command
+        self.formatter = formatter
+        self.progress = progress
+        #: appush: how many files this host must receive (0: a command)
+        self.copies = copies
+        self.result_data = HostResult()
+
+    async def co_run(self) -> Any:
+        """Follow this host's events to its end."""
+        if self.progress is not None:
+            self.progress.started()
+        self.run.users += 1
+        self.run.start()
+        bus = events.emitting()
+        if bus is not None:
+            bus.emit(events.CommandStarted(job=self, node=self.host.host, index=0,
+                                           command=self.command))
+        result: Any = None
+        outcome, why = "failed", None
+        try:
+            result = await self._follow()
+            outcome = "ok" if result == 0 else "failed"
+            return result
+        except ConnectError as exc:
+            why = exc.reason
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            if bus is not None:
+                bus.emit(events.CommandEnded(job=self, node=self.host.host, index=0,
+                                             command=self.command, outcome=outcome,
+                                             status=result if outcome != "cancelled" else None,
+                                             reason=why))
+            if self.progress is not None:
+                self.progress.finished(outcome == "ok")
+            self.run.users -= 1
+            if outcome == "cancelled" and self.run.users == 0:
+                self.run.kill()
+
+    async def _follow(self) -> int | str | None:
+        feed, done = self.run.feeds[self.index], self.result_data
+        name = self.host.host
+        while (line := await feed.queue.get()) is not None:
+            if line.kind in ("stdout", "stderr"):
+                assert isinstance(line.data, bytes)
+                self._output(line.kind, line.data, name)
+            elif line.kind == "status":  # after the output: the host is done
+                assert isinstance(line.data, int)
+                done.status = exit_result(line.data)
+                break
+            elif line.kind in ("received", "not-received"):
+                done.received += line.kind == "received"
+                done.failed += line.kind == "not-received"
+                if done.failed and not done.reason:
+                    done.reason = "file reception failed"
+                if self.copies and done.received + done.failed >= self.copies:
+                    break
+            elif line.kind == "taktuk" and self.copies:
+                assert isinstance(line.data, bytes)
+                done.reason = line.data.decode(errors="replace").strip() or done.reason
+            elif line.kind == "failed":
+                done.unreachable = True
+                done.reason = unreachable_reason(feed.connector)
+                raise ConnectError(name, done.reason)
+            elif line.kind == "lost":
+                done.unreachable = True
+                done.reason = "connection lost"
+                raise ConnectError(name, done.reason)
+        if self.copies:
+            if done.received >= self.copies and not done.reason:
+                return 0
+            if done.received == 0 and not done.reason:
+                done.unreachable = True
+                raise ConnectError(name, "no answer from TakTuk")
+            raise _CopyFailed(name, done.reason or "file reception failed")
+        return done.status
+
+    def _output(self, stream: str, data: bytes, name: str) -> None:
+        done = self.result_data
+        if stream == "stdout":
+            done.stdout += data
+        else:
+            done.stderr += data
+        if self.formatter is not None:
+            self.formatter.data(data, EXTENDED_DATA_STDERR if stream == "stderr" else None,
+                                name)
+        if events.wants_output():
+            events.emit(events.Output(job=self, node=name, index=0, stream=stream, data=data))
+
+    def text_label(self) -> str:
+        return f"taktuk {self.command} @{self.host.host}"
+
+
+class _CopyFailed(ApsshError):
+    """A host did not receive what ``appush --taktuk`` sent."""
+
+    def __init__(self, node: str, reason: str) -> None:
+        self.node, self.reason = node, reason
+        super().__init__(f"{node}: {reason}")
+
+
+@dataclass
+class TaktukGroup:
+    """A command (or a file broadcast) on ``hosts`` through one TakTuk tree.
+
+    ``jobs()`` gives one ``TaktukJob`` per host, for a scheduler (the first that
+    runs starts TakTuk); ``run()`` runs them all and returns each host's
+    ``HostResult`` in order. ``command`` is a shell command line; ``put`` a list of
+    ``(local source, remote destination)`` to broadcast instead.
+    """
+
+    hosts: Sequence[TaktukHost]
+    command: str | None = None
+    put: Sequence[tuple[str, str]] = ()
+    settings: SshSettings = field(default_factory=SshSettings)
+    self_propagate: bool = True
+    taktuk: str | None = None
+    diagnostics: Callable[[int | None, str], None] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.command is None) == (not self.put):
+            raise ValueError("TaktukGroup: give a command or files to put, not both")
+        actions = ([exec_action(self.command)] if self.command is not None
+                   else [put_action(src, dst) for src, dst in self.put])
+        argv = command_line(self.taktuk or find_taktuk(), self.hosts, self.settings,
+                            actions, self_propagate=self.self_propagate)
+        self.taktuk_run = TaktukRun(argv, len(self.hosts), diagnostics=self.diagnostics)
+
+    def label(self) -> str:
+        """What the jobs are labelled with."""
+        if self.command is not None:
+            return self.command
+        return "put " + " ".join(src for src, _ in self.put)
+
+    def jobs(self, formatter_for: Callable[[int, TaktukHost], Formatter | None]
+             = lambda index, host: None, **kwds: Any) -> list[TaktukJob]:
+        """One job per host (``formatter_for(index, host)`` shows its output)."""
+        return [TaktukJob(self.taktuk_run, index, host, self.label(),
+                          formatter=formatter_for(index, host), copies=len(self.put), **kwds)
+                for index, host in enumerate(self.hosts)]
+
+    async def co_run(self) -> list[HostResult]:
+        """Run on every host; each one's result, in order."""
+        jobs = self.jobs()
+        await asyncio.gather(*(job.co_run() for job in jobs), return_exceptions=True)
+        await self.taktuk_run.wait()
+        return [job.result_data for job in jobs]
+
+    def run(self) -> list[HostResult]:
+        """``co_run()`` in the thread's event loop."""
+        from asynciojobs.loop import run_in_thread_loop
+
+        return run_in_thread_loop(self.co_run())
