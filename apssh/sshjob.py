@@ -11,7 +11,7 @@ from asynciojobs import AbstractJob, events
 from .commands import AbstractCommand, Run
 from .deferred import Deferred
 from .errors import ApsshError, CommandFailedError, JobTimeoutError, reason
-from .node import Node, missing_members
+from .node import Node, is_node, missing_members
 from .readiness import OutputReadiness
 from .retry import check_retries, connection_problem, forget_failure, with_retries
 
@@ -65,7 +65,7 @@ class SshJob(AbstractJob):
                  keep_connection: bool = False, verbose: bool | None = None,
                  forever: bool = False, critical: bool = True, timeout: float | None = None,
                  retries: int = 0, retry_on_exit: bool = False, **kwds: Any) -> None:
-        if not isinstance(node, Node):
+        if not is_node(node):
             raise ValueError(f"SshJob: node is expected to be an SshNode, a LocalNode or "
                              f"an apssh.node.Node, got {node!r} (it has no "
                              f"{', '.join(missing_members(node))})")
