@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,9 +205,10 @@ class TaktukJob(AbstractJob):
         self.run.users += 1
         self.run.start()
         bus = events.emitting()
+        began = time.time()
         if bus is not None:
             bus.emit(events.CommandStarted(job=self, node=self.host.host, index=0,
-                                           command=self.command))
+                                           command=self.command, time=began))
         result: Any = None
         outcome, why = "failed", None
         try:
@@ -215,6 +217,8 @@ class TaktukJob(AbstractJob):
             return result
         except ConnectError as exc:
             why = exc.reason
+            if bus is not None:
+                bus.emit(events.ConnectionFailed(node=self.host.host, reason=why))
             raise
         except asyncio.CancelledError:
             outcome = "cancelled"
@@ -224,7 +228,7 @@ class TaktukJob(AbstractJob):
                 bus.emit(events.CommandEnded(job=self, node=self.host.host, index=0,
                                              command=self.command, outcome=outcome,
                                              status=result if outcome != "cancelled" else None,
-                                             reason=why))
+                                             reason=why, duration=time.time() - began))
             if self.progress is not None:
                 self.progress.finished(outcome == "ok")
             self.run.users -= 1
@@ -234,6 +238,7 @@ class TaktukJob(AbstractJob):
     async def _follow(self) -> int | str | None:
         feed, done = self.run.feeds[self.index], self.result_data
         name = self.host.host
+        detail: str | None = None
         while (line := await feed.queue.get()) is not None:
             if line.kind in ("stdout", "stderr"):
                 assert isinstance(line.data, bytes)
@@ -246,12 +251,14 @@ class TaktukJob(AbstractJob):
                 done.received += line.kind == "received"
                 done.failed += line.kind == "not-received"
                 if done.failed and not done.reason:
-                    done.reason = "file reception failed"
+                    done.reason = "file reception failed" + (f": {detail}" if detail else "")
                 if self.copies and done.received + done.failed >= self.copies:
                     break
-            elif line.kind == "taktuk" and self.copies:
+            elif line.kind == "taktuk" and self.copies and detail is None:
                 assert isinstance(line.data, bytes)
-                done.reason = line.data.decode(errors="replace").strip() or done.reason
+                text = line.data.decode(errors="replace").strip()
+                if text.startswith("Error "):  # the first says why; the others follow from it
+                    detail = text.removeprefix("Error ")
             elif line.kind == "failed":
                 done.unreachable = True
                 done.reason = unreachable_reason(feed.connector)

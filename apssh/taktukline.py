@@ -11,7 +11,7 @@ status, failed connection, file received...), never mixing hosts or streams.
 
 from __future__ import annotations
 
-import getpass
+import itertools
 import shlex
 import shutil
 import signal
@@ -142,7 +142,8 @@ def put_action(source: str, destination: str) -> list[str]:
 def command_line(taktuk: str, hosts: Sequence[TaktukHost], settings: SshSettings,
                  actions: Iterable[list[str]], *, self_propagate: bool = True) -> list[str]:
     """The whole ``taktuk`` command line: ``hosts`` in order (host ``i`` is position
-    ``i + 1`` in the template lines), ``actions`` after them (``quit`` ends it)."""
+    ``i + 1`` in the template lines), each run of hosts with one login and port in
+    a deployment group of its own, ``actions`` after them (``quit`` ends it)."""
     argv = [taktuk]
     if self_propagate:
         argv.append("-s")
@@ -150,18 +151,19 @@ def command_line(taktuk: str, hosts: Sequence[TaktukHost], settings: SshSettings
     for stream, template in TEMPLATES.items():
         argv += ["-o", f"{stream}={template}"]
     argv += ["-o", "info", "-o", "message"]
-    login: str | None = None
-    port: int | bool | None = False  # nothing given yet
-    for host in hosts:
-        # no user: ssh's own (its config's, else the local user), until one is given
-        user = host.user or (getpass.getuser() if login is not None else None)
-        if user is not None and user != login:
-            argv += ["-l", user]
-            login = user
-        if host.port != port:
-            argv += ["-c", connector(settings, host.port)]
-            port = host.port
-        argv += ["-m", host.host]
+    # hosts of one login and port make a deployment group: a relay that steals
+    # work from another group would reach its hosts with its own connector
+    groups = [list(run) for _, run in itertools.groupby(hosts, lambda h: (h.user, h.port))]
+    for group in groups:
+        if len(groups) > 1:
+            argv.append("-b")
+        if group[0].user is not None:  # none: ssh's own (its config's, else the local user)
+            argv += ["-l", group[0].user]
+        argv += ["-c", connector(settings, group[0].port)]
+        for host in group:
+            argv += ["-m", host.host]
+        if len(groups) > 1:
+            argv.append("-e")
     for action in actions:
         argv += [*action, ";"]
     return [*argv, "quit"]

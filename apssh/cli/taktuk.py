@@ -61,9 +61,6 @@ def _command(tool: Any, args: argparse.Namespace, targets: list[Target]) -> str:
     """The command line every host runs: the same for all (no per-host values)."""
     from ..pernode import NodeValues, expand_command, uses
 
-    for name, option in _NOT_WITH_TAKTUK:
-        if getattr(args, name, None):
-            raise UsageError(f"--taktuk does not go with {option}")
     template = " ".join(args.commands)
     first = NodeValues(targets[0].host, targets[0].user or "", targets[0].port, 0).as_dict()
     for name in (*first, "port"):
@@ -95,6 +92,9 @@ def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> tupl
 
     if tool.prog not in ("apssh", "appush"):
         raise UsageError(f"{tool.prog} --taktuk: only apssh and appush go through TakTuk")
+    for name, option in _NOT_WITH_TAKTUK:
+        if getattr(args, name, None):
+            raise UsageError(f"--taktuk does not go with {option}")
     hosts = _hosts(args, targets)
     taktuk = find_taktuk()
     if args.list_targets:

@@ -1,0 +1,274 @@
+"""apssh --taktuk and appush --taktuk against the real sshd: TakTuk's tree reaches
+the lab's hosts; outcomes, output, exit codes as in the direct mode."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sshd import Lab, Sshd
+
+from apssh.cli import Appush, Apssh
+from apssh.taktuk import (
+    SshSettings,
+    TaktukGroup,
+    TaktukHost,
+    command_line,
+    connector,
+    exit_result,
+    parse_line,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("taktuk") is None and os.environ.get("CI") != "true",
+                                reason="taktuk is not installed (apt-get install taktuk)")
+
+H = "127.0.0"
+#: the second daemon's addresses: 16 lab hosts + 4 = 20 hosts
+MORE = "127.0.2"
+
+
+@pytest.fixture(scope="module")
+def fleet(lab: Lab, tmp_path_factory) -> tuple[Sshd, Path]:
+    """A second daemon on 4 more addresses (another port), and a known_hosts for all."""
+    daemon = Sshd(lab.keys, f"taktuk-{os.getpid()}", [f"{MORE}.{i}" for i in range(1, 5)])
+    known = tmp_path_factory.mktemp("taktuk") / "known_hosts"
+    known.write_text(lab.known_hosts.read_text() + "\n".join(daemon.known_hosts_lines()) + "\n")
+    yield daemon, known
+    daemon.stop()
+
+
+def base(lab: Lab, known: Path, *more: str) -> list[str]:
+    return ["--taktuk", "-p", str(lab.port), "-k", str(lab.keys.client_key),
+            "--known-hosts", str(known), "-F", "none", "-l", "root", *more]
+
+
+def twenty(daemon: Sshd) -> str:
+    return f"{H}.[1-16] " + " ".join(f"{a}:{daemon.port}" for a in daemon.addresses)
+
+
+def run(capsys, tool, *argv: str) -> tuple[int, str, str]:
+    code = tool().main(*argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ----- pieces
+def test_connector_has_our_algorithms_and_policy(tmp_path):
+    line = connector(SshSettings(keys=("/k",), known_hosts=("/kh",), policy="verify",
+                                 config="none", timeout=7), 2222)
+    for part in ("-F none", "BatchMode=yes", "KexAlgorithms=^curve25519-sha256",
+                 "Ciphers=^aes128-gcm@openssh.com", "StrictHostKeyChecking=yes",
+                 "UserKnownHostsFile=/kh", "-i /k", "-p 2222", "ConnectTimeout=7"):
+        assert part in line
+    assert "StrictHostKeyChecking=accept-new" in connector(SshSettings(policy="accept-new"))
+    assert "UserKnownHostsFile=/dev/null" in connector(SshSettings(policy="off"))
+    assert "StrictHostKeyChecking" not in connector(SshSettings(policy=None))
+
+
+def test_command_line_changes_login_and_connector_only_when_needed():
+    hosts = [TaktukHost("a", "u", 1), TaktukHost("b", "u", 1), TaktukHost("c", "v", 2)]
+    argv = command_line("taktuk", hosts, SshSettings(), [["broadcast", "exec", "[", "x", "]"]])
+    assert argv.count("-l") == 2 and argv.count("-c") == 2
+    assert argv.count("-b") == argv.count("-e") == 2  # one group per login and port
+    single = command_line("taktuk", hosts[:2], SshSettings(), [])
+    assert "-b" not in single and single.count("-c") == 1
+    assert [argv[i + 1] for i, word in enumerate(argv) if word == "-m"] == ["a", "b", "c"]
+    assert argv[-7:] == ["broadcast", "exec", "[", "x", "]", ";", "quit"]
+
+
+@pytest.mark.parametrize(("raw", "kind", "index", "data"), [
+    (b"o 3 n 6869\n", "stdout", 2, b"hi\n"),
+    (b"o 3 - 00ff\n", "stdout", 2, b"\x00\xff"),
+    (b"o 1 n\n", "stdout", 0, b"\n"),
+    (b"e 12 - 6572\n", "stderr", 11, b"er"),
+    (b"s 4 256\n", "status", 3, 256),
+    (b"c 7 7373683a\n", "connector", 6, b"ssh:"),
+    (b"S 3 5 \n", "failed", 4, b""),
+    (b"S 15 2 -\n", "received", 1, b""),
+])
+def test_template_lines_parse(raw, kind, index, data):
+    line = parse_line(raw)
+    assert line is not None and (line.kind, line.index, line.data) == (kind, index, data)
+
+
+@pytest.mark.parametrize("raw", [b"", b"hello world\n", b"o x n zz\n", b"S 99 1\n"])
+def test_other_lines_are_not_ours(raw):
+    assert parse_line(raw) is None
+
+
+def test_lost_node_takes_what_it_deployed():
+    line = parse_line(b"S 5 2 " + b"h3:3 h4:4".hex().encode() + b"\n")
+    assert line is not None and (line.kind, line.index, line.more) == ("lost", 1, (2, 3))
+
+
+@pytest.mark.parametrize(("status", "result"), [(0, 0), (256, 1), (768, 3), (15, "TERM"),
+                                                (9, "KILL")])
+def test_wait_status(status, result):
+    assert exit_result(status) == result
+
+
+def test_missing_taktuk_is_one_line(lab, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, out, err = run(capsys, Apssh, *base(lab, lab.known_hosts), "-t", f"{H}.1", "true")
+    assert code == 2
+    assert err == "apssh: taktuk is not installed (apt-get install taktuk), needed by --taktuk\n"
+
+
+def test_what_the_mode_does_not_do_is_one_line(lab, capsys):
+    for extra in (["--sudo"], ["--command-timeout", "3"], ["-I"]):
+        code, out, err = run(capsys, Apssh, *base(lab, lab.known_hosts), *extra,
+                             "-t", f"{H}.1", "true")
+        assert code == 2 and len(err.splitlines()) == 1 and "--taktuk" in err
+    code, out, err = run(capsys, Apssh, *base(lab, lab.known_hosts), "-t", f"{H}.1",
+                         "echo {host}")
+    assert code == 2 and "{host} is per host" in err
+
+
+# ----- against the lab
+def test_twenty_hosts_each_on_its_own_address(lab, fleet, capsys):
+    daemon, known = fleet
+    code, out, err = run(capsys, Apssh, *base(lab, known), "-t", twenty(daemon),
+                         "echo $SSH_CONNECTION")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 20
+    for line in lines:  # each host answered on its own address
+        host, text = line.split(":", 1)
+        assert text.split()[2] == host.strip()
+    assert err.splitlines()[-1] == "apssh: 20 ok, 0 failed"
+
+
+def test_one_failing_host_gives_its_code(lab, fleet, capsys):
+    daemon, known = fleet
+    code, out, err = run(capsys, Apssh, *base(lab, known), "-t", twenty(daemon),
+                         f"echo $SSH_CONNECTION | grep -q ' {H}.3 ' && exit 7; echo ok")
+    assert code == 7
+    assert f"apssh: root@{H}.3:{lab.port}: exit 7" in err.splitlines()
+    assert err.splitlines()[-1] == f"apssh: 19 ok, 1 failed: {H}.3"
+    assert len(out.splitlines()) == 19
+
+
+def test_unreachable_host_gives_255_and_keeps_the_others(lab, capsys):
+    code, out, err = run(capsys, Apssh, *base(lab, lab.known_hosts), "-t", f"{H}.1 {H}.2:1",
+                         "echo alive")
+    assert code == 255
+    assert out == f"{H}.1:alive\n"
+    assert f"apssh: root@{H}.2:1: connection refused" in err.splitlines()
+    assert err.splitlines()[-1] == f"apssh: 1 ok, 1 failed: {H}.2"
+
+
+def test_unknown_host_key_is_refused(lab, capsys, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    code, out, err = run(capsys, Apssh, *base(lab, empty), "-t", f"{H}.1", "echo in")
+    assert code == 255 and out == ""
+    assert f"apssh: root@{H}.1:{lab.port}: host key unknown" in err
+
+
+def test_signal_is_reported(lab, capsys):
+    code, out, err = run(capsys, Apssh, *base(lab, lab.known_hosts), "-t", f"{H}.1",
+                         "kill -TERM $$")
+    assert code == 128 + 15
+    assert f"apssh: root@{H}.1:{lab.port}: killed by signal TERM" in err
+
+
+def test_gathered_output(lab, fleet, capsys):
+    daemon, known = fleet
+    odd = f"if echo $SSH_CONNECTION | grep -q ' {H}.5 '; then echo odd; fi"
+    code, out, err = run(capsys, Apssh, *base(lab, known), "-b", "-t", twenty(daemon),
+                         f"echo same; {odd}")
+    assert code == 0
+    assert out.count("same") == 2
+    header = f"{H}.[1-4,6-16],{MORE}.[1-4] (19)"
+    assert header in out.splitlines()
+    assert f"{H}.5 (1)" in out.splitlines()
+
+
+def test_bytes_and_streams_apart_in_files(lab, capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    code, out, err = run(capsys, Apssh, *base(lab, lab.known_hosts), "-o", str(out_dir),
+                         "-m", "-t", f"{H}.[1-3]",
+                         r"printf 'a\000b\377\nlast'; printf 'e1\ne2' >&2")
+    assert code == 0, err
+    for i in (1, 2, 3):
+        assert (out_dir / f"{H}.{i}").read_bytes() == b"a\x00b\xff\nlast"
+        assert (out_dir / f"{H}.{i}.err").read_bytes() == b"e1\ne2"
+        assert (out_dir / "0ok" / f"{H}.{i}").read_text() == "0\n"
+
+
+def test_record_keeps_each_host(lab, capsys, tmp_path):
+    import json
+
+    code, out, err = run(capsys, Apssh, *base(lab, lab.known_hosts), "--record",
+                         str(tmp_path), "-t", f"{H}.[1-2] {H}.3:1", "echo recorded")
+    assert code == 255
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    data = json.loads((run_dir / "run.json").read_text())
+    commands = {job["node"]: job["commands"][0] for job in data["jobs"]}
+    assert [commands[f"{H}.{i}"]["status"] for i in (1, 2)] == [0, 0]
+    assert commands[f"{H}.3"]["outcome"] == "failed"
+    assert data["nodes"][f"{H}.3"]["failed"] == "connection refused"
+    for i in (1, 2):
+        assert (run_dir / "output" / f"{H}.{i}.stdout").read_bytes() == b"recorded\n"
+
+
+def test_library_group(lab, tmp_path):
+    hosts = [TaktukHost(f"{H}.{i}", "root", lab.port) for i in (1, 2)] + [
+        TaktukHost(f"{H}.3", "root", 1)]
+    settings = SshSettings(keys=(str(lab.keys.client_key),),
+                           known_hosts=(str(lab.known_hosts),), config="none")
+    results = TaktukGroup(hosts, command="echo out; echo err >&2; exit 4",
+                          settings=settings).run()
+    assert [(r.stdout, r.stderr, r.status) for r in results[:2]] == [(b"out\n", b"err\n", 4)] * 2
+    assert results[2].unreachable and results[2].reason == "connection refused"
+
+
+# ----- appush --taktuk
+USERS = [f"nepitk{i}" for i in range(10)]
+
+
+@pytest.fixture(scope="module")
+def users() -> list[str]:
+    """Ten plain users, each its own home: ten hosts that are one machine still get
+    one copy each."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create users")
+    for user in USERS:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-p", "*", user], check=True)
+    return USERS
+
+
+def test_appush_to_ten_hosts(lab, users, capsys, tmp_path):
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(os.urandom(300_000) + b"end")
+    for user in users:
+        Path(pwd.getpwnam(user).pw_dir, "payload.bin").unlink(missing_ok=True)
+    targets = " ".join(f"{user}@{H}.{i + 1}" for i, user in enumerate(users))
+    code, out, err = run(capsys, Appush, *base(lab, lab.known_hosts), "-t", targets,
+                         str(payload), "@:")
+    assert code == 0, err
+    assert err.splitlines()[-1] == "appush: 10 ok, 0 failed"
+    digest = hashlib.sha256(payload.read_bytes()).hexdigest()
+    for user in users:
+        copy = Path(pwd.getpwnam(user).pw_dir, "payload.bin")
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
+
+
+def test_appush_failure_is_one_line_per_host(lab, users, capsys, tmp_path):
+    payload = tmp_path / "small"
+    payload.write_text("x")
+    code, out, err = run(capsys, Appush, *base(lab, lab.known_hosts), "-t",
+                         f"{users[0]}@{H}.1 {H}.2:1", str(payload), "@:/nonexistent/dir/x")
+    assert code == 255
+    lines = err.splitlines()
+    assert any(line.startswith(f"appush: {users[0]}@{H}.1:{lab.port}: file reception failed")
+               for line in lines)
+    assert f"appush: root@{H}.2:1: connection refused" in lines
