@@ -38,6 +38,7 @@ from .errors import (
     reason,
 )
 from .failures import classify
+from .fdlimit import raise_once
 from .formatters import Formatter, no_formatter_given
 from .hostkeys import HostKeyChecker, warn_no_check
 from .names import check_hostname, check_username, local_user
@@ -80,7 +81,8 @@ class SshProxy(SftpFiles):
     or ``off`` (default: the ssh config's ``StrictHostKeyChecking``, else
     ``verify``; see ``hostkeys``); ``ssh_config`` a config file (default
     ``~/.ssh/config`` when it exists; ``None`` to ignore it); ``timeout`` bounds
-    the connection, authentication included; ``max_sessions`` is the server's
+    the connection, authentication included (not the wait for a turn when many
+    handshakes are paced, see ``pacing``); ``max_sessions`` is the server's
     ``MaxSessions``; ``env`` variables given to every Run/RunScript/RunString on
     this node (beneath the command's own ``env``). The user is ``username``, else
     the ssh config's ``User``, else ``default_username`` (root for ``SshNode``),
@@ -255,34 +257,50 @@ class SshProxy(SftpFiles):
                 raise GatewayError(node, exc) from exc
         self.formatter.connection_made(self.hostname, self.username,
                                        self.gateway is None)
+        raise_once()  # the first connection of a process: room for many more
         client = _Client(self)
+        try:
+            return await self._handshake(client, gateway_conn)
+        except Exception as exc:  # not a cancellation (a BaseException): goes through
+            raise self._classify(exc, client) from exc
+
+    async def _handshake(self, client: _Client, gateway_conn: Any) -> Any:
+        """The handshake, retried with back-off when the server drops it. ``timeout``
+        bounds the time spent connecting (attempts and back-offs), not the time spent
+        waiting for a turn in the pacer: a host is never failed for our own queue,
+        and that queue always moves (see ``pacing``)."""
+        connect = (asyncssh.create_connection if gateway_conn is None
+                   else gateway_conn.create_ssh_connection)
         delays = iter(RETRY_DELAYS)
         pace = pacer()
-        try:
-            async with asyncio.timeout(self.timeout):
-                while True:
-                    try:
-                        async with pace:
-                            if gateway_conn is not None:
-                                conn, _ = await gateway_conn.create_ssh_connection(
-                                    lambda: client, self.hostname, self.port, **self._options())
-                            else:
-                                conn, _ = await asyncssh.create_connection(
-                                    lambda: client, self.hostname, self.port, **self._options())
-                        pace.succeeded()
-                        if self.gateway is not None:
-                            self.gateway._state().dependents[self] = self._state()
-                        return conn
-                    except (ConnectionResetError, asyncssh.ConnectionLost, BrokenPipeError):
-                        pace.reset()
-                        delay = next(delays, None)
-                        if delay is None:
-                            raise
-                        await asyncio.sleep(delay)  # back-off before trying again
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            raise self._classify(exc, client) from exc
+        loop = asyncio.get_running_loop()
+        budget = self.timeout
+        while True:
+            async with pace:
+                began = loop.time()
+                try:
+                    async with asyncio.timeout(budget):
+                        conn, _ = await connect(lambda: client, self.hostname, self.port,
+                                                **self._options())
+                except (ConnectionResetError, asyncssh.ConnectionLost, BrokenPipeError):
+                    pace.reset()
+                    delay = next(delays, None)
+                    if delay is None:
+                        raise
+                else:
+                    pace.succeeded()
+                    if self.gateway is not None:
+                        self.gateway._state().dependents[self] = self._state()
+                    return conn
+                finally:
+                    if budget is not None:
+                        budget -= loop.time() - began
+            # back-off before trying again, out of the window, counted in the budget
+            if budget is not None:
+                if budget <= delay:
+                    raise TimeoutError
+                budget -= delay
+            await asyncio.sleep(delay)
 
     def _classify(self, exc: Exception, client: _Client) -> ConnectError:
         hint = None

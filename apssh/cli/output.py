@@ -16,12 +16,14 @@ from ..formatters import (
     write_to,
 )
 from ..names import fold
+from ..pacing import waiting_handshakes
 from .pipe import drop_stream
 from .targets import Target
 
 
 class Progress:
-    """``12 done, 1 failed, 30 running / 100`` redrawn on one terminal line."""
+    """``12 done, 1 failed, 30 running (8 waiting to connect) / 100`` redrawn on one
+    terminal line (hosts waiting for a turn to connect are running, not failing)."""
 
     def __init__(self, total: int, stream: TextIO) -> None:
         self.total = total
@@ -43,8 +45,11 @@ class Progress:
 
     def draw(self) -> None:
         """Redraw the line."""
+        waiting = waiting_handshakes()  # hosts in line for a handshake: not failing
         self.stream.write(f"\r\x1b[K{self.done} done, {self.failed} failed, "
-                          f"{self.running} running / {self.total}")
+                          f"{self.running} running"
+                          + (f" ({waiting} waiting to connect)" if waiting else "")
+                          + f" / {self.total}")
         self.stream.flush()
         self.shown = True
 
