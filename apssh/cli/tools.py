@@ -12,6 +12,8 @@ from typing import Any
 
 from asynciojobs._version import __version__
 
+from ..fdlimit import check_room
+from ..fdlimit import raise_open_files_limit as raise_open_files_limit  # older callers
 from .errors import (
     BAD_INPUT,
     FAILED,
@@ -50,19 +52,20 @@ class Invocation:
 
 #: how many hosts make the progress line worth showing (on a terminal)
 PROGRESS_FROM = 10
-#: file descriptors wanted per host, and for everything else
-FDS_PER_HOST, FDS_BASE = 2, 128
 
 
-def raise_open_files_limit(hosts: int) -> None:
-    """Raise the soft open-file limit so that ``hosts`` connections fit (if allowed)."""
-    import resource
-
-    needed = FDS_BASE + FDS_PER_HOST * hosts
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+def connections_at_once(proxies: Any, window: int | None) -> int:
+    """How many connections (one file descriptor each) may be open at once: a host
+    reached directly holds one while its job runs (``window`` of them at most),
+    a gateway one until the end; a host behind a gateway rides on its gateway's."""
+    proxies = list(proxies)
+    gateways = set()
+    for proxy in proxies:
+        while proxy.gateway is not None and proxy.gateway not in gateways:
+            proxy = proxy.gateway
+            gateways.add(proxy)
+    direct = sum(1 for p in proxies if p.gateway is None and p not in gateways)
+    return (min(direct, window) if window else direct) + len(gateways)
 
 
 def _shared_files(targets: list[Target]) -> tuple[Target, Target] | None:
@@ -207,7 +210,6 @@ class Tool:
         from .nodes import build_proxies
         from .output import Progress
 
-        raise_open_files_limit(len(targets) + sum(1 for t in targets if t.gateway))
         keys = self.keys(args)
         progress = (Progress(len(targets), sys.stderr)
                     if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
@@ -224,6 +226,9 @@ class Tool:
             if args.list_targets:
                 run.forget_run_dir()
                 return run
+            too_many = check_room(connections_at_once(run.proxies.values(), args.window))
+            if too_many:
+                raise UsageError(too_many)
             keyless = [t for t in targets if not run.proxies[t].keys]
             if keyless and not args.ok_if_no_key:
                 raise UsageError(f"could not find any usable key for {keyless[0]} "
@@ -305,8 +310,7 @@ class Tool:
         jobs = {target: HostJob(run.proxies[target], critical=False,
                                 verbose=args.verbose or args.debug,
                                 command=run.commands[target], progress=run.progress,
-                                close_when_done=bool(args.window)
-                                and run.proxies[target] not in gateways)
+                                close_when_done=run.proxies[target] not in gateways)
                 for target in run.targets}
         # the scheduler's verbose lines would go to stdout, mixed with the output
         scheduler = Scheduler(*jobs.values(), jobs_window=args.window or None)
