@@ -8,8 +8,10 @@ from ..sshjob import SshJob
 
 
 class HostJob(SshJob):
-    """An SshJob that shows on the progress line and, with ``close_when_done`` (``-w``),
-    closes its connection when done, so that connections do not pile up."""
+    """An SshJob that shows on the progress line and, with ``close_when_done`` (the
+    tools set it for every host that is not a gateway of others), closes its
+    connection when done: connections, file descriptors and memory stay bounded by
+    the hosts in flight, not by all the hosts of the run."""
 
     def __init__(self, node: Any, *, progress: Any = None, close_when_done: bool = False,
                  **kwds: Any) -> None:
