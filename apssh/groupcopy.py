@@ -22,7 +22,7 @@ import asyncio
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from .errors import reason
 from .filecopy import Pull, Push
@@ -180,12 +180,41 @@ class Put(_Copies):
     ``recurse=True``) onto each of ``nodes``, at ``remotepath`` (see the module's
     docstring for the per-node values in paths). ``args``: per-node arguments, as
     ``Group``'s; the other keywords go to the node's ``put_file_s`` (``recurse``,
-    ``preserve``...), as ``Push``'s do."""
+    ``preserve``...), as ``Push``'s do.
+
+    ``chain=True`` (or a dict of ``apssh.chain.Chain`` keywords: ``ssh_options``,
+    ``agent_forwarding``...): files only, sent once by the client, each node
+    forwarding them to the next (``apssh.chain``; ``chain`` is then the ``Chain``,
+    with its ``bytes_sent``)."""
 
     def __init__(self, nodes: Sequence[Node], localpaths: Paths,
                  remotepath: str | os.PathLike[str] = ".", *,
-                 args: Sequence[str | Sequence[str]] | None = None, **kwds: Any) -> None:
+                 args: Sequence[str | Sequence[str]] | None = None,
+                 chain: bool | dict[str, Any] = False, **kwds: Any) -> None:
         super().__init__(nodes, localpaths, remotepath, args, kwds)
+        self.chain: Any = None
+        if chain:
+            from .chain import Chain
+
+            if kwds:
+                raise ValueError(f"Put(chain=...) sends files as they are: no {', '.join(kwds)}")
+            if len({repr(copy.sources) for copy in self.copies}) > 1:
+                raise ValueError("Put(chain=...): the local files must be the same for all nodes")
+            sources = self.copies[0].sources if self.copies else []
+            self.chain = Chain(cast(Any, self.nodes), sources,
+                               [os.fspath(copy.destination) for copy in self.copies],
+                               **(chain if isinstance(chain, dict) else {}))
+
+    async def _one(self, rank: int) -> None:
+        if self.chain is None:
+            return await super()._one(rank)
+        self._started_at[rank] = time.time()
+        try:
+            why = await self.chain.outcome(rank)
+            if why is not None:
+                self._errors[rank] = why
+        finally:
+            self._ended_at[rank] = time.time()
 
     def _copy(self, sources: str | list[str], destination: str | list[str],
               kwds: dict[str, Any]) -> Push:

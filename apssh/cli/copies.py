@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .targets import Target
-from .tools import Tool, run_console
+from .tools import Invocation, Tool, run_console
 
 if TYPE_CHECKING:
     from ..pernode import NodeValues
@@ -51,8 +51,28 @@ class Appush(_Copy):
     prog = "appush"
     paths_help = "local files, then the remote destination: @:path (a bare @: is the home)"
 
+    def parser(self) -> argparse.ArgumentParser:
+        parser = super().parser()
+        parser.add_argument(
+            "--chain", action="store_true",
+            help="send each file once: the first host forwards it to the second, and so on "
+                 "(files only; the hosts ssh to each other: docs/chain.md)")
+        parser.add_argument(
+            "--hop-option", dest="hop_options", action="append", default=[], metavar="WORD",
+            help="with --chain: a word for the hosts' own ssh (--hop-option=-ikey); "
+                 "repeatable")
+        return parser
+
     def check(self, args: argparse.Namespace) -> None:
         super().check(args)
+        if args.hop_options and not args.chain:
+            raise UsageError("--hop-option only makes sense with --chain")
+        if args.chain and args.paths:
+            for source in args.paths[:-1]:
+                if "{" in source:
+                    raise UsageError(f"--chain sends the same files to every host: {source}")
+                if os.path.isdir(source):
+                    raise UsageError(f"--chain sends files, and {source} is a directory")
         if len(args.paths) < 2 and not (args.dry_run or args.list_targets):
             raise UsageError("expected local files, then a remote destination @:path")
         if args.paths:
@@ -73,6 +93,39 @@ class Appush(_Copy):
             raise UsageError(f"{missing[0]}: no such local file")
         return Push(local, _remote_path(_expand_path(destination, node)),
                     recurse=True)
+
+    def execute(self, run: Invocation) -> int:
+        """With ``--chain``: one chain over the hosts, in their order (``apssh.chain``)."""
+        if not run.args.chain:
+            return super().execute(run)
+        from asynciojobs.loop import run_in_thread_loop
+
+        from ..chain import Chain
+        from .errors import FAILED, stop_code
+        from .report import Outcome, exit_code, report
+
+        pushes = [run.commands[target] for target in run.targets]
+        proxies = [run.proxies[target] for target in run.targets]
+        chain = Chain(proxies, pushes[0].sources, [push.destination for push in pushes],
+                      ssh_options=run.args.hop_options)
+
+        async def everything() -> list[str | None]:
+            try:
+                return await chain.run()
+            finally:
+                for proxy in proxies:  # the nodes, then their gateways
+                    while proxy is not None:
+                        await proxy.close()
+                        proxy = proxy.gateway
+
+        try:
+            outcomes = [Outcome(target, 0) if why is None else Outcome(target, FAILED, why)
+                        for target, why in zip(run.targets, run_in_thread_loop(everything()),
+                                               strict=True)]
+        except (KeyboardInterrupt, SystemExit) as exc:
+            return stop_code(exc)
+        report(self.prog, outcomes)
+        return exit_code(outcomes, copies=True)
 
 
 class Appull(_Copy):
