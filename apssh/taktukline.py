@@ -93,7 +93,8 @@ def connector(settings: SshSettings, port: int | None = None) -> str:
         argv += ["-o", "IdentitiesOnly=yes"]
     if port is not None:
         argv += ["-p", str(port)]
-    return shlex.join(argv)
+    # exec: TakTuk runs it through sh, which need not stay between TakTuk and ssh
+    return "exec " + shlex.join(argv)
 
 
 #: each template line: a tag, the host's position on the command line, then fields;
