@@ -158,8 +158,8 @@ async def test_waiting_for_a_turn_does_not_time_out(lab, silent_server):
     pace = pacer()
     pace.limit = pace.floor = 1  # one handshake at a time in this loop
     try:
-        silent = node(lab, port=silent_server, timeout=2)
-        others = [node(lab, f"127.0.0.{i}", timeout=1) for i in range(1, 6)]
+        silent = node(lab, port=silent_server, timeout=4)
+        others = [node(lab, f"127.0.0.{i}", timeout=2.5) for i in range(1, 6)]
         first = asyncio.create_task(silent.connect_lazy())
         rest = [asyncio.create_task(n.connect_lazy()) for n in others]
         await _settle(lambda: pace.waiting == 5)  # in line behind the silent host
@@ -168,7 +168,7 @@ async def test_waiting_for_a_turn_does_not_time_out(lab, silent_server):
         assert "(5 waiting to connect)" in shown.getvalue()
         with pytest.raises(ConnectTimeoutError):  # its handshake is bounded
             await first
-        # they waited 2s for their turn, more than their 1s timeout: all connect
+        # they waited 4s for their turn, more than their 2.5s timeout: all connect
         conns = await asyncio.gather(*rest)
         assert all(conns) and pace.waiting == 0
     finally:
