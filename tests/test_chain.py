@@ -183,6 +183,43 @@ def test_appush_chain(lab, agent, tmp_path, capsys):
     assert "3 ok, 0 failed" in captured.err
 
 
+def test_appush_chain_reports_the_host_it_could_not_reach_in_one_line(lab, agent, tmp_path,
+                                                                      capsys):
+    from apssh.cli.copies import Appush
+
+    source = random_file(tmp_path / "cli.bin", 256 * 1024)
+    for rank in range(3):
+        (tmp_path / f"at{rank}").mkdir()
+    code = Appush().main(
+        "-t", f"127.0.0.1 {NOWHERE} 127.0.0.2", "-p", str(lab.port), "-l", "root",
+        "-k", str(lab.keys.client_key), "--known-hosts", str(lab.known_hosts), "-F", "none",
+        "--chain", *[f"--hop-option={word}" for word in hop_options(lab)],
+        str(source), f"@:{tmp_path}/at{{rank}}/")
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert sha(tmp_path / "at2" / "cli.bin") == sha(source)
+    lines = [line for line in err.splitlines() if line.startswith(f"appush: root@{NOWHERE}")]
+    assert len(lines) == 1 and re.match(
+        rf"appush: root@{NOWHERE}:{lab.port}: .*cli.bin: not reached from 127.0.0.1: "
+        ".*refused", lines[0], re.IGNORECASE), err
+    assert err.splitlines()[-1] == f"appush: 2 ok, 1 failed: {NOWHERE}"
+
+
+@pytest.mark.parametrize(("policy", "strict"), [
+    ("verify", "StrictHostKeyChecking=yes"),
+    ("accept-new", "StrictHostKeyChecking=accept-new"),
+    ("no", "StrictHostKeyChecking=no"),
+    ("off", "StrictHostKeyChecking=no"),
+])
+def test_hops_check_host_keys_as_the_client_does(policy, strict):
+    from apssh.chain import hop_options as options
+
+    words = options(policy, extra=["-oStrictHostKeyChecking=accept-new"])
+    assert words[0] == "-oStrictHostKeyChecking=accept-new"  # given first: it wins in ssh
+    assert strict in words and "BatchMode=yes" in words
+    assert ("UserKnownHostsFile=/dev/null" in words) == (policy == "off")
+
+
 def test_appush_chain_refuses_a_directory(tmp_path, capsys):
     from apssh.cli.copies import Appush
 
