@@ -240,6 +240,7 @@ _REASONS = (
     ("Host key verification failed", "host key unknown"),
     ("Permission denied", "authentication failed"),
     ("timed out", "connection timed out"),
+    ("timeouted", "connection timed out (TakTuk's deployment, see -c)"),
     ("Could not resolve hostname", "unknown host"),
     ("No route to host", "no route to host"),
 )

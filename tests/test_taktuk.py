@@ -272,3 +272,18 @@ def test_appush_failure_is_one_line_per_host(lab, users, capsys, tmp_path):
     assert any(line.startswith(f"appush: {users[0]}@{H}.1:{lab.port}: file reception failed")
                for line in lines)
     assert f"appush: root@{H}.2:1: connection refused" in lines
+
+
+@pytest.mark.parametrize(("lines", "reason"), [
+    (["ssh: connect to host h port 1: Connection refused"], "connection refused"),
+    (["No ED25519 host key is known for h", "Host key verification failed."],
+     "host key unknown"),
+    (["root@h: Permission denied (publickey)."], "authentication failed"),
+    (["timeouted"], "connection timed out (TakTuk's deployment, see -c)"),
+    (["something else", ""], "something else"),
+    ([], "connection failed"),
+])
+def test_unreachable_reasons(lines, reason):
+    from apssh.taktukline import unreachable_reason
+
+    assert unreachable_reason(lines) == reason
