@@ -194,9 +194,12 @@ def test_appush_chain_reports_the_host_it_could_not_reach_in_one_line(lab, agent
         "-t", f"127.0.0.1 {NOWHERE} 127.0.0.2", "-p", str(lab.port), "-l", "root",
         "-k", str(lab.keys.client_key), "--known-hosts", str(lab.known_hosts), "-F", "none",
         "--chain", *[f"--hop-option={word}" for word in hop_options(lab)],
-        str(source), f"@:{tmp_path}/at{{rank}}/")
+        "-o", str(tmp_path / "out"), "-m", str(source), f"@:{tmp_path}/at{{rank}}/")
     err = capsys.readouterr().err
     assert code == 1, err
+    assert sorted(p.name for p in (tmp_path / "out" / "0ok").iterdir()) == ["127.0.0.1",
+                                                                           "127.0.0.2"]
+    assert [p.name for p in (tmp_path / "out" / "1failed").iterdir()] == [NOWHERE]
     assert sha(tmp_path / "at2" / "cli.bin") == sha(source)
     lines = [line for line in err.splitlines() if line.startswith(f"appush: root@{NOWHERE}")]
     assert len(lines) == 1 and re.match(

@@ -67,6 +67,8 @@ class Appush(_Copy):
         super().check(args)
         if args.hop_options and not args.chain:
             raise UsageError("--hop-option only makes sense with --chain")
+        if args.chain and getattr(args, "taktuk", False):
+            raise UsageError("--chain and --taktuk are two ways to broadcast: choose one")
         if args.chain and args.paths:
             for source in args.paths[:-1]:
                 if "{" in source:
@@ -102,7 +104,7 @@ class Appush(_Copy):
 
         from ..chain import Chain
         from .errors import FAILED, stop_code
-        from .report import Outcome, exit_code, report
+        from .report import Outcome, exit_code, report, write_marks
 
         pushes = [run.commands[target] for target in run.targets]
         proxies = [run.proxies[target] for target in run.targets]
@@ -125,6 +127,10 @@ class Appush(_Copy):
         except (KeyboardInterrupt, SystemExit) as exc:
             return stop_code(exc)
         report(self.prog, outcomes)
+        if run.run_dir is not None:  # -o/-d: the marks (-m), then where they are
+            if run.args.mark:
+                write_marks(run.run_dir, outcomes)
+            print(run.run_dir, flush=True)
         return exit_code(outcomes, copies=True)
 
 
