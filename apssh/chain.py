@@ -26,10 +26,11 @@ Failures, without breaking the chain for the others:
 - the first node fails: the client starts the chain again at the next node
   (the only case where the client sends the file twice).
 
-The nodes need to reach each other over ssh (``ssh``, ``tee``, ``sha256sum``
-from GNU coreutils, ``sh``), and to authenticate to each other: by default the
-client's agent is forwarded along the chain (the client needs an agent holding
-a key the nodes accept, ``ssh-add``), else the nodes' own keys. Host keys
+The nodes need to reach each other over ssh (``ssh``, ``sh``, ``tee`` and
+``sha256sum`` from GNU coreutils; ``openssl`` hashes faster, when there), and to
+authenticate to each other: by default the client's agent is forwarded along the
+chain (the client needs an agent holding a key the nodes accept, ``ssh-add``),
+else the nodes' own keys. Host keys
 between nodes follow the first node's policy (``verify``: the nodes'
 known_hosts must hold each other's keys). See docs/chain.md.
 """
@@ -72,11 +73,14 @@ trap 'rm -f "$tmp" "$e.tee" "$e.hop" "$e.st"' EXIT
 trap 'exit 1' HUP INT TERM
 say() { echo "apssh-chain $*"; }
 last() { if [ -s "$1" ]; then tail -n 1 "$1" | tr -d '\r'; else echo "$2"; fi; }
+digest() {
+  if command -v openssl > /dev/null; then openssl dgst -sha256 -r; else sha256sum; fi
+}
 check() {
   why=$(last "$e.tee" "")
   if [ -z "$why" ] && [ ! -f "$tmp" ]; then why="cannot write $tmp"; fi
   if [ -z "$why" ]; then
-    have=$(sha256sum < "$tmp"); have=${have%% *}
+    have=$(digest < "$tmp"); have=${have%% *}
     if [ "$have" = "$sum" ]; then
       if mv -f "$tmp" "$dest" 2> "$e.tee"; then
         echo good > "$e.st"; say "$me" ok "$have"; return

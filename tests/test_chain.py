@@ -250,3 +250,32 @@ async def test_killing_a_chained_put_leaves_no_file_in_place(lab, agent, tmp_pat
     assert put.chain.bytes_sent < source.stat().st_size
     # a file is renamed into place only once verified: none is
     assert not any((each / "big.bin").exists() for each in where)
+
+
+@pytest.mark.parametrize("openssl", [True, False])
+def test_the_relay_alone_checks_what_it_stored(tmp_path, openssl):
+    """The relay as the last node of a chain, run here: verified, it renames the file
+    into place; a short stream is refused and removed. Without openssl, sha256sum."""
+    from apssh.chain import RELAY
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for directory in ("/usr/bin", "/bin"):
+        for tool in Path(directory).iterdir():
+            if (openssl or tool.name != "openssl") and not (tools / tool.name).exists():
+                (tools / tool.name).symlink_to(tool)
+    data = os.urandom(100_000)
+    digest = hashlib.sha256(data).hexdigest()
+    env = dict(os.environ, PATH=str(tools))
+
+    def relay(given: bytes) -> str:
+        return subprocess.run(
+            ["sh", "-c", RELAY, "apssh-chain", RELAY, "7", str(len(data)), digest,
+             str(tmp_path), "data.bin", "0"], input=given, capture_output=True, env=env,
+            check=False).stdout.decode()
+
+    assert relay(data[:5000]) == f"apssh-chain 7 starved received 5000 of {len(data)} bytes\n"
+    assert not (tmp_path / "data.bin").exists()
+    assert relay(data) == f"apssh-chain 7 ok {digest}\n"
+    assert (tmp_path / "data.bin").read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir() if "apssh-chain" in p.name] == []
