@@ -44,7 +44,8 @@ import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import ApsshError, reason
+from ._asyncssh import asyncssh
+from .errors import reason
 from .sshproxy import SshProxy
 
 __all__ = ["RELAY", "Chain", "hop_options"]
@@ -53,6 +54,8 @@ __all__ = ["RELAY", "Chain", "hop_options"]
 CHUNK = 256 * 1024
 #: the status lines' prefix
 MARK = "apssh-chain"
+#: why every node still waiting fails when the file changed under the client
+CHANGED = "the local file changed while it was sent"
 
 #: the relay, run on each node as ``sh -c RELAY apssh-chain RELAY RANK SIZE SHA256
 #: DEST BASENAME NOPT OPT... [RANK USER HOST PORT DEST]...``: stores its input at DEST
@@ -167,14 +170,6 @@ def _head_proxy(node: SshProxy) -> SshProxy:
                       formatter=node.formatter, timeout=node.timeout,
                       host_key_policy=None if policy == "no" else policy,
                       ssh_config=node.ssh_config)
-
-
-class ChainError(ApsshError):
-    """Why one node of a chain did not get a file: ``file`` and ``reason``."""
-
-    def __init__(self, node: str, file: str, reason: str) -> None:
-        self.node, self.file, self.reason = node, file, reason
-        super().__init__(f"{node}: {file}: {reason}")
 
 
 def _file_digest(path: str) -> tuple[str, int]:
@@ -300,6 +295,10 @@ class Chain:
             why = await self._feed(head, rest, path, name, sha, size, lines)
             if why is None:  # the relay of the head served every node after it
                 break
+            if why == CHANGED:  # sending it again would not help
+                for rank in todo:
+                    lines[rank].setdefault("failed", CHANGED)
+                break
             lines[head].setdefault("lost", why)
             # the nodes not served yet, but for those that failed for good
             todo = [rank for rank in rest if not {"ok", "failed"} & lines[rank].keys()]
@@ -375,6 +374,7 @@ class Chain:
         listener = asyncio.ensure_future(listen())
         errors = asyncio.ensure_future(process.stderr.read())
         sent = hashlib.sha256()
+        complete = False
         try:
             try:
                 with open(path, "rb") as file:
@@ -386,9 +386,10 @@ class Chain:
                         if self.progress is not None:
                             self.progress(self.bytes_sent)
                 process.stdin.write_eof()
-            except (OSError, ConnectionError) as exc:
-                if isinstance(exc, FileNotFoundError) or exc.filename == path:
-                    raise
+                complete = True
+            except (OSError, asyncssh.Error) as exc:
+                if isinstance(exc, OSError) and exc.filename == path:
+                    raise  # the local file: no node can get it
                 # the head went away mid-stream: its status says what it can
             await process.wait_closed()
             await listener
@@ -398,8 +399,8 @@ class Chain:
             errors.cancel()
             process.close()
             await self._close(proxy, node)
-        if sent.hexdigest() != sha and "ok" not in lines[head]:
-            return "the local file changed while it was sent"
+        if complete and sent.hexdigest() != sha and "ok" not in lines[head]:
+            return CHANGED
         if process.exit_status == 0:
             return None
         if process.exit_status is None:

@@ -279,3 +279,24 @@ def test_the_relay_alone_checks_what_it_stored(tmp_path, openssl):
     assert relay(data) == f"apssh-chain 7 ok {digest}\n"
     assert (tmp_path / "data.bin").read_bytes() == data
     assert [p.name for p in tmp_path.iterdir() if "apssh-chain" in p.name] == []
+
+
+async def test_a_file_changed_while_sent_is_refused_everywhere(lab, agent, tmp_path):
+    source = random_file(tmp_path / "moving.bin", 2 * 1024 * 1024)
+    nodes = [node(lab, host) for host in HOSTS[:3]]
+    where = destinations(tmp_path, 3)
+
+    def progress(sent: int) -> None:  # half of it sent: its end changes
+        if sent >= source.stat().st_size // 2:
+            with open(source, "r+b") as file:
+                file.seek(-10, os.SEEK_END)
+                file.write(b"0123456789")
+
+    chain = Chain(nodes, source, [str(each) for each in where], ssh_options=hop_options(lab),
+                  progress=progress)
+    outcomes = await chain.run()
+    await closed(nodes)
+    assert all(outcome is not None and outcome.endswith(
+        "moving.bin: the local file changed while it was sent") for outcome in outcomes), outcomes
+    assert not any((each / "moving.bin").exists() for each in where)
+    assert chain.bytes_sent == source.stat().st_size  # not sent again
