@@ -300,3 +300,15 @@ async def test_a_file_changed_while_sent_is_refused_everywhere(lab, agent, tmp_p
         "moving.bin: the local file changed while it was sent") for outcome in outcomes), outcomes
     assert not any((each / "moving.bin").exists() for each in where)
     assert chain.bytes_sent == source.stat().st_size  # not sent again
+
+
+async def test_chain_behind_a_gateway_forwards_the_agent_through_it(lab, agent, tmp_path):
+    source = random_file(tmp_path / "f.bin", 1024 * 1024)
+    gateway = node(lab, "127.0.1.1", port=lab.gateway.port)
+    nodes = [node(lab, host, gateway=gateway) for host in HOSTS[:3]]
+    where = destinations(tmp_path, 3)
+    chain = Chain(nodes, source, [str(each) for each in where], ssh_options=hop_options(lab))
+    outcomes = await chain.run()
+    await closed([*nodes, gateway])
+    assert outcomes == [None] * 3
+    assert all(sha(each / "f.bin") == sha(source) for each in where)
