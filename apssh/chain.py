@@ -38,6 +38,7 @@ known_hosts must hold each other's keys). See docs/chain.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shlex
@@ -368,11 +369,17 @@ class Chain:
             return reason(exc)
 
         async def listen() -> None:
-            while line := await process.stdout.readline():
-                self._heard(line.decode(errors="replace"), lines, last)
+            with contextlib.suppress(OSError, asyncssh.Error):  # lost: what came is kept
+                while line := await process.stdout.readline():
+                    self._heard(line.decode(errors="replace"), lines, last)
+
+        async def errors_of() -> bytes:
+            with contextlib.suppress(OSError, asyncssh.Error):
+                return await process.stderr.read()
+            return b""
 
         listener = asyncio.ensure_future(listen())
-        errors = asyncio.ensure_future(process.stderr.read())
+        errors = asyncio.ensure_future(errors_of())
         sent = hashlib.sha256()
         complete = False
         try:
@@ -391,7 +398,8 @@ class Chain:
                 if isinstance(exc, OSError) and exc.filename == path:
                     raise  # the local file: no node can get it
                 # the head went away mid-stream: its status says what it can
-            await process.wait_closed()
+            with contextlib.suppress(OSError, asyncssh.Error):
+                await process.wait_closed()
             await listener
             stderr = await errors
         finally:
