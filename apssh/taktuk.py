@@ -5,7 +5,9 @@ a few nodes, which connect to others (work stealing), so the client's cost stays
 flat whatever the number of nodes. ``apssh.taktukline`` builds the ``taktuk``
 command line and reads its output templates; here:
 
-- ``TaktukRun`` runs the process and hands each host's lines to its feed;
+- ``TaktukRun`` runs the process (the actions on its standard input, kept open so
+  that an interrupted run stops the commands on every node) and hands each host's
+  lines to its feed;
 - ``TaktukJob`` is one host's job for a scheduler (its outcome, output and events
   as an ``SshJob``'s);
 - ``TaktukGroup`` makes the run and the jobs for a list of hosts, or runs them and
@@ -27,6 +29,7 @@ from asynciojobs.job import AbstractJob
 from .errors import ApsshError, ConnectError
 from .formatters import EXTENDED_DATA_STDERR, Formatter
 from .taktukline import (
+    KILL_ALL,
     Line,
     SshSettings,
     TaktukHost,
@@ -38,6 +41,7 @@ from .taktukline import (
     find_taktuk,
     parse_line,
     put_action,
+    script,
     settings_from_files,
     unreachable_reason,
 )
@@ -90,18 +94,24 @@ class _Feed:
 
 class TaktukRun:
     """One ``taktuk`` process for ``hosts``, started once by whoever needs it first;
-    each host's events go to its feed (``events(index)``). ``diagnostics`` gets the
-    lines TakTuk prints about itself (a failed put, a Perl error...)."""
+    each host's lines go to its feed (``feeds[index]``). ``script``: the actions, fed
+    on TakTuk's standard input, which stays open until every host is done
+    (``host_done()``), so that an interrupted run can still stop the commands on
+    every node (``interrupt()``). ``diagnostics`` gets the lines TakTuk prints about
+    itself (a failed put, a Perl error...)."""
 
-    def __init__(self, argv: list[str], hosts: int, *,
+    def __init__(self, argv: list[str], hosts: int, *, script: bytes = b"",
                  diagnostics: Callable[[int | None, str], None] | None = None) -> None:
         self.argv = argv
+        self.script = script
         self.feeds = [_Feed() for _ in range(hosts)]
         self.diagnostics = diagnostics
         self.process: asyncio.subprocess.Process | None = None
         self.task: asyncio.Task[int] | None = None
         self.returncode: int | None = None
-        self.users = 0
+        #: hosts whose job is over; whether the run is being stopped
+        self.ended = 0
+        self.stopping = False
 
     def start(self) -> asyncio.Task[int]:
         """Start the process (once); the task that reads it to its end."""
@@ -111,8 +121,13 @@ class TaktukRun:
 
     async def _run(self) -> int:
         self.process = await asyncio.create_subprocess_exec(
-            *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, limit=1 << 20, start_new_session=True)
+            *self.argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE if self.script else asyncio.subprocess.DEVNULL,
+            limit=1 << 20, start_new_session=True)
+        if self.stopping:  # stopped before it started: nothing runs yet
+            self.kill()
+        else:
+            self._write(self.script, close=False)
         try:
             await asyncio.gather(self._read(self.process.stdout),
                                  self._read(self.process.stderr))
@@ -155,8 +170,44 @@ class TaktukRun:
                 if index < len(self.feeds):
                     self.feeds[index].put(Line("lost", index))
 
+    def _write(self, data: bytes, *, close: bool) -> None:
+        stdin = self.process.stdin if self.process is not None else None
+        if stdin is None or stdin.is_closing():
+            return
+        with contextlib.suppress(OSError):  # TakTuk is gone: nothing to tell it
+            if data:
+                stdin.write(data)
+            if close:
+                stdin.close()
+
+    def host_done(self, *, cancelled: bool = False) -> None:
+        """A host's job is over (``cancelled``: stopped, then so is the run); after
+        the last one, TakTuk's input ends and it quits."""
+        if cancelled:
+            self.interrupt()
+            return
+        self.ended += 1
+        if self.ended >= len(self.feeds):
+            self._write(b"", close=True)
+
+    def interrupt(self) -> None:
+        """Stop every command TakTuk started, on every node (TakTuk's ``broadcast
+        kill``), and let it quit; killing TakTuk would leave them running."""
+        self.stopping = True
+        self._write(KILL_ALL, close=True)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """``interrupt()``, wait for TakTuk to end (at most ``grace`` seconds), then
+        ``kill()`` what is left."""
+        self.interrupt()
+        if self.task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self.task), grace)
+        self.kill()
+
     def kill(self) -> None:
-        """Stop the process and its relays (the whole session)."""
+        """Kill the root process at once (its relays end with their connections, the
+        commands they started may not: see ``stop()``)."""
         process = self.process
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -202,7 +253,6 @@ class TaktukJob(AbstractJob):
         """Follow this host's events to its end."""
         if self.progress is not None:
             self.progress.started()
-        self.run.users += 1
         self.run.start()
         bus = events.emitting()
         began = time.time()
@@ -231,9 +281,7 @@ class TaktukJob(AbstractJob):
                                              reason=why, duration=time.time() - began))
             if self.progress is not None:
                 self.progress.finished(outcome == "ok")
-            self.run.users -= 1
-            if outcome == "cancelled" and self.run.users == 0:
-                self.run.kill()
+            self.run.host_done(cancelled=outcome == "cancelled")
 
     async def _follow(self) -> int | str | None:
         feed, done = self.run.feeds[self.index], self.result_data
@@ -323,9 +371,10 @@ class TaktukGroup:
             raise ValueError("TaktukGroup: give a command or files to put, not both")
         actions = ([exec_action(self.command)] if self.command is not None
                    else [put_action(src, dst) for src, dst in self.put])
-        argv = command_line(self.taktuk or find_taktuk(), self.hosts, self.settings,
-                            actions, self_propagate=self.self_propagate)
-        self.taktuk_run = TaktukRun(argv, len(self.hosts), diagnostics=self.diagnostics)
+        argv = command_line(self.taktuk or find_taktuk(), self.hosts, self.settings, [],
+                            self_propagate=self.self_propagate)
+        self.taktuk_run = TaktukRun(argv, len(self.hosts), script=script(actions),
+                                    diagnostics=self.diagnostics)
 
     def label(self) -> str:
         """What the jobs are labelled with."""
@@ -343,8 +392,12 @@ class TaktukGroup:
     async def co_run(self) -> list[HostResult]:
         """Run on every host; each one's result, in order."""
         jobs = self.jobs()
-        await asyncio.gather(*(job.co_run() for job in jobs), return_exceptions=True)
-        await self.taktuk_run.wait()
+        try:
+            await asyncio.gather(*(job.co_run() for job in jobs), return_exceptions=True)
+            await self.taktuk_run.wait()
+        except asyncio.CancelledError:  # the commands are stopped on every node
+            await self.taktuk_run.stop()
+            raise
         return [job.result_data for job in jobs]
 
     def run(self) -> list[HostResult]:

@@ -125,8 +125,8 @@ def exec_action(command: str) -> list[str]:
     return ["broadcast", "exec", "[", wrapper, "]"]
 
 
-#: characters TakTuk would read in a path of a put (its variables), or a line end
-_UNSAFE_IN_PATH = set("$\n")
+#: characters TakTuk would read in a path of a put: its variables, separators, delimiters
+_UNSAFE_IN_PATH = set("$ \t\n;,[]")
 
 
 def put_action(source: str, destination: str) -> list[str]:
@@ -144,7 +144,9 @@ def command_line(taktuk: str, hosts: Sequence[TaktukHost], settings: SshSettings
                  actions: Iterable[list[str]], *, self_propagate: bool = True) -> list[str]:
     """The whole ``taktuk`` command line: ``hosts`` in order (host ``i`` is position
     ``i + 1`` in the template lines), each run of hosts with one login and port in
-    a deployment group of its own, ``actions`` after them (``quit`` ends it)."""
+    a deployment group of its own, ``actions`` after them (``quit`` ends it). No
+    actions: TakTuk reads them on its standard input (``script()``), and quits at
+    its end, once they are done."""
     argv = [taktuk]
     if self_propagate:
         argv.append("-s")
@@ -165,9 +167,21 @@ def command_line(taktuk: str, hosts: Sequence[TaktukHost], settings: SshSettings
             argv += ["-m", host.host]
         if len(groups) > 1:
             argv.append("-e")
+    actions = list(actions)
+    if not actions:
+        return argv
     for action in actions:
         argv += [*action, ";"]
     return [*argv, "quit"]
+
+
+def script(actions: Iterable[list[str]]) -> bytes:
+    """``actions`` as TakTuk reads them on its standard input, one a line."""
+    return b"".join(" ".join(action).encode() + b"\n" for action in actions)
+
+
+#: what stops every command TakTuk started, on every node (SIGTERM to their groups)
+KILL_ALL = b"broadcast kill 15\n"
 
 
 # ----- reading the template lines

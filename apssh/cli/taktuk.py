@@ -159,9 +159,9 @@ def _execute(tool: Any, args: argparse.Namespace, group: TaktukGroup, run: Any) 
             await scheduler.co_orchestrate(record=keeper)
             ended = True
         finally:  # every host told its end: TakTuk quits by itself; else stop it
-            if not ended:
-                group.taktuk_run.kill()
-            if group.taktuk_run.task is not None:
+            if not ended:  # its commands too, on every node (waited for below)
+                group.taktuk_run.interrupt()
+            elif group.taktuk_run.task is not None:
                 await asyncio.gather(group.taktuk_run.task, return_exceptions=True)
 
     stopped: int | None = None
@@ -169,6 +169,8 @@ def _execute(tool: Any, args: argparse.Namespace, group: TaktukGroup, run: Any) 
         run_in_thread_loop(everything())
     except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
         stopped = PIPE_CLOSED if run.pipe.is_closed else stop_code(exc)
+        # a loop of its own: the interrupted one cancels whatever waits in it
+        run_in_thread_loop(group.taktuk_run.stop())
     if run.progress is not None:
         run.progress.clear()
     outcomes = [outcome_of(target, job) for target, job in jobs.items()]
