@@ -69,7 +69,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     add("--record", metavar="DIR", help="keep this run in a new directory under DIR "
         "(run.json, each host's output, timeline; read it with nepi-ng report)")
     add("--monitor", action="store_true",
-        help="a live view of the hosts on stderr (a terminal; plain lines elsewhere)")
+        help="a live view of the hosts on stderr (stdout carries the output; plain "
+             "lines when stderr is not a terminal)")
     add("-v", "--verbose", action="store_true", help="report connections and steps")
     add("-D", "--debug", action="store_true", help="more details")
 
