@@ -218,16 +218,22 @@ _current: contextvars.ContextVar[Bus | None] = contextvars.ContextVar(
     "asynciojobs_events", default=None)
 
 
+def add_subscriber(subscribers: list[tuple[Subscriber, bool]], callback: Subscriber,
+                   output: bool) -> Callable[[], None]:
+    """Add ``callback`` to ``subscribers``; the function that takes it out again."""
+    item = (callback, output)
+    subscribers.append(item)
+
+    def unsubscribe() -> None:
+        if item in subscribers:
+            subscribers.remove(item)
+    return unsubscribe
+
+
 def subscribe(callback: Subscriber, *, output: bool = False) -> Callable[[], None]:
     """Deliver the events of every run in this process to ``callback`` (``Output``
     too with ``output``); returns a function that unsubscribes."""
-    item = (callback, output)
-    _everywhere.append(item)
-
-    def unsubscribe() -> None:
-        if item in _everywhere:
-            _everywhere.remove(item)
-    return unsubscribe
+    return add_subscriber(_everywhere, callback, output)
 
 
 def bus_for_run(own: list[tuple[Subscriber, bool]]) -> Bus | None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .job import AbstractJob
     from .scheduler import PureScheduler
 
-__all__ = ["ResumeError", "prepare_resume", "read_run"]
+__all__ = ["ResumeError", "keeper", "prepare_resume", "read_run"]
 
 
 class ResumeError(SchedulerError, ValueError):
@@ -107,3 +107,15 @@ def prepare_resume(scheduler: PureScheduler, path: str | Path) -> Record:
     scheduler._skip = done_jobs(scheduler, run, where)
     return Record(where, previous=run, scenario_name=run.get("scenario") or "scenario.txt",
                   variables=run.get("variables"), argv=run.get("argv"))
+
+
+def keeper(scheduler: PureScheduler, record: str | Path | Record | None,
+           resume: str | Path | None) -> Record:
+    """The Record of a run given ``record=`` (a directory for a new one, or a
+    Record) or ``resume=`` (a record to go on with), not both."""
+    if record is not None and resume is not None:
+        raise ValueError("record= and resume= do not go together: a resumed run "
+                         "is added to the record it resumes")
+    if resume is not None:
+        return prepare_resume(scheduler, resume)
+    return record if isinstance(record, Record) else Record(record)  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ returns once they have finished. ``Scheduler`` is also a job, so it nests.
 from __future__ import annotations
 
 import contextvars
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,16 +15,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .record import Record
 
-from . import closing, debug, events, graph, listing
+from . import closing, debug, events, feedback, graph, listing
 from .errors import InvalidScenarioError, SchedulerTimeoutError
 from .job import AbstractJob, Job, flatten_jobs
 from .jobset import JobSet
 from .loop import run_in_thread_loop
 from .runloop import ABORTED, CANCELLED, CRITICAL, OK, TIMEOUT, Run
 from .watch import Watch
-
-#: diagnostics: with no logging set up, WARNING lines go to stderr as they are
-logger = logging.getLogger("asynciojobs")
 
 # the run of the enclosing scheduler, seen by a nested scheduler's task
 _enclosing_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
@@ -125,13 +121,7 @@ class PureScheduler:
         """Deliver the events of this scheduler's runs to ``callback`` (``Output``
         too with ``output``; see ``asynciojobs.events``); returns a function that
         unsubscribes. Nested schedulers' events come too."""
-        item = (callback, output)
-        self._subscribers.append(item)
-
-        def unsubscribe() -> None:
-            if item in self._subscribers:
-                self._subscribers.remove(item)
-        return unsubscribe
+        return events.add_subscriber(self._subscribers, callback, output)
 
     # ----- running
     async def co_run(self) -> bool:
@@ -171,7 +161,7 @@ class PureScheduler:
             self._outcome = run.outcome
             self._run_timeout = self.timeout
             self._failed_job = run.failed_job
-            self._report_end(run)
+            feedback.report_end(self, run)
             self._run = None
             await self.co_shutdown()
             if bus is not None:
@@ -209,19 +199,6 @@ class PureScheduler:
         self._did_shutdown = False
         return plan
 
-    def _report_end(self, run: Run) -> None:
-        if run.outcome == TIMEOUT:
-            self._forced(f"TIMED OUT after {self.timeout}s ({run.stats()})")
-        elif run.outcome == CRITICAL and run.failed_job is not None:
-            job = run.failed_job
-            exc = job._exception
-            self._forced(
-                f"emergency exit: critical job {job.repr_id()} {job.repr_main()} raised "
-                f"{type(exc).__name__}: {exc}"
-            )
-        elif self.verbose:
-            self._feedback(None, "scheduler is shutting down...")
-
     def run(self, timeout: float | None = None, jobs_window: int | None = None, *,
             record: str | Path | Record | None = None,
             resume: str | Path | None = None) -> bool:
@@ -249,24 +226,16 @@ class PureScheduler:
         (then ``record.path`` says where). ``resume``: a record of an earlier run of
         the same jobs: the jobs done there are not run again (see
         ``asynciojobs.resume``), and this run is added to that record."""
-        if record is not None and resume is not None:
-            raise ValueError("record= and resume= do not go together: a resumed run "
-                             "is added to the record it resumes")
+        unsubscribe = None
+        if record is not None or resume is not None:
+            from .resume import keeper
+
+            unsubscribe = self.subscribe(keeper(self, record, resume), output=True)
         saved = self.timeout, self.jobs_window
         if timeout is not None:
             self.timeout = timeout
         if jobs_window is not None:
             self.jobs_window = jobs_window
-        unsubscribe = None
-        if resume is not None:
-            from .resume import prepare_resume
-
-            record = prepare_resume(self, resume)
-        if record is not None:
-            from .record import Record
-
-            keeper = record if isinstance(record, Record) else Record(record)
-            unsubscribe = self.subscribe(keeper, output=True)
         try:
             return await self.co_run()
         finally:
@@ -320,22 +289,10 @@ class PureScheduler:
         return type(self).__name__
 
     def _feedback(self, job: AbstractJob | None, message: str) -> None:
-        if self.watch is not None:
-            self.watch.print_elapsed()
-        else:
-            Watch.print_wall_clock()
-        stats = self._run.stats() if self._run is not None else self.stats()
-        if job is None:
-            print(f"SCHEDULER {stats}: {message}")
-        else:
-            print(f"{stats} {message:8s}: {job.repr_id()} {job!r}")
+        feedback.feedback(self, job, message)
 
     def _forced(self, message: str) -> None:
-        """A message the user must see: verbose feedback, else one line on stderr."""
-        if self.verbose:
-            self._feedback(None, message)
-        else:
-            logger.warning("asynciojobs: %s: %s", self._name(), message)
+        feedback.forced(self, message)
 
     # ----- listings (see listing.py)
     def stats(self) -> str:
