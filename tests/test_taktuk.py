@@ -305,3 +305,33 @@ def test_ctrl_c_stops_the_commands_on_every_node(lab):
     assert proc.returncode == 130
     assert err.splitlines()[-1] == f"apssh: 0 ok, 0 failed, 3 interrupted: {H}.[1-3]"
     assert remote_processes("sleep 419.25") == []
+
+
+@pytest.fixture(scope="module")
+def hundred(lab: Lab, tmp_path_factory) -> tuple[list[str], Path]:
+    """100 hosts: 7 daemons (sshd listens on 16 addresses at most) on 127.0.3-9.x,
+    MaxStartups raised for the tree's bursts; the targets, and a known_hosts for all."""
+    addresses = [f"127.0.{3 + i // 16}.{1 + i % 16}" for i in range(100)]
+    daemons = [Sshd(lab.keys, f"taktuk100-{os.getpid()}-{n}", addresses[n:n + 16],
+                    max_startups="100:30:200") for n in range(0, 100, 16)]
+    known = tmp_path_factory.mktemp("taktuk100") / "known_hosts"
+    known.write_text(lab.known_hosts.read_text() + "".join(
+        "\n".join(daemon.known_hosts_lines()) + "\n" for daemon in daemons))
+    targets = [f"{address}:{daemon.port}" for daemon in daemons for address in daemon.addresses]
+    yield targets, known
+    for daemon in daemons:
+        daemon.stop()
+
+
+def test_a_hundred_hosts_one_failing(lab, hundred, capsys):
+    """The issue's lab test: 100 hosts through the tree, one exits 3; every other host's
+    line is there, the failing one's code is the run's, and the summary names it."""
+    targets, known = hundred
+    argv = ["--taktuk", "-k", str(lab.keys.client_key), "--known-hosts", str(known),
+            "-F", "none", "-l", "root", "-c", "120"]
+    code, out, err = run(capsys, Apssh, *argv, "-t", " ".join(targets),
+                         "set -- $SSH_CONNECTION; echo $3; [ $3 != 127.0.5.7 ] || exit 3")
+    assert code == 3, err
+    answers = sorted(line.split(":", 1)[1] for line in out.splitlines())
+    assert answers == sorted(target.split(":")[0] for target in targets)
+    assert err.splitlines()[-1] == "apssh: 99 ok, 1 failed: 127.0.5.7"
