@@ -50,7 +50,8 @@ from .events import (
 if TYPE_CHECKING:
     from .job import AbstractJob
 
-__all__ = ["SCHEMA", "Record", "command_output", "draw", "new_run_dir"]
+__all__ = ["SCHEMA", "Record", "RecordError", "command_output", "draw", "new_run_dir",
+           "read_run"]
 
 #: the ``schema`` of the ``run.json`` written here; tools check it before reading
 SCHEMA = "nepi-ng.run/1"
@@ -60,6 +61,25 @@ SCHEMA = "nepi-ng.run/1"
 SAVE_EVERY = 1.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+
+
+class RecordError(ValueError):
+    """A directory that holds no record this version reads; the message is one line."""
+
+
+def read_run(path: str | Path) -> dict[str, Any]:
+    """The ``run.json`` of the record at ``path`` (``RecordError`` if there is none
+    this version reads)."""
+    where = Path(path) / "run.json"
+    try:
+        run = json.loads(where.read_text())
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"{where}: cannot read a record: {exc}") from None
+    schema = run.get("schema") if isinstance(run, dict) else None
+    if schema != SCHEMA:
+        raise RecordError(f"{where}: not a nepi-ng run record this version reads "
+                          f"(schema {schema!r}, expected {SCHEMA!r})")
+    return run
 
 
 def new_run_dir(parent: str | Path | None = None) -> Path:
@@ -270,7 +290,7 @@ class Record:
             # a resumed record: from the start of its first run, the runs' time added
             "started": first.get("started", self.started),
             "ended": self.ended,
-            "duration": (self.ended - self.started + first.get("duration", 0.0)
+            "duration": (self.ended - self.started + (first.get("duration") or 0.0)
                          if self.started is not None and self.ended is not None else None),
             "outcome": self.outcome or "running",
             "reason": self.reason,
@@ -393,8 +413,12 @@ def command_output(record: str | Path, command: dict[str, Any], stream: str = "s
     kept = command.get(stream)
     if not kept:
         return b""
+    outputs = (Path(record) / "output").resolve()
+    where = (Path(record) / kept["file"]).resolve()
+    if outputs not in where.parents:  # a run.json written by hand, or tampered with
+        raise RecordError(f"{record}: run.json names {kept['file']!r}, outside output/")
     parts = []
-    with open(Path(record) / kept["file"], "rb") as source:
+    with open(where, "rb") as source:
         for offset, length in kept["segments"]:
             source.seek(offset)
             parts.append(source.read(length))

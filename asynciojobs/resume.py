@@ -18,37 +18,22 @@ restores (``nepi-ng run --resume`` does).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import graph
 from .errors import SchedulerError
-from .record import SCHEMA, Record
+from .record import Record, RecordError, read_run
 
 if TYPE_CHECKING:
     from .job import AbstractJob
     from .scheduler import PureScheduler
 
-__all__ = ["ResumeError", "keeper", "prepare_resume", "read_run"]
+__all__ = ["ResumeError", "keeper", "prepare_resume"]
 
 
-class ResumeError(SchedulerError, ValueError):
+class ResumeError(SchedulerError, RecordError):
     """A record that cannot be resumed by these jobs; the message is one line."""
-
-
-def read_run(path: str | Path) -> dict[str, Any]:
-    """The ``run.json`` of the record at ``path``; ``ResumeError`` if none."""
-    where = Path(path) / "run.json"
-    try:
-        run = json.loads(where.read_text())
-    except (OSError, ValueError) as exc:
-        raise ResumeError(f"{where}: cannot read a record: {exc}") from None
-    if not isinstance(run, dict) or run.get("schema") != SCHEMA:
-        raise ResumeError(f"{where}: not a record this version reads "
-                          f"(schema {run.get('schema') if isinstance(run, dict) else None!r}, "
-                          f"expected {SCHEMA!r})")
-    return run
 
 
 def _all_jobs(scheduler: PureScheduler) -> list[AbstractJob]:

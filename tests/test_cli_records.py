@@ -72,3 +72,17 @@ def test_a_directory_without_record_is_one_line_and_2(
     (tmp_path / "run.json").write_text('{"schema": "other"}')
     assert main(["report", str(tmp_path)]) == 2
     assert "not a nepi-ng run record" in capsys.readouterr().err
+
+
+def test_output_refuses_a_path_outside_the_record(tmp_path, capsys):
+    recorded_run(tmp_path)
+    record = next(p for p in tmp_path.iterdir() if p.is_dir())
+    run_json = json.loads((record / "run.json").read_text())
+    job = run_json["jobs"][0]
+    job["commands"][0]["stdout"] = {"file": "../../../etc/passwd", "segments": [[0, 10]]}
+    (record / "run.json").write_text(json.dumps(run_json))
+    assert main(["report", "--output", job["id"], str(record)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "outside output/" in err
+    assert main(["report", "--stderr", str(record)]) == 2
+    assert "--output" in capsys.readouterr().err

@@ -126,3 +126,21 @@ def test_nodes_written_the_same_way_are_built_once_across_loads(tmp_path):
         maps.append(loader.load_with_maps({"which": which})[0])
     assert maps[0]["a"] is maps[1]["a"] and maps[0]["b"] is maps[2]["b"]
     assert maps[2]["a"] is not maps[0]["a"] and maps[2]["a"].hostname == "host-2"
+
+
+def test_a_broken_scenario_leaves_the_combination_to_do(tmp_path, capsys):
+    scenario = tmp_path / "broken.yaml.j2"
+    scenario.write_text("nodes: []\njobs: []\noops: {{ rate }}\n")
+    store = tmp_path / "store"
+    assert main(["sweep", str(scenario), "-P", "rate=1,2", "--store", str(store)]) == 2
+    assert f"{scenario}:3: " in capsys.readouterr().err
+    with Sweeper(store) as sweeper:
+        assert sweeper.stats()["todo"] == 2 and sweeper.stats()["done"] == 0
+
+
+def test_repeat_and_timeout_are_checked_as_elsewhere(tmp_path, capsys):
+    scenario, _ = write(tmp_path)
+    for bad in (["--timeout", "0"], ["--timeout", "-1"], ["--repeat", "x"]):
+        assert main(["sweep", str(scenario), "-P", "rate=1", "--store", str(tmp_path / "s"),
+                     *bad]) == 2
+        assert capsys.readouterr().err.count("\n") == 1

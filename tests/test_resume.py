@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from asynciojobs import Job, PureScheduler, Scheduler
+from asynciojobs.record import RecordError
 from asynciojobs.resume import ResumeError
 
 
@@ -88,7 +89,7 @@ def test_other_jobs_are_refused_in_one_line(tmp_path: Path) -> None:
         other.run(resume=only_dir(tmp_path))
     message = str(info.value)
     assert "\n" not in message and "not the recorded ones" in message
-    with pytest.raises(ResumeError, match="cannot read a record"):
+    with pytest.raises(RecordError, match="cannot read a record"):
         other.run(resume=tmp_path / "nothing")
 
 
@@ -113,3 +114,17 @@ def test_a_long_chain_of_skipped_jobs_is_no_recursion(tmp_path: Path) -> None:
 def test_record_and_resume_do_not_go_together(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="do not go together"):
         Scheduler(Job(asyncio.sleep, 0)).run(record=tmp_path, resume=tmp_path)
+
+
+def test_a_record_of_a_killed_run_resumes(tmp_path: Path) -> None:
+    """A run killed outright leaves run.json as it was last saved: running, no
+    duration. Resuming it still keeps the record."""
+    calls: list[str] = []
+    assert not scenario(calls, broken=True).run(record=tmp_path)
+    record = only_dir(tmp_path)
+    killed = load(record)
+    killed.update(outcome="running", ended=None, duration=None)
+    (record / "run.json").write_text(json.dumps(killed))
+    assert scenario(calls, broken=False).run(resume=record)
+    run = load(record)
+    assert run["outcome"] == "ok" and run["duration"] is not None

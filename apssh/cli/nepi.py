@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             from .sweep import sweep_main
             return sweep_main(args, _defines(args, parser))
         if args.command == "report":
+            if args.stderr and args.output is None:
+                parser.error("report --stderr: goes with --output ID")
             from .records import report_main
             return report_main(args.record, as_json=args.json, failed=args.failed,
                                output=args.output, stderr=args.stderr, draw=args.draw)

@@ -17,15 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from asynciojobs.record import RecordError, read_run
+
 from .errors import OK, USAGE
 
-__all__ = ["failed_nodes", "find_record", "job_output", "read_record", "report_main", "table"]
-
-SCHEMA_PREFIX = "nepi-ng.run/"
-
-
-class RecordError(Exception):
-    """A directory that holds no readable record; the message is one line."""
+__all__ = ["failed_nodes", "find_record", "job_output", "report_main", "table"]
 
 
 def find_record(path: Path) -> Path:
@@ -38,19 +34,6 @@ def find_record(path: Path) -> Path:
     if not found:
         raise RecordError(f"{path}: no run.json here nor in its subdirectories")
     return found[-1]
-
-
-def read_record(path: Path) -> dict[str, Any]:
-    """``run.json`` of the record at ``path``, checked to be one we can read."""
-    try:
-        run = json.loads((path / "run.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise RecordError(f"{path / 'run.json'}: cannot read: {exc}") from None
-    schema = run.get("schema", "") if isinstance(run, dict) else ""
-    if not str(schema).startswith(SCHEMA_PREFIX):
-        raise RecordError(f"{path / 'run.json'}: not a nepi-ng run record "
-                          f"(schema {schema!r})")
-    return run
 
 
 def failed_nodes(run: dict[str, Any]) -> list[str]:
@@ -134,7 +117,7 @@ def report_main(path: str, *, as_json: bool = False, failed: bool = False,
     """``nepi-ng report``: 0, or 2 with one line when ``path`` holds no record."""
     try:
         where = find_record(Path(path))
-        run = read_record(where)
+        run = read_run(where)
         if output is not None:
             data = job_output(where, run, output, "stderr" if stderr else "stdout")
     except RecordError as exc:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FAILED, OK, USAGE, stop_code
+from .options import count, seconds
 
 __all__ = ["add_sweep_parser", "sweep_main"]
 
@@ -34,12 +35,12 @@ def add_sweep_parser(commands: Any) -> None:
                        metavar="NAME=V1,V2", help="a parameter and its values (repeatable)")
     sweep.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
                        help="a Jinja2 variable, the same for every combination")
-    sweep.add_argument("--repeat", type=int, default=1, help="run each combination N times")
+    sweep.add_argument("--repeat", type=count, default=1, help="run each combination N times")
     sweep.add_argument("--store", required=True, metavar="DIR",
                        help="where the sweep's state and records are kept")
     sweep.add_argument("--resume", action="store_true",
                        help="go on with the sweep DIR holds (-P adds combinations)")
-    sweep.add_argument("--timeout", type=float, help="bound each run, in seconds")
+    sweep.add_argument("--timeout", type=seconds, help="bound each run, in seconds")
 
 
 def sweep_main(args: argparse.Namespace, defines: dict[str, str]) -> int:
@@ -51,8 +52,6 @@ def sweep_main(args: argparse.Namespace, defines: dict[str, str]) -> int:
     store = Path(args.store)
     try:
         parameters = parse_parameters(args.parameter) if args.parameter else None
-        if args.repeat < 1:
-            raise ValueError(f"--repeat {args.repeat}: at least 1")
     except ValueError as exc:
         print(f"nepi-ng sweep: {exc}", file=sys.stderr)
         return USAGE
@@ -84,16 +83,16 @@ def _drain(sweeper: Any, args: argparse.Namespace, defines: dict[str, str],
     try:
         for combination in sweeper:
             shown = " ".join(f"{name}={value}" for name, value in combination.items())
+            loader = YamlLoader(args.scenario)
+            loader.node_cache = cache
+            try:
+                scheduler = loader.load({**defines, **combination})
+                loader.check()
+            except ScenarioError as exc:  # the same for every combination: stop
+                print(exc, file=sys.stderr)
+                sweeper.cancel(combination)  # still to do, once the scenario is fixed
+                return USAGE
             with sweeper.running(combination, on_error="failed"):
-                loader = YamlLoader(args.scenario)
-                loader.node_cache = cache
-                try:
-                    scheduler = loader.load({**defines, **combination})
-                    loader.check()
-                except ScenarioError as exc:  # the same for every combination: stop
-                    print(exc, file=sys.stderr)
-                    sweeper.cancel(combination)
-                    return USAGE
                 scheduler.timeout = args.timeout
                 scheduler.critical = False
                 record = Record(store / "runs", scenario=loader.rendered,
