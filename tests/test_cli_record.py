@@ -89,3 +89,15 @@ def test_apssh_record_and_report_failed(lab, tmp_path, capsys):
     assert "--record" in (record / "command.txt").read_text()
     assert main(["report", "--failed", str(tmp_path)]) == 0
     assert capsys.readouterr().out == f"{H}.[2-3]\n"
+
+
+def test_per_host_options_do_not_go_with_a_chain(lab, tmp_path, capsys):
+    from apssh.cli import Appush
+
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"x")
+    for option in (["--record", str(tmp_path)], ["--monitor"], ["-w", "2"]):
+        code, out, err = run(capsys, Appush, *base(lab), "--chain", *option, "-t",
+                             f"{H}.[1-2]", str(payload), "@:")
+        assert code == 2 and err.count("\n") == 1 and "does not go with --chain" in err
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no record was made

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
@@ -69,6 +70,12 @@ class Appush(_Copy):
             raise UsageError("--hop-option only makes sense with --chain")
         if args.chain and getattr(args, "taktuk", False):
             raise UsageError("--chain and --taktuk are two ways to broadcast: choose one")
+        if args.chain:  # one copy for all the hosts: per-host options have no meaning
+            for option, given in (("--record", args.record), ("--monitor", args.monitor),
+                                  ("-w", args.window)):
+                if given:
+                    raise UsageError(f"{option} does not go with --chain (one copy, "
+                                     "forwarded from host to host)")
         if args.chain and args.paths:
             for source in args.paths[:-1]:
                 if "{" in source:
@@ -103,7 +110,7 @@ class Appush(_Copy):
         from asynciojobs.loop import run_in_thread_loop
 
         from ..chain import Chain
-        from .errors import FAILED, stop_code
+        from .errors import FAILED, error_line, stop_code
         from .report import Outcome, exit_code, report, write_marks
 
         pushes = [run.commands[target] for target in run.targets]
@@ -125,13 +132,22 @@ class Appush(_Copy):
                         for target, why in zip(run.targets, run_in_thread_loop(everything()),
                                                strict=True)]
         except (KeyboardInterrupt, SystemExit) as exc:
+            print(f"{self.prog}: interrupted: the chain was stopped", file=sys.stderr)
             return stop_code(exc)
+        finally:
+            if run.progress is not None:
+                run.progress.clear()
         report(self.prog, outcomes)
+        code = exit_code(outcomes, copies=True)
         if run.run_dir is not None:  # -o/-d: the marks (-m), then where they are
             if run.args.mark:
-                write_marks(run.run_dir, outcomes)
+                try:
+                    write_marks(run.run_dir, outcomes)
+                except OSError as exc:
+                    error_line(self.prog, exc)
+                    code = code or FAILED
             print(run.run_dir, flush=True)
-        return exit_code(outcomes, copies=True)
+        return code
 
 
 class Appull(_Copy):
