@@ -42,12 +42,6 @@ def raise_once() -> None:
         raise_soft_limit()
 
 
-def raise_open_files_limit(hosts: int = 0) -> None:
-    """Raise the soft limit on open files to the hard limit (``hosts``: ignored,
-    kept for callers of the earlier helper that raised it to what ``hosts`` need)."""
-    raise_soft_limit()
-
-
 def check_room(connections: int) -> str | None:
     """None when ``connections`` open at once fit under this process's limit on open
     files (raised to the hard limit first); else one line saying what to do."""

@@ -426,10 +426,10 @@ def test_startup_imports_neither_asyncssh_nor_asyncio():
 
 
 def test_open_file_limit_is_raised():
-    code = ("import resource as r; from apssh.cli.tools import raise_open_files_limit as f; "
+    code = ("import resource as r; from apssh.fdlimit import raise_soft_limit as f; "
             "soft, hard = r.getrlimit(r.RLIMIT_NOFILE); "
             "r.setrlimit(r.RLIMIT_NOFILE, (256, hard)); "
-            "f(1000); print(r.getrlimit(r.RLIMIT_NOFILE)[0] >= min(2128, hard))")
+            "f(); print(r.getrlimit(r.RLIMIT_NOFILE)[0] == hard)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "True", out.stderr
 

@@ -13,7 +13,6 @@ from typing import Any
 from asynciojobs._version import __version__
 
 from ..fdlimit import check_room
-from ..fdlimit import raise_open_files_limit as raise_open_files_limit  # older callers
 from .errors import (
     BAD_INPUT,
     FAILED,
