@@ -39,30 +39,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
+from _timing import tree  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 MiB = 1024 * 1024
-
-
-def tree(root: int) -> set[int]:
-    """``root`` and every process under it."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(
-                int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        found.add(pid)
-        todo.extend(children.get(pid, []))
-    return found
 
 
 class Counter:
@@ -102,7 +85,7 @@ class Counter:
     def watch(self, pid: int, done: threading.Event) -> None:
         """Until ``done``: note the sockets towards the hosts owned by ``pid``'s tree."""
         while not done.wait(0.05):
-            pids = tree(pid)
+            pids = set(tree(pid))
             out = subprocess.run(["ss", "-tnpH", "dport", "=", ":22"], capture_output=True,
                                  text=True).stdout
             for line in out.splitlines():

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
+from _timing import tree  # noqa: E402
 from bench_cli import daemons_for  # noqa: E402
 from sshd import Keys, Sshd  # noqa: E402
 
@@ -39,25 +40,6 @@ MAX_STARTUPS = "100:30:200"
 #: TakTuk's -t bounds a node's whole deployment (ssh, sending itself, starting perl): on
 #: one machine that also runs every relay, 30 s (the default) is not enough at 1,000
 CONNECT_TIMEOUT = 120
-
-
-def tree(root: int) -> list[int]:
-    """``root`` and every process under it."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(
-                int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
 
 
 def footprint(pids: list[int]) -> tuple[int, int]:
