@@ -47,6 +47,7 @@ from typing import Any
 
 from ._asyncssh import asyncssh
 from .errors import reason
+from .opensshargs import algorithm_options, batch_options, host_key_options
 from .sshproxy import SshProxy
 
 __all__ = ["RELAY", "Chain", "hop_options"]
@@ -127,32 +128,19 @@ if [ "$st" = starved ]; then exit 1; fi
 exit 0
 """
 
-#: fast algorithms first (AES-NI, curve25519), then the usual ones
-HOP_CIPHERS = ("aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
-               "aes128-ctr,aes192-ctr,aes256-ctr")
-HOP_KEX = ("curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"
-           "ecdh-sha2-nistp384,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512")
-#: our host-key policies, as OpenSSH's StrictHostKeyChecking
-_STRICT = {"verify": "yes", "accept-new": "accept-new", "no": "no", "off": "no"}
-
-
 def hop_options(policy: str = "verify", *, agent_forwarding: bool = True,
                 timeout: float = 30, keepalive: int = 10,
                 extra: Sequence[str] = ()) -> list[str]:
     """The options of the ``ssh`` each node runs to the next: ``extra`` first (the
     first value ssh reads wins), then no terminal, no prompt (``BatchMode``), the
-    host-key ``policy`` (ours: ``verify``, ``accept-new``, ``off``), the agent
-    forwarded on, a connect timeout, keep-alives (a frozen node is given up after
-    3 x ``keepalive`` seconds), fast algorithms."""
-    options = [*extra, "-T", "-x", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-               "-o", f"StrictHostKeyChecking={_STRICT.get(policy, 'yes')}",
-               "-o", f"ConnectTimeout={max(1, round(timeout))}",
-               "-o", f"ServerAliveInterval={keepalive}", "-o", "ServerAliveCountMax=3",
-               "-o", f"Ciphers={HOP_CIPHERS}", "-o", f"KexAlgorithms={HOP_KEX}"]
-    if policy == "off":
-        options += ["-o", "UserKnownHostsFile=/dev/null"]
-    options += ["-o", f"ForwardAgent={'yes' if agent_forwarding else 'no'}"]
-    return options
+    host-key ``policy`` (ours: ``verify``, ``accept-new``, ``off``, or the ssh
+    config's ``no``), the agent forwarded on, a connect timeout, keep-alives (a
+    frozen node is given up after 3 x ``keepalive`` seconds), our fast algorithms
+    first: what ``apssh.opensshargs`` gives TakTuk's connector too."""
+    return [*extra, "-T", "-x", *batch_options(timeout), *host_key_options(policy),
+            "-o", f"ServerAliveInterval={keepalive}", "-o", "ServerAliveCountMax=3",
+            *algorithm_options(),
+            "-o", f"ForwardAgent={'yes' if agent_forwarding else 'no'}"]
 
 
 class _HeadProxy(SshProxy):

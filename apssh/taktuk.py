@@ -26,7 +26,7 @@ from typing import Any
 from asynciojobs import events
 from asynciojobs.job import AbstractJob
 
-from .errors import ApsshError, ConnectError
+from .errors import ApsshError, ConnectError, reason
 from .formatters import EXTENDED_DATA_STDERR, Formatter
 from .taktukline import (
     KILL_ALL,
@@ -48,6 +48,7 @@ from .taktukline import (
 
 __all__ = [
     "HostResult",
+    "NodeName",
     "SshSettings",
     "TaktukGroup",
     "TaktukHost",
@@ -65,9 +66,10 @@ __all__ = [
 
 @dataclass
 class HostResult:
-    """What one host did: its output, and how it ended: ``status`` (exit code or
+    """What one host did: its output (only kept by a job without a formatter: one
+    that shows it keeps nothing), and how it ended: ``status`` (exit code or
     signal name, None when it did not get that far), ``reason`` when it failed to
-    connect or to receive a file."""
+    connect or to receive a file, or TakTuk did not run."""
 
     stdout: bytes = b""
     stderr: bytes = b""
@@ -114,29 +116,46 @@ class TaktukRun:
         self.stopping = False
 
     def start(self) -> asyncio.Task[int]:
-        """Start the process (once); the task that reads it to its end."""
+        """Start the process (once); the task that reads it to its end. However that
+        task ends (TakTuk done, failing to start, cancelled even before it ran),
+        every host's feed ends with it: no follower waits for lines that will not
+        come."""
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run())
+            self.task.add_done_callback(self._end_feeds)
         return self.task
 
+    def _end_feeds(self, task: asyncio.Task[int]) -> None:
+        for feed in self.feeds:  # what did not tell its end has none
+            feed.put(None)
+
+    def failure(self) -> str | None:
+        """Why the run ended without TakTuk's exit (it could not be started, it was
+        stopped); None while it runs, or once TakTuk exited."""
+        task = self.task
+        if task is None or not task.done():
+            return None
+        if task.cancelled():
+            return "taktuk was stopped"
+        failed = task.exception()
+        return f"taktuk failed: {reason(failed)}" if failed is not None else None
+
     async def _run(self) -> int:
-        self.process = await asyncio.create_subprocess_exec(
-            *self.argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.PIPE if self.script else asyncio.subprocess.DEVNULL,
-            limit=1 << 20, start_new_session=True)
-        if self.stopping:  # stopped before it started: nothing runs yet
-            self.kill()
-        else:
-            self._write(self.script, close=False)
-        try:
+        try:  # a failed start too ends in the finally (and the feeds with the task)
+            self.process = await asyncio.create_subprocess_exec(
+                *self.argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.PIPE if self.script else asyncio.subprocess.DEVNULL,
+                limit=1 << 20, start_new_session=True)
+            if self.stopping:  # stopped before it started: nothing runs yet
+                self.kill()
+            else:  # no host: nobody will say it is done, TakTuk's input ends now
+                self._write(self.script, close=not self.feeds)
             await asyncio.gather(self._read(self.process.stdout),
                                  self._read(self.process.stderr))
-            self.returncode = await self.process.wait()
+            returncode = self.returncode = await self.process.wait()
         finally:
             self.kill()
-            for feed in self.feeds:  # what did not tell its end has none
-                feed.put(None)
-        return self.returncode
+        return returncode
 
     async def _read(self, stream: asyncio.StreamReader | None) -> None:
         assert stream is not None
@@ -219,8 +238,8 @@ class TaktukRun:
 
 
 @dataclass(frozen=True)
-class _NodeName:
-    """What a record reads of a job's node."""
+class NodeName:
+    """What a record, or a formatter aligning host names, reads of a job's node."""
 
     hostname: str
     username: str | None = None
@@ -228,9 +247,10 @@ class _NodeName:
 
 class TaktukJob(AbstractJob):
     """One host of a ``TaktukRun``, as a job: it starts the run if nobody has,
-    shows its output through ``formatter`` (and as ``Output`` events), returns the
-    exit code (or signal name) and raises ``ConnectError`` when the host cannot be
-    reached: what an ``SshJob`` does, so that reports treat both alike."""
+    shows its output through ``formatter`` (and as ``Output`` events; without a
+    formatter, it keeps it in ``result_data``), returns the exit code (or signal
+    name) and raises ``ConnectError`` when the host cannot be reached: what an
+    ``SshJob`` does, so that reports treat both alike."""
 
     def __init__(self, run: TaktukRun, index: int, host: TaktukHost, command: str, *,
                  formatter: Formatter | None = None, progress: Any = None,
@@ -241,13 +261,16 @@ class TaktukJob(AbstractJob):
         self.run = run
         self.index = index
         self.host = host
-        self.node = _NodeName(host.host, host.user)
+        self.node = NodeName(host.host, host.user)
         self.command = command
         self.formatter = formatter
         self.progress = progress
         #: appush: how many files this host must receive (0: a command)
         self.copies = copies
         self.result_data = HostResult()
+        #: the output kept for ``result_data`` (without a formatter only)
+        self._kept: dict[str, bytearray] | None = (
+            {"stdout": bytearray(), "stderr": bytearray()} if formatter is None else None)
 
     async def co_run(self) -> Any:
         """Follow this host's events to its end."""
@@ -263,17 +286,24 @@ class TaktukJob(AbstractJob):
         outcome, why = "failed", None
         try:
             result = await self._follow()
-            outcome = "ok" if result == 0 else "failed"
+            if result == 0:
+                outcome = "ok"
+            else:  # as an SshJob says it
+                why = (f"exit {result}" if isinstance(result, int) else
+                       f"{result}" if result is not None else "no exit status from TakTuk")
             return result
-        except ConnectError as exc:
-            why = exc.reason
-            if bus is not None:
+        except asyncio.CancelledError:
+            outcome, why = "cancelled", "cancelled"
+            raise
+        except Exception as exc:
+            why = reason(exc)
+            if bus is not None and isinstance(exc, ConnectError):
                 bus.emit(events.ConnectionFailed(node=self.host.host, reason=why))
             raise
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
         finally:
+            if self._kept is not None:
+                self.result_data.stdout = bytes(self._kept["stdout"])
+                self.result_data.stderr = bytes(self._kept["stderr"])
             if bus is not None:
                 bus.emit(events.CommandEnded(job=self, node=self.host.host, index=0,
                                              command=self.command, outcome=outcome,
@@ -287,7 +317,14 @@ class TaktukJob(AbstractJob):
         feed, done = self.run.feeds[self.index], self.result_data
         name = self.host.host
         detail: str | None = None
-        while (line := await feed.queue.get()) is not None:
+        while True:
+            line = await feed.queue.get()
+            if line is None:  # the host's end untold: TakTuk ended, or did not run
+                failure = self.run.failure()
+                if failure is not None:
+                    done.reason = failure
+                    raise _HostFailed(name, failure)
+                break
             if line.kind in ("stdout", "stderr"):
                 assert isinstance(line.data, bytes)
                 self._output(line.kind, line.data, name)
@@ -321,15 +358,12 @@ class TaktukJob(AbstractJob):
             if done.received == 0 and not done.reason:
                 done.unreachable = True
                 raise ConnectError(name, "no answer from TakTuk")
-            raise _CopyFailed(name, done.reason or "file reception failed")
+            raise _HostFailed(name, done.reason or "file reception failed")
         return done.status
 
     def _output(self, stream: str, data: bytes, name: str) -> None:
-        done = self.result_data
-        if stream == "stdout":
-            done.stdout += data
-        else:
-            done.stderr += data
+        if self._kept is not None:
+            self._kept[stream] += data
         if self.formatter is not None:
             self.formatter.data(data, EXTENDED_DATA_STDERR if stream == "stderr" else None,
                                 name)
@@ -340,8 +374,8 @@ class TaktukJob(AbstractJob):
         return f"taktuk {self.command} @{self.host.host}"
 
 
-class _CopyFailed(ApsshError):
-    """A host did not receive what ``appush --taktuk`` sent."""
+class _HostFailed(ApsshError):
+    """A host did not receive what ``appush --taktuk`` sent, or TakTuk did not run."""
 
     def __init__(self, node: str, reason: str) -> None:
         self.node, self.reason = node, reason
@@ -367,8 +401,11 @@ class TaktukGroup:
     diagnostics: Callable[[int | None, str], None] | None = None
 
     def __post_init__(self) -> None:
+        if not self.hosts:
+            raise ValueError("TaktukGroup: no hosts")
         if (self.command is None) == (not self.put):
-            raise ValueError("TaktukGroup: give a command or files to put, not both")
+            raise ValueError("TaktukGroup: give either a command or files to put "
+                             "(one of them, not both)")
         actions = ([exec_action(self.command)] if self.command is not None
                    else [put_action(src, dst) for src, dst in self.put])
         argv = command_line(self.taktuk or find_taktuk(), self.hosts, self.settings, [],
@@ -390,7 +427,8 @@ class TaktukGroup:
                 for index, host in enumerate(self.hosts)]
 
     async def co_run(self) -> list[HostResult]:
-        """Run on every host; each one's result, in order."""
+        """Run on every host; each one's result, in order. What kept TakTuk from
+        running is raised (``OSError``: ``taktuk`` names no program...)."""
         jobs = self.jobs()
         try:
             await asyncio.gather(*(job.co_run() for job in jobs), return_exceptions=True)

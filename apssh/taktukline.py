@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ApsshError
-from .sshoptions import ENCRYPTION_ALGS, KEX_ALGS
+from .opensshargs import algorithm_options, batch_options, host_key_options
 
 
 class TaktukMissingError(ApsshError):
@@ -64,29 +64,17 @@ class SshSettings:
     timeout: float = 30.0
 
 
-#: StrictHostKeyChecking for each of our host-key policies
-_STRICT = {"verify": "yes", "accept-new": "accept-new", "off": "no"}
-
-
 def connector(settings: SshSettings, port: int | None = None) -> str:
     """The ssh command line TakTuk (and each relay) runs to reach a node: batch
     mode, our key exchange and ciphers first (OpenSSH's own after them), the
-    host-key policy, keys, port and timeout. The files it names must exist on the
-    relays too (the same paths): see docs/taktuk.md."""
+    host-key policy, keys, port and timeout (``apssh.opensshargs``, as a chain's
+    nodes). The files it names must exist on the relays too (the same paths): see
+    docs/taktuk.md."""
     argv = ["ssh"]
     if settings.config is not None:
         argv += ["-F", settings.config]
-    argv += ["-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-             "-o", f"KexAlgorithms={KEX_ALGS}", "-o", f"Ciphers={ENCRYPTION_ALGS}",
-             "-o", f"ConnectTimeout={max(1, round(settings.timeout))}"]
-    if settings.policy is not None:
-        argv += ["-o", f"StrictHostKeyChecking={_STRICT[settings.policy]}"]
-    if settings.policy == "off":
-        argv += ["-o", "UserKnownHostsFile=/dev/null", "-o", "GlobalKnownHostsFile=/dev/null"]
-    elif settings.known_hosts:
-        files = " ".join(settings.known_hosts)
-        argv += ["-o", f"UserKnownHostsFile={files}",
-                 "-o", "GlobalKnownHostsFile=/dev/null"]
+    argv += [*batch_options(settings.timeout), *algorithm_options(),
+             *host_key_options(settings.policy, settings.known_hosts)]
     for key in settings.keys:
         argv += ["-i", key]
     if settings.keys:

@@ -220,6 +220,10 @@ def test_hops_check_host_keys_as_the_client_does(policy, strict):
     assert words[0] == "-oStrictHostKeyChecking=accept-new"  # given first: it wins in ssh
     assert strict in words and "BatchMode=yes" in words
     assert ("UserKnownHostsFile=/dev/null" in words) == (policy == "off")
+    assert ("GlobalKnownHostsFile=/dev/null" in words) == (policy == "off")
+    # our fast algorithms first, OpenSSH's own still allowed after them
+    assert "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com" in words
+    assert "KexAlgorithms=^curve25519-sha256,curve25519-sha256@libssh.org" in words
 
 
 def test_appush_chain_refuses_a_directory(tmp_path, capsys):

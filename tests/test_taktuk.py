@@ -3,9 +3,11 @@ the lab's hosts; outcomes, output, exit codes as in the direct mode."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,10 +16,13 @@ import pytest
 from sshd import Lab, Sshd
 
 from apssh.cli import Appush, Apssh
+from apssh.errors import ApsshError
+from apssh.formatters import Formatter
 from apssh.taktuk import (
     SshSettings,
     TaktukGroup,
     TaktukHost,
+    TaktukRun,
     command_line,
     connector,
     exit_result,
@@ -68,6 +73,76 @@ def test_connector_has_our_algorithms_and_policy(tmp_path):
     assert "StrictHostKeyChecking=accept-new" in connector(SshSettings(policy="accept-new"))
     assert "UserKnownHostsFile=/dev/null" in connector(SshSettings(policy="off"))
     assert "StrictHostKeyChecking" not in connector(SshSettings(policy=None))
+
+
+#: the options a chain's hops and TakTuk's connector must agree on
+SHARED = ("StrictHostKeyChecking", "UserKnownHostsFile", "GlobalKnownHostsFile", "Ciphers",
+          "KexAlgorithms", "BatchMode", "LogLevel", "ConnectTimeout")
+
+
+def _options(words: list[str]) -> dict[str, str]:
+    pairs = (words[i + 1].split("=", 1) for i, word in enumerate(words[:-1]) if word == "-o")
+    return {name: value for name, value in pairs if name in SHARED}
+
+
+@pytest.mark.parametrize("policy", ["verify", "accept-new", "off"])
+def test_chain_and_taktuk_give_ssh_the_same_options(policy):
+    """One source (apssh.opensshargs): a chain's hops and TakTuk's connector get the
+    same host-key and algorithm options, which hostkeys reads back as the policy."""
+    from apssh.chain import hop_options
+    from apssh.hostkeys import policy_from_config
+
+    hop = _options(hop_options(policy, timeout=30))
+    taktuk = _options(shlex.split(connector(SshSettings(policy=policy, timeout=30))))
+    assert hop == taktuk
+    assert set(hop) == set(SHARED) - ({"UserKnownHostsFile", "GlobalKnownHostsFile"}
+                                      if policy != "off" else set())
+    assert hop["Ciphers"].startswith("^") and hop["KexAlgorithms"].startswith("^")
+    assert policy_from_config(hop["StrictHostKeyChecking"]) == (
+        "no" if policy == "off" else policy)
+
+
+def test_group_needs_hosts_and_one_thing_to_do():
+    with pytest.raises(ValueError, match="no hosts"):
+        TaktukGroup([], command="true", taktuk="taktuk")
+    for wrong in ({}, {"command": "true", "put": [("a", "b")]}):
+        with pytest.raises(ValueError, match=r"either a command or files to put \(one of "
+                           r"them, not both\)"):
+            TaktukGroup([TaktukHost("a")], taktuk="taktuk", **wrong)
+
+
+async def test_run_without_hosts_ends_its_input():
+    """No host will say it is done: TakTuk's standard input ends at once."""
+    said: list[str] = []
+    run = TaktukRun(["cat"], 0, script=b"hello\n", diagnostics=lambda _, line: said.append(line))
+    assert await asyncio.wait_for(run.wait(), 30) == 0
+    assert said == ["hello"]
+
+
+@pytest.mark.parametrize(("name", "why"), [("missing", "No such file or directory"),
+                                           ("not-executable", "Permission denied")])
+async def test_taktuk_that_does_not_start_ends_every_job(tmp_path, name, why):
+    program = tmp_path / name
+    if name == "not-executable":
+        program.write_text("#!/bin/sh\n")
+    hosts = [TaktukHost("a"), TaktukHost("b")]
+    group = TaktukGroup(hosts, command="true", taktuk=str(program))
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*(job.co_run() for job in group.jobs()), return_exceptions=True), 30)
+    for outcome in outcomes:
+        assert isinstance(outcome, ApsshError)
+        assert str(outcome).endswith(f"taktuk failed: {program}: {why}")
+    with pytest.raises(OSError, match=why):  # the library's run says it too
+        await asyncio.wait_for(TaktukGroup(hosts, command="true", taktuk=str(program))
+                               .co_run(), 30)
+
+
+async def test_run_cancelled_before_it_started_ends_its_jobs():
+    group = TaktukGroup([TaktukHost("a")], command="true", taktuk="taktuk")
+    group.taktuk_run.start().cancel()
+    (job,) = group.jobs()
+    with pytest.raises(ApsshError, match="taktuk was stopped"):
+        await asyncio.wait_for(job.co_run(), 30)
 
 
 def test_command_line_changes_login_and_connector_only_when_needed():
@@ -226,6 +301,41 @@ def test_library_group(lab, tmp_path):
                           settings=settings).run()
     assert [(r.stdout, r.stderr, r.status) for r in results[:2]] == [(b"out\n", b"err\n", 4)] * 2
     assert results[2].unreachable and results[2].reason == "connection refused"
+
+
+class _Shown(Formatter):
+    """A formatter keeping what it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown = bytearray()
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        self.shown += raw
+
+
+async def test_jobs_say_why_as_ssh_jobs_and_keep_output_without_formatter(lab):
+    """CommandEnded says ``exit N`` (the signal's name for a signal), as an SshJob's;
+    a job whose output a formatter shows keeps none of it."""
+    from asynciojobs import Scheduler
+    from asynciojobs.events import CommandEnded
+
+    hosts = [TaktukHost(f"{H}.{i}", "root", lab.port) for i in (1, 2, 3)]
+    settings = SshSettings(keys=(str(lab.keys.client_key),),
+                           known_hosts=(str(lab.known_hosts),), config="none")
+    group = TaktukGroup(hosts, settings=settings, command=(
+        f"echo $SSH_CONNECTION | grep -q ' {H}.1 ' && kill -TERM $$; echo out; exit 4"))
+    shown = _Shown()
+    jobs = group.jobs(lambda index, host: shown if index == 1 else None)
+    scheduler = Scheduler(*jobs)
+    ended: list[CommandEnded] = []
+    scheduler.subscribe(lambda event: isinstance(event, CommandEnded) and ended.append(event))
+    await asyncio.wait_for(scheduler.co_run(), 60)
+    assert await asyncio.wait_for(group.taktuk_run.wait(), 30) == 0  # every host told
+    assert sorted((e.node, e.status, e.reason) for e in ended) == [
+        (f"{H}.1", "TERM", "TERM"), (f"{H}.2", 4, "exit 4"), (f"{H}.3", 4, "exit 4")]
+    assert bytes(shown.shown) == b"out\n" and jobs[1].result_data.stdout == b""
+    assert jobs[2].result_data.stdout == b"out\n"
 
 
 # ----- appush --taktuk

@@ -11,13 +11,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..taktuk import SshSettings, TaktukGroup, TaktukHost, find_taktuk
+from ..taktuk import (
+    NodeName,
+    TaktukGroup,
+    TaktukHost,
+    find_taktuk,
+    settings_from_files,
+)
 from .errors import BAD_INPUT, FAILED, PIPE_CLOSED, UsageError, bad_input, error_line, stop_code
 from .pipe import PipeWatch, drop_stream
 from .targets import Target
+from .tools import Invocation
 
 #: options of the direct mode that --taktuk does not do (yet), as their users wrote them
 _NOT_WITH_TAKTUK = (("stdin", "-I/--stdin"), ("script", "-s/--script"), ("sudo", "--sudo"),
@@ -29,24 +37,26 @@ def taktuk_main(tool: Any, args: argparse.Namespace, targets: list[Target]) -> i
     code. Bad input (an option the mode does not take, taktuk missing) is one line
     and exit 2, before anything runs."""
     try:
-        group, invocation = _prepare(tool, args, targets)
+        prepared = _prepare(tool, args, targets)
     except BrokenPipeError:
         raise
     except BAD_INPUT as exc:
         return bad_input(tool.prog, exc)
-    if args.list_targets:
+    if prepared is None:  # --list-targets
         for target in targets:
             print(target)
         return 0
-    return _execute(tool, args, group, invocation)
+    return _execute(tool, args, prepared)
 
 
-def _settings(args: argparse.Namespace) -> SshSettings:
-    keys = tuple(str(Path(k).expanduser().resolve()) for k in args.keys)
-    known = ((str(Path(args.known_hosts).expanduser().resolve()),)
-             if args.known_hosts else ())
-    return SshSettings(keys=keys, known_hosts=known, policy=args.host_key_policy,
-                       config=args.ssh_config, timeout=args.timeout)
+@dataclass
+class _Prepared:
+    """What ``_execute`` runs: the TakTuk group, the invocation (options, targets,
+    pipe, progress, output directory) and each target's formatter."""
+
+    group: TaktukGroup
+    invocation: Invocation
+    formatters: dict[Target, Any]
 
 
 def _hosts(args: argparse.Namespace, targets: list[Target]) -> list[TaktukHost]:
@@ -86,9 +96,11 @@ def _copies(args: argparse.Namespace) -> list[tuple[str, str]]:
     return [(str(Path(s).resolve()), remote) for s in sources]
 
 
-def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> tuple[Any, Any]:
+def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> _Prepared | None:
+    """Check the options, make the group and each target's formatter; None for
+    ``--list-targets`` (nothing to run)."""
     from .output import Progress
-    from .tools import PROGRESS_FROM, Invocation
+    from .tools import PROGRESS_FROM
 
     if tool.prog not in ("apssh", "appush"):
         raise UsageError(f"{tool.prog} --taktuk: only apssh and appush go through TakTuk")
@@ -98,9 +110,11 @@ def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> tupl
     hosts = _hosts(args, targets)
     taktuk = find_taktuk()
     if args.list_targets:
-        return None, None
+        return None
     tool.prepare(args)
-    settings = _settings(args)
+    settings = settings_from_files(args.keys, [args.known_hosts] if args.known_hosts else [],
+                                   policy=args.host_key_policy, config=args.ssh_config,
+                                   timeout=args.timeout)
     verbose = args.verbose or args.debug
     group = (TaktukGroup(hosts, put=_copies(args), settings=settings, taktuk=taktuk,
                          diagnostics=_diagnostics(tool.prog) if verbose else None)
@@ -117,20 +131,12 @@ def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> tupl
         formatters = {}
         for target, host in zip(targets, hosts, strict=True):
             formatter = tool.formatter_for(args, target, live)
-            formatter.adapt_to_proxy(_Names(host.host, host.user))
+            formatter.adapt_to_proxy(NodeName(host.host, host.user))
             formatters[target] = formatter
     except BaseException:
         invocation.forget_run_dir()
         raise
-    invocation.commands = formatters  # each target's formatter, for _execute
-    return group, invocation
-
-
-class _Names:
-    """What a formatter reads of a node, to align the host names."""
-
-    def __init__(self, hostname: str, username: str | None) -> None:
-        self.hostname, self.username = hostname, username
+    return _Prepared(group, invocation, formatters)
 
 
 def _diagnostics(prog: str) -> Any:
@@ -139,14 +145,14 @@ def _diagnostics(prog: str) -> Any:
     return show
 
 
-def _execute(tool: Any, args: argparse.Namespace, group: TaktukGroup, run: Any) -> int:
+def _execute(tool: Any, args: argparse.Namespace, prepared: _Prepared) -> int:
     """The scheduler of the hosts' jobs, then what the direct mode reports."""
     from asynciojobs import Scheduler
     from asynciojobs.loop import run_in_thread_loop
 
     from .report import exit_code, outcome_of, report, write_marks
 
-    formatters = run.commands
+    group, run, formatters = prepared.group, prepared.invocation, prepared.formatters
     jobs = dict(zip(run.targets, group.jobs(lambda index, host: formatters[run.targets[index]],
                                             progress=run.progress), strict=True))
     scheduler = Scheduler(*jobs.values())
@@ -169,7 +175,9 @@ def _execute(tool: Any, args: argparse.Namespace, group: TaktukGroup, run: Any) 
         run_in_thread_loop(everything())
     except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
         stopped = PIPE_CLOSED if run.pipe.is_closed else stop_code(exc)
-        # a loop of its own: the interrupted one cancels whatever waits in it
+        # the same loop (run_in_thread_loop keeps the thread's), where TakTuk's task
+        # still is: a second run, after the interrupted one, stops its commands on
+        # every node and waits for it
         run_in_thread_loop(group.taktuk_run.stop())
     if run.progress is not None:
         run.progress.clear()
