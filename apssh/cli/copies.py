@@ -30,7 +30,7 @@ def _remote(path: str) -> bool:
     return path.startswith("@:")
 
 
-def _remote_path(path: str) -> str:
+def remote_path(path: str) -> str:
     """``@:path`` -> ``path``; a bare ``@:`` is the remote home."""
     return path[2:] or "."
 
@@ -100,7 +100,7 @@ class Appush(_Copy):
         missing = [p for p in local if not os.path.exists(p)]
         if missing:
             raise UsageError(f"{missing[0]}: no such local file")
-        return Push(local, _remote_path(_expand_path(destination, node)),
+        return Push(local, remote_path(_expand_path(destination, node)),
                     recurse=True)
 
     def execute(self, run: Invocation) -> int:
@@ -173,7 +173,7 @@ class Appull(_Copy):
         from ..filecopy import Pull
 
         *sources, destination = args.paths
-        remote = [_remote_path(_expand_path(s, node)) for s in sources]
+        remote = [remote_path(_expand_path(s, node)) for s in sources]
         local = _expand_path(destination, node)
         # several files, or a name ending with '/': a directory; the Pull makes it
         # when it runs (else its parent), and removes it again if it fails

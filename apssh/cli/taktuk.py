@@ -82,7 +82,7 @@ def _command(tool: Any, args: argparse.Namespace, targets: list[Target]) -> str:
 
 def _copies(args: argparse.Namespace) -> list[tuple[str, str]]:
     """``appush --taktuk``: (local source, remote destination) for each source."""
-    from .copies import _remote_path
+    from .copies import remote_path
 
     *sources, destination = args.paths
     for path in args.paths:
@@ -92,7 +92,7 @@ def _copies(args: argparse.Namespace) -> list[tuple[str, str]]:
     missing = [s for s in sources if not Path(s).exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such local file")
-    remote = _remote_path(destination)
+    remote = remote_path(destination)
     return [(str(Path(s).resolve()), remote) for s in sources]
 
 
