@@ -22,8 +22,8 @@ from ..taktuk import (
     find_taktuk,
     settings_from_files,
 )
-from .errors import BAD_INPUT, FAILED, PIPE_CLOSED, UsageError, bad_input, error_line, stop_code
-from .pipe import PipeWatch, drop_stream
+from .errors import BAD_INPUT, PIPE_CLOSED, UsageError, bad_input, stop_code
+from .pipe import PipeWatch
 from .targets import Target
 from .tools import Invocation
 
@@ -150,7 +150,7 @@ def _execute(tool: Any, args: argparse.Namespace, prepared: _Prepared) -> int:
     from asynciojobs import Scheduler
     from asynciojobs.loop import run_in_thread_loop
 
-    from .report import exit_code, outcome_of, report, write_marks
+    from .report import outcome_of
 
     group, run, formatters = prepared.group, prepared.invocation, prepared.formatters
     jobs = dict(zip(run.targets, group.jobs(lambda index, host: formatters[run.targets[index]],
@@ -179,25 +179,5 @@ def _execute(tool: Any, args: argparse.Namespace, prepared: _Prepared) -> int:
         # still is: a second run, after the interrupted one, stops its commands on
         # every node and waits for it
         run_in_thread_loop(group.taktuk_run.stop())
-    if run.progress is not None:
-        run.progress.clear()
-    outcomes = [outcome_of(target, job) for target, job in jobs.items()]
-    tool.finish(args, outcomes)
-    try:
-        report(tool.prog, outcomes)
-    except BrokenPipeError:
-        drop_stream(2)
-        stopped = stopped or PIPE_CLOSED
-    code = stopped if stopped is not None else exit_code(outcomes, copies=tool.copies)
-    if run.run_dir is not None:
-        if args.mark:
-            try:
-                write_marks(run.run_dir, outcomes)
-            except OSError as exc:
-                error_line(tool.prog, exc)
-                code = code or FAILED
-        try:
-            print(run.run_dir, flush=True)
-        except BrokenPipeError:
-            drop_stream()
-    return code
+    return tool.conclude(run, [outcome_of(target, job) for target, job in jobs.items()],
+                         stopped)

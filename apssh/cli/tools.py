@@ -302,7 +302,7 @@ class Tool:
 
         from ..topology import co_close_ssh_in_scheduler
         from .hostjob import HostJob
-        from .report import exit_code, outcome_of, report, write_marks
+        from .report import outcome_of
 
         args = run.args
         gateways = {proxy.gateway for proxy in run.proxies.values()}
@@ -333,10 +333,18 @@ class Tool:
             run_in_thread_loop(everything())
         except (KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
             stopped = PIPE_CLOSED if run.pipe.is_closed else stop_code(exc)
+        return self.conclude(run, [outcome_of(target, job) for target, job in jobs.items()],
+                             stopped)
+
+    def conclude(self, run: Invocation, outcomes: list[Any], stopped: int | None) -> int:
+        """After the hosts' jobs (direct or TakTuk mode): clear the progress line, the
+        gathered view, each host's outcome and the summary, the ``-m`` marks and
+        the run's directory; the exit code (``stopped``'s when the run was)."""
+        from .report import exit_code, report, write_marks
+
         if run.progress is not None:
             run.progress.clear()
-        outcomes = [outcome_of(target, job) for target, job in jobs.items()]
-        self.finish(args, outcomes)
+        self.finish(run.args, outcomes)
         try:
             report(self.prog, outcomes)
         except BrokenPipeError:  # stderr closed: the marks are still written
@@ -344,7 +352,7 @@ class Tool:
             stopped = stopped or PIPE_CLOSED
         code = stopped if stopped is not None else exit_code(outcomes, copies=self.copies)
         if run.run_dir is not None:
-            if args.mark:
+            if run.args.mark:
                 try:
                     write_marks(run.run_dir, outcomes)
                 except OSError as exc:
