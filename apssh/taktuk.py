@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from asynciojobs import events
@@ -39,10 +41,13 @@ from .taktukline import (
     exec_action,
     exit_result,
     find_taktuk,
+    get_action,
     parse_line,
+    place,
     put_action,
     script,
     settings_from_files,
+    staging_dir,
     unreachable_reason,
 )
 
@@ -59,6 +64,7 @@ __all__ = [
     "connector",
     "exec_action",
     "find_taktuk",
+    "get_action",
     "parse_line",
     "put_action",
     "settings_from_files",
@@ -103,9 +109,13 @@ class TaktukRun:
     itself (a failed put, a Perl error...)."""
 
     def __init__(self, argv: list[str], hosts: int, *, script: bytes = b"",
-                 diagnostics: Callable[[int | None, str], None] | None = None) -> None:
+                 diagnostics: Callable[[int | None, str], None] | None = None,
+                 close_input: bool = False) -> None:
         self.argv = argv
         self.script = script
+        #: the script is all: TakTuk's input ends with it (a ``get``, whose hosts
+        #: are done when TakTuk is), and an interrupted run kills TakTuk
+        self.close_input = close_input
         self.feeds = [_Feed() for _ in range(hosts)]
         self.diagnostics = diagnostics
         self.process: asyncio.subprocess.Process | None = None
@@ -149,7 +159,7 @@ class TaktukRun:
             if self.stopping:  # stopped before it started: nothing runs yet
                 self.kill()
             else:  # no host: nobody will say it is done, TakTuk's input ends now
-                self._write(self.script, close=not self.feeds)
+                self._write(self.script, close=not self.feeds or self.close_input)
             await asyncio.gather(self._read(self.process.stdout),
                                  self._read(self.process.stderr))
             returncode = self.returncode = await self.process.wait()
@@ -213,7 +223,10 @@ class TaktukRun:
         """Stop every command TakTuk started, on every node (TakTuk's ``broadcast
         kill``), and let it quit; killing TakTuk would leave them running."""
         self.stopping = True
-        self._write(KILL_ALL, close=True)
+        if self.close_input:  # no command runs on the nodes: only TakTuk to stop
+            self.kill()
+        else:
+            self._write(KILL_ALL, close=True)
 
     async def stop(self, grace: float = 10.0) -> None:
         """``interrupt()``, wait for TakTuk to end (at most ``grace`` seconds), then
@@ -254,7 +267,8 @@ class TaktukJob(AbstractJob):
 
     def __init__(self, run: TaktukRun, index: int, host: TaktukHost, command: str, *,
                  formatter: Formatter | None = None, progress: Any = None,
-                 copies: int = 0, **kwds: Any) -> None:
+                 copies: int = 0, gets: Sequence[str] = (), staged: Path | None = None,
+                 into: str = "", **kwds: Any) -> None:
         kwds.setdefault("critical", False)
         kwds.setdefault("label", command)
         super().__init__(**kwds)
@@ -266,7 +280,9 @@ class TaktukJob(AbstractJob):
         self.formatter = formatter
         self.progress = progress
         #: appush: how many files this host must receive (0: a command)
-        self.copies = copies
+        self.copies = copies or len(gets)
+        #: appull: the remote sources, where TakTuk puts them, where they go then
+        self.gets, self.staged, self.into = tuple(gets), staged, into
         self.result_data = HostResult()
         #: the output kept for ``result_data`` (without a formatter only)
         self._kept: dict[str, bytearray] | None = (
@@ -352,6 +368,8 @@ class TaktukJob(AbstractJob):
                 done.unreachable = True
                 done.reason = "connection lost"
                 raise ConnectError(name, done.reason)
+        if self.gets:
+            return self._placed(name, detail)
         if self.copies:
             if done.received >= self.copies and not done.reason:
                 return 0
@@ -360,6 +378,24 @@ class TaktukJob(AbstractJob):
                 raise ConnectError(name, "no answer from TakTuk")
             raise _HostFailed(name, done.reason or "file reception failed")
         return done.status
+
+    def _placed(self, name: str, detail: str | None) -> int:
+        """appull: TakTuk is done; this host's files, moved in place (0), or why not."""
+        done = self.result_data
+        assert self.staged is not None
+        missing = [s for s in self.gets if not (self.staged / PurePosixPath(s).name).exists()]
+        if missing or detail:
+            done.failed = len(missing) or 1
+            done.reason = (f"file reception failed: {detail}" if detail
+                           else f"{missing[0]}: not received")
+            raise _HostFailed(name, done.reason)
+        try:
+            place(self.staged, self.gets, self.into)
+        except (OSError, ValueError) as exc:
+            done.reason = f"{self.into}: {reason(exc)}"
+            raise _HostFailed(name, done.reason) from exc
+        done.received = len(self.gets)
+        return 0
 
     def _output(self, stream: str, data: bytes, name: str) -> None:
         if self._kept is not None:
@@ -389,42 +425,67 @@ class TaktukGroup:
     ``jobs()`` gives one ``TaktukJob`` per host, for a scheduler (the first that
     runs starts TakTuk); ``run()`` runs them all and returns each host's
     ``HostResult`` in order. ``command`` is a shell command line; ``put`` a list of
-    ``(local source, remote destination)`` to broadcast instead.
+    ``(local source, remote destination)`` to broadcast instead; ``get`` remote
+    sources to fetch from every host instead, into ``into[i]`` for host ``i`` (a
+    directory when there are several sources or it ends with ``/``, as ``Pull``):
+    they land in a staging directory first (``cleanup()`` removes it).
     """
 
     hosts: Sequence[TaktukHost]
     command: str | None = None
     put: Sequence[tuple[str, str]] = ()
+    get: Sequence[str] = ()
+    into: Sequence[str] = ()
     settings: SshSettings = field(default_factory=SshSettings)
     self_propagate: bool = True
+    #: how many nodes each node deploys at once (TakTuk's ``-w``; None: its own)
+    window: int | None = None
     taktuk: str | None = None
     diagnostics: Callable[[int | None, str], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.hosts:
             raise ValueError("TaktukGroup: no hosts")
-        if (self.command is None) == (not self.put):
-            raise ValueError("TaktukGroup: give either a command or files to put "
-                             "(one of them, not both)")
+        if (self.command is not None) + bool(self.put) + bool(self.get) != 1:
+            raise ValueError("TaktukGroup: give either a command, files to put or files "
+                             "to get (one of them)")
+        if self.get and len(self.into) != len(self.hosts):
+            raise ValueError("TaktukGroup: get needs one local destination per host")
+        self.staged: Path | None = None
+        if self.get:
+            for source in self.get:
+                get_action(source, "x")  # checked before a directory is made
+            self.staged = staging_dir(self.into, len(self.hosts))
         actions = ([exec_action(self.command)] if self.command is not None
-                   else [put_action(src, dst) for src, dst in self.put])
+                   else [put_action(src, dst) for src, dst in self.put] if self.put
+                   else [get_action(src, f"{self.staged}/$position") for src in self.get])
         argv = command_line(self.taktuk or find_taktuk(), self.hosts, self.settings, [],
-                            self_propagate=self.self_propagate)
+                            self_propagate=self.self_propagate, window=self.window)
         self.taktuk_run = TaktukRun(argv, len(self.hosts), script=script(actions),
-                                    diagnostics=self.diagnostics)
+                                    diagnostics=self.diagnostics, close_input=bool(self.get))
 
     def label(self) -> str:
         """What the jobs are labelled with."""
         if self.command is not None:
             return self.command
-        return "put " + " ".join(src for src, _ in self.put)
+        if self.put:
+            return "put " + " ".join(src for src, _ in self.put)
+        return "get " + " ".join(self.get)
 
     def jobs(self, formatter_for: Callable[[int, TaktukHost], Formatter | None]
              = lambda index, host: None, **kwds: Any) -> list[TaktukJob]:
         """One job per host (``formatter_for(index, host)`` shows its output)."""
         return [TaktukJob(self.taktuk_run, index, host, self.label(),
-                          formatter=formatter_for(index, host), copies=len(self.put), **kwds)
+                          formatter=formatter_for(index, host), copies=len(self.put),
+                          gets=self.get, into=self.into[index] if self.get else "",
+                          staged=self.staged / str(index + 1) if self.staged else None,
+                          **kwds)
                 for index, host in enumerate(self.hosts)]
+
+    def cleanup(self) -> None:
+        """Remove the staging directory of a ``get`` (what was not moved in place)."""
+        if self.staged is not None:
+            shutil.rmtree(self.staged, ignore_errors=True)
 
     async def co_run(self) -> list[HostResult]:
         """Run on every host; each one's result, in order. What kept TakTuk from
@@ -436,6 +497,8 @@ class TaktukGroup:
         except asyncio.CancelledError:  # the commands are stopped on every node
             await self.taktuk_run.stop()
             raise
+        finally:
+            self.cleanup()
         return [job.result_data for job in jobs]
 
     def run(self) -> list[HostResult]:

@@ -12,15 +12,19 @@ status, failed connection, file received...), never mixing hosts or streams.
 from __future__ import annotations
 
 import itertools
+import os
+import re
 import shlex
 import shutil
 import signal
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import ApsshError
+from .names import path_in
 from .opensshargs import algorithm_options, batch_options, host_key_options
 
 
@@ -128,17 +132,29 @@ def put_action(source: str, destination: str) -> list[str]:
     return ["broadcast", "put", "[", source, "]", "[", destination, "]"]
 
 
+def get_action(source: str, destination: str) -> list[str]:
+    """The TakTuk command that copies ``source`` (a file or a directory) from every
+    node to ``destination`` here, where ``$position`` is the node's position (see
+    ``staging_dir()``); ``ValueError`` for a path TakTuk would misread."""
+    put_action(source, destination.replace("$position", "p"))  # the same checks
+    return ["broadcast", "get", "[", source, "]", "[", destination, "]"]
+
+
 def command_line(taktuk: str, hosts: Sequence[TaktukHost], settings: SshSettings,
-                 actions: Iterable[list[str]], *, self_propagate: bool = True) -> list[str]:
+                 actions: Iterable[list[str]], *, self_propagate: bool = True,
+                 window: int | None = None) -> list[str]:
     """The whole ``taktuk`` command line: ``hosts`` in order (host ``i`` is position
     ``i + 1`` in the template lines), each run of hosts with one login and port in
     a deployment group of its own, ``actions`` after them (``quit`` ends it). No
     actions: TakTuk reads them on its standard input (``script()``), and quits at
-    its end, once they are done."""
+    its end, once they are done. ``window``: how many nodes each node (the root and
+    every relay) deploys at once, TakTuk's ``-w`` (None: TakTuk's own, 10)."""
     argv = [taktuk]
     if self_propagate:
         argv.append("-s")
     argv += ["-t", str(max(1, round(settings.timeout)))]
+    if window is not None:
+        argv += ["-w", str(window)]
     for stream, template in TEMPLATES.items():
         argv += ["-o", f"{stream}={template}"]
     argv += ["-o", "info", "-o", "message"]
@@ -256,6 +272,51 @@ def unreachable_reason(lines: Sequence[str]) -> str:
             return reason
     last = [line for line in lines if line.strip()]
     return last[-1].strip() if last else "connection failed"
+
+
+# ----- appull: each node's files land in a staging directory, then in place
+#: what a staging directory's path may hold: TakTuk runs ``cd DIR && tar x`` through
+#: a shell to receive a directory, and expands ``$`` in it
+_SAFE_STAGING = re.compile(r"[A-Za-z0-9_./+-]+")
+
+
+def staging_dir(destinations: Sequence[str], hosts: int) -> Path:
+    """A new directory with one empty subdirectory per host (``1``...: TakTuk's
+    ``$position``), on the file system of the local ``destinations`` when it can
+    (the nearest existing directory above them whose path TakTuk reads as it is),
+    else in the system's temporary directory: moving the files in place is then a
+    rename, not a second copy."""
+    candidates = [Path(os.path.commonpath([str(Path(d).absolute()) for d in destinations]))
+                  ] if destinations else []
+    candidates.append(Path(tempfile.gettempdir()))
+    for candidate in candidates:
+        while not candidate.is_dir():
+            candidate = candidate.parent
+        if _SAFE_STAGING.fullmatch(str(candidate)) and os.access(candidate, os.W_OK | os.X_OK):
+            break
+    staging = Path(tempfile.mkdtemp(prefix=".appull-taktuk-", dir=candidate))
+    for position in range(1, hosts + 1):
+        (staging / str(position)).mkdir()
+    return staging
+
+
+def place(staged: Path, sources: Sequence[str], local: str) -> list[Path]:
+    """Move what TakTuk received from one node (``staged``: a file or directory per
+    remote source, by its name) to ``local``, as ``appull`` without TakTuk would:
+    into the directory ``local`` when there are several sources, it ends with ``/``
+    or is a directory already (made if needed), else to the path ``local`` (its
+    parent made if needed). Names are joined with ``names.path_in``, so none can
+    leave its directory. The paths written; ``OSError`` when one cannot be."""
+    target = Path(local)
+    into = len(sources) > 1 or local.endswith("/") or target.is_dir()
+    (target if into else target.parent).mkdir(parents=True, exist_ok=True)
+    placed = []
+    for source in sources:
+        name = PurePosixPath(source).name
+        final = path_in(target, name) if into else target
+        shutil.move(path_in(staged, name), final)
+        placed.append(final)
+    return placed
 
 
 # ----- the run

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sshd import Lab, Sshd
 
-from apssh.cli import Appush, Apssh
+from apssh.cli import Appull, Appush, Apssh
 from apssh.errors import ApsshError
 from apssh.formatters import Formatter
 from apssh.taktuk import (
@@ -105,9 +105,10 @@ def test_chain_and_taktuk_give_ssh_the_same_options(policy):
 def test_group_needs_hosts_and_one_thing_to_do():
     with pytest.raises(ValueError, match="no hosts"):
         TaktukGroup([], command="true", taktuk="taktuk")
-    for wrong in ({}, {"command": "true", "put": [("a", "b")]}):
-        with pytest.raises(ValueError, match=r"either a command or files to put \(one of "
-                           r"them, not both\)"):
+    for wrong in ({}, {"command": "true", "put": [("a", "b")]},
+                  {"put": [("a", "b")], "get": ["c"], "into": ["d"]}):
+        with pytest.raises(ValueError, match=r"either a command, files to put or files "
+                           r"to get \(one of them\)"):
             TaktukGroup([TaktukHost("a")], taktuk="taktuk", **wrong)
 
 
@@ -154,6 +155,9 @@ def test_command_line_changes_login_and_connector_only_when_needed():
     assert "-b" not in single and single.count("-c") == 1
     assert [argv[i + 1] for i, word in enumerate(argv) if word == "-m"] == ["a", "b", "c"]
     assert argv[-7:] == ["broadcast", "exec", "[", "x", "]", ";", "quit"]
+    assert "-w" not in argv
+    windowed = command_line("taktuk", hosts, SshSettings(), [], window=3)
+    assert windowed[windowed.index("-w") + 1] == "3"
 
 
 @pytest.mark.parametrize(("raw", "kind", "index", "data"), [
@@ -445,3 +449,72 @@ def test_a_hundred_hosts_one_failing(lab, hundred, capsys):
     answers = sorted(line.split(":", 1)[1] for line in out.splitlines())
     assert answers == sorted(target.split(":")[0] for target in targets)
     assert err.splitlines()[-1] == "apssh: 99 ok, 1 failed: 127.0.5.7"
+
+
+# ----- -w, appull --taktuk
+def test_window_is_taktuks(lab, fleet, capsys):
+    """-w N: each node (the root, every relay) deploys at most N nodes at once."""
+    daemon, known = fleet
+    code, out, err = run(capsys, Apssh, *base(lab, known), "-w", "2", "-t", twenty(daemon),
+                         "echo ok")
+    assert code == 0, err
+    assert err.splitlines()[-1] == "apssh: 20 ok, 0 failed"
+
+
+def _homes(users: list[str]) -> list[Path]:
+    return [Path(pwd.getpwnam(user).pw_dir) for user in users]
+
+
+def test_appull_from_ten_hosts_one_missing(lab, users, capsys, tmp_path):
+    """Each host's own file, into a path made of its name; the host without the
+    file fails alone (exit 1, as appull), the others' copies are byte for byte."""
+    digests = {}
+    for i, home in enumerate(_homes(users)):
+        remote = home / "pulled.bin"
+        remote.unlink(missing_ok=True)
+        if i == 3:
+            continue
+        remote.write_bytes(os.urandom(200_000 + i))
+        digests[f"{H}.{i + 1}"] = hashlib.sha256(remote.read_bytes()).hexdigest()
+    targets = " ".join(f"{user}@{H}.{i + 1}" for i, user in enumerate(users))
+    out_dir = tmp_path / "pulled"
+    code, out, err = run(capsys, Appull, *base(lab, lab.known_hosts), "-t", targets,
+                         "@:pulled.bin", f"{out_dir}/{{host}}/copy.bin")
+    assert code == 1, err
+    lines = err.splitlines()
+    assert lines[-1] == f"appull: 9 ok, 1 failed: {H}.4"
+    assert f"appull: {users[3]}@{H}.4:{lab.port}: file reception failed: No such file " \
+        "or directory" in lines
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(digests)
+    for host, digest in digests.items():
+        copy = out_dir / host / "copy.bin"
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
+    assert [p.name for p in out_dir.parent.iterdir() if p.name.startswith(".appull")] == []
+
+
+def test_appull_several_files_by_rank(lab, users, capsys, tmp_path):
+    """Several remote files: each host's go into a directory, here named by rank."""
+    for i, home in enumerate(_homes(users[:3])):
+        (home / "a.txt").write_text(f"a{i}")
+        (home / "b.txt").write_text(f"b{i}")
+    targets = " ".join(f"{user}@{H}.{i + 1}" for i, user in enumerate(users[:3]))
+    code, out, err = run(capsys, Appull, *base(lab, lab.known_hosts), "-t", targets,
+                         "@:a.txt", "@:b.txt", f"{tmp_path}/r{{rank}}")
+    assert code == 0, err
+    for i in range(3):
+        assert (tmp_path / f"r{i}" / "a.txt").read_text() == f"a{i}"
+        assert (tmp_path / f"r{i}" / "b.txt").read_text() == f"b{i}"
+
+
+def test_appull_unreachable_host_and_bad_paths(lab, users, capsys, tmp_path):
+    (_homes(users)[0] / "one.txt").write_text("one")
+    code, out, err = run(capsys, Appull, *base(lab, lab.known_hosts), "-t",
+                         f"{users[0]}@{H}.1 {H}.2:1", "@:one.txt", f"{tmp_path}/{{host}}")
+    assert code == 255
+    assert (tmp_path / f"{H}.1").read_text() == "one"
+    assert f"appull: root@{H}.2:1: connection refused" in err.splitlines()
+    for remote in ("@:a b", "@:{host}.txt", "@:x$HOME"):
+        code, out, err = run(capsys, Appull, *base(lab, lab.known_hosts), "-t", f"{H}.1",
+                             remote, str(tmp_path / "x"))
+        assert code == 2 and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.glob("**/.appull-taktuk-*"))

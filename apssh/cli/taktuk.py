@@ -1,4 +1,5 @@
-"""``apssh --taktuk`` and ``appush --taktuk``: the run goes through TakTuk's tree.
+"""``apssh --taktuk``, ``appush --taktuk`` and ``appull --taktuk``: the run goes
+through TakTuk's tree.
 
 One ``taktuk`` process reaches every host (``apssh.taktuk``); each host still has
 its own job in a scheduler, so that its output goes through the same formatters
@@ -33,7 +34,7 @@ _NOT_WITH_TAKTUK = (("stdin", "-I/--stdin"), ("script", "-s/--script"), ("sudo",
 
 
 def taktuk_main(tool: Any, args: argparse.Namespace, targets: list[Target]) -> int:
-    """Run ``tool`` (``Apssh`` or ``Appush``) on ``targets`` through TakTuk; the exit
+    """Run ``tool`` (``Apssh``, ``Appush`` or ``Appull``) on ``targets`` through TakTuk; the exit
     code. Bad input (an option the mode does not take, taktuk missing) is one line
     and exit 2, before anything runs."""
     try:
@@ -96,14 +97,43 @@ def _copies(args: argparse.Namespace) -> list[tuple[str, str]]:
     return [(str(Path(s).resolve()), remote) for s in sources]
 
 
+def _gets(tool: Any, args: argparse.Namespace, targets: list[Target],
+          hosts: list[TaktukHost]) -> tuple[list[str], list[str]]:
+    """``appull --taktuk``: the remote sources (the same for every host), and each
+    host's local destination, filled as without TakTuk (``{host}``, ``{rank}``...,
+    each value a checked name: ``Appull.command``)."""
+    from ..pernode import NodeValues
+
+    for path in args.paths[:-1]:
+        if "{" in path:
+            raise UsageError(f"--taktuk: {path}: the remote files are the same on every "
+                             "host in the TakTuk mode")
+    pulls = [tool.command(args, target, NodeValues(target.host, host.user or "", host.port,
+                                                   rank))
+             for rank, (target, host) in enumerate(zip(targets, hosts, strict=True))]
+    return list(pulls[0].sources), [str(pull.destination) for pull in pulls]
+
+
+def _group(tool: Any, args: argparse.Namespace, targets: list[Target],
+           hosts: list[TaktukHost], **common: Any) -> TaktukGroup:
+    """The TakTuk group that does what ``tool`` does."""
+    if tool.prog == "appull":
+        sources, into = _gets(tool, args, targets, hosts)
+        return TaktukGroup(hosts, get=sources, into=into, **common)
+    if tool.copies:
+        return TaktukGroup(hosts, put=_copies(args), **common)
+    return TaktukGroup(hosts, command=_command(tool, args, targets), **common)
+
+
 def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> _Prepared | None:
     """Check the options, make the group and each target's formatter; None for
     ``--list-targets`` (nothing to run)."""
     from .output import Progress
     from .tools import PROGRESS_FROM
 
-    if tool.prog not in ("apssh", "appush"):
-        raise UsageError(f"{tool.prog} --taktuk: only apssh and appush go through TakTuk")
+    if tool.prog not in ("apssh", "appush", "appull"):
+        raise UsageError(f"{tool.prog} --taktuk: only apssh, appush and appull go "
+                         "through TakTuk")
     for name, option in _NOT_WITH_TAKTUK:
         if getattr(args, name, None):
             raise UsageError(f"--taktuk does not go with {option}")
@@ -116,12 +146,9 @@ def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> _Pre
                                    policy=args.host_key_policy, config=args.ssh_config,
                                    timeout=args.timeout)
     verbose = args.verbose or args.debug
-    group = (TaktukGroup(hosts, put=_copies(args), settings=settings, taktuk=taktuk,
-                         diagnostics=_diagnostics(tool.prog) if verbose else None)
-             if tool.copies else
-             TaktukGroup(hosts, command=_command(tool, args, targets), settings=settings,
-                         taktuk=taktuk,
-                         diagnostics=_diagnostics(tool.prog) if verbose else None))
+    group = _group(tool, args, targets, hosts, settings=settings, taktuk=taktuk,
+                   window=args.window or None,
+                   diagnostics=_diagnostics(tool.prog) if verbose else None)
     progress = (Progress(len(targets), sys.stderr)
                 if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
                 and not args.verbose else None)
@@ -135,6 +162,7 @@ def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> _Pre
             formatters[target] = formatter
     except BaseException:
         invocation.forget_run_dir()
+        group.cleanup()
         raise
     return _Prepared(group, invocation, formatters)
 
@@ -179,5 +207,7 @@ def _execute(tool: Any, args: argparse.Namespace, prepared: _Prepared) -> int:
         # still is: a second run, after the interrupted one, stops its commands on
         # every node and waits for it
         run_in_thread_loop(group.taktuk_run.stop())
+    finally:  # appull: what was not moved in place
+        group.cleanup()
     return tool.conclude(run, [outcome_of(target, job) for target, job in jobs.items()],
                          stopped)
