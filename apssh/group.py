@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, Self, cast
 
 from .errors import ApsshError, reason
 from .formatters import Formatter
@@ -95,12 +95,25 @@ class NodeResult:
 
 
 class Outcome:
-    """What a group of per-node operations (``nodes``, ``args``) says of itself,
-    from its ``results``: ``ok``, ``summary()``, ``report()``, each node's values
-    (shared by ``Group`` and the copies)."""
+    """What ``Group`` and the copies share: ``nodes`` with their per-node values
+    (``args``), a life (``wait()``, ``kill()``, ``run()``, ``run_sync()``, ``async
+    with``) and what it says of itself from its ``results``: ``ok``, ``summary()``,
+    ``report()``.
 
-    nodes: list[Node]
-    args: Any
+    A subclass gives its ``start()``, ``result(rank)`` and the hooks of one rank:
+    ``_has_started()``, ``_running_ranks()``, ``_end(rank)``, ``_stop_one(rank)``,
+    and ``_settle()`` (the end of ``wait()``). The marks (``killed``, ``timed
+    out``), the timeouts and the errors are kept here, by rank; each subclass's
+    ``result()`` reads them by its own rules."""
+
+    def __init__(self, nodes: Sequence[Node], args: Sequence[str | Sequence[str]] | None) -> None:
+        self.args = args_of(args)
+        self.nodes = list(nodes)
+        #: each node's name in messages and the report
+        self.labels = labels_of(self.nodes)
+        self._errors: dict[int, str] = {}  # rank -> why it could not start or run
+        self._marks: dict[int, State] = {}  # rank -> "timed out" | "killed"
+        self._timeouts: dict[int, float] = {}  # rank -> the timeout it ran past
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -109,10 +122,104 @@ class Outcome:
         """The per-node values of the node of index ``rank`` (``pernode.NodeValues``)."""
         return node_values(self.nodes[rank], rank, self.args)
 
+    # ----- the hooks
+    async def start(self) -> Any:
+        """Start on every node at once; returns this object."""
+        raise NotImplementedError
+
+    def _has_started(self) -> bool:
+        """Whether ``start()`` began (``async with`` starts it, or kills on the way out)."""
+        raise NotImplementedError
+
+    def _running_ranks(self) -> list[int]:
+        """The ranks still running; ``RuntimeError`` when not started."""
+        raise NotImplementedError
+
+    async def _end(self, rank: int) -> None:
+        """Wait for the end of rank ``rank``; its errors are recorded, not raised."""
+        raise NotImplementedError
+
+    async def _stop_one(self, rank: int) -> None:
+        """Stop rank ``rank`` (kill its command, cancel its copy) and wait for its end;
+        its errors are recorded, not raised."""
+        raise NotImplementedError
+
+    async def _settle(self) -> None:
+        """Called at the end of ``wait()``, every rank being over."""
+
+    def result(self, rank: int) -> NodeResult:
+        """How the node of index ``rank`` did, so far."""
+        raise NotImplementedError
+
+    # ----- its life
+    async def wait(self, timeout: float | None = None) -> list[NodeResult]:
+        """Wait for every node's end; returns ``results``. A node still running after
+        ``timeout`` seconds is stopped (its command killed, its copy cancelled) and
+        marked ``timed out`` (no exception: the outcome is per node, as in the
+        report)."""
+        await asyncio.gather(*(self._wait_one(rank, timeout) for rank in self._running_ranks()))
+        await self._settle()
+        return self.results
+
+    async def _wait_one(self, rank: int, timeout: float | None) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._end(rank)
+        except TimeoutError:
+            self._marks[rank] = "timed out"
+            self._timeouts[rank] = timeout or 0
+            await self._stop_one(rank)
+
+    async def kill(self) -> list[NodeResult]:
+        """Stop what still runs on every node (a command: its whole process group, as
+        ``Process.kill``; a copy: cancelled); those are marked ``killed``. Returns
+        ``results``."""
+        running = self._running_ranks()
+        for rank in running:
+            self._marks.setdefault(rank, "killed")
+        await asyncio.gather(*(self._stop_one(rank) for rank in running))
+        return self.results
+
+    async def run(self, timeout: float | None = None) -> list[NodeResult]:
+        """The one-shot form: ``start()`` then ``wait(timeout)``; returns ``results``.
+        Cancelled (or failing) on the way: what still runs is killed."""
+        return await self._run_once(timeout)
+
+    async def _run_once(self, timeout: float | None,
+                        before: Callable[[], Awaitable[None]] | None = None) -> list[NodeResult]:
+        """``run()``: ``start()``, ``await before()`` when given, ``wait(timeout)``."""
+        await self.start()
+        try:
+            if before is not None:
+                await before()
+            return await self.wait(timeout)
+        except BaseException:
+            await asyncio.shield(self.kill())
+            raise
+
+    def run_sync(self, timeout: float | None = None) -> list[NodeResult]:
+        """``run()`` for a script or a notebook cell without asyncio: in an event
+        loop of its own, which closes the nodes' connections before it ends.
+        ``RuntimeError`` inside a running loop (``await run()`` there)."""
+        return self._sync(lambda: self.run(timeout))
+
+    def _sync(self, make: Callable[[], Awaitable[list[NodeResult]]]) -> list[NodeResult]:
+        return run_closing(make, self.nodes, type(self).__name__)
+
+    async def __aenter__(self) -> Self:
+        if not self._has_started():
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._has_started():
+            await self.kill()
+
+    # ----- what it did
     @property
     def results(self) -> list[NodeResult]:
         """How each node did so far, by rank."""
-        raise NotImplementedError
+        return [self.result(rank) for rank in range(len(self.nodes))]
 
     @property
     def ok(self) -> bool:
@@ -178,11 +285,8 @@ class Group(Outcome):
     def __init__(self, nodes: Sequence[Node], command: str,
                  args: Sequence[str | Sequence[str]] | None = None, *,
                  formatter: Formatter | None = None, show: bool = True) -> None:
-        self.args = args_of(args)
-        self.nodes = list(nodes)
+        super().__init__(nodes, args)
         self.command = command
-        #: each node's name in messages and the report
-        self.labels = labels_of(self.nodes)
         kwds: dict[str, Any] = {"show": show}
         if formatter is not None:
             kwds["formatter"] = formatter
@@ -190,9 +294,6 @@ class Group(Outcome):
         self.processes: list[Process] = [
             node.process(expand_command(command, self.values(rank)), **kwds)
             for rank, node in enumerate(self.nodes)]
-        self._errors: dict[int, str] = {}  # rank -> why it could not start or run
-        self._marks: dict[int, State] = {}  # rank -> "timed out" | "killed"
-        self._timeouts: dict[int, float] = {}
         self._started = False
         self._ran: list[int] = []  # the ranks whose command started
 
@@ -236,46 +337,32 @@ class Group(Outcome):
             self._marks.setdefault(rank, "killed")
         await asyncio.gather(*(proc.kill() for _, proc in live), return_exceptions=True)
 
-    async def wait(self, timeout: float | None = None) -> list[NodeResult]:
-        """Wait for every node's end; returns ``results``. A node still running after
-        ``timeout`` seconds is killed and marked ``timed out`` (no exception: the
-        group's outcome is per node, as in the report)."""
-        async def one(rank: int, proc: Process) -> None:
-            try:
-                await proc.wait(timeout)
-            except TimeoutError:
-                self._marks[rank] = "timed out"
-                self._timeouts[rank] = timeout or 0
-                await self._kill_one(rank, proc)
-            except Exception as exc:  # the connection went away under it
-                self._errors.setdefault(rank, reason(exc))
+    def _has_started(self) -> bool:
+        return self._started
 
-        await asyncio.gather(*(one(rank, proc) for rank, proc in self._live()))
-        for rank, proc in enumerate(self.processes):  # ended on its own, with an error
-            await self._collect(rank, proc)
-        return self.results
+    def _running_ranks(self) -> list[int]:
+        return [rank for rank, _ in self._live()]
 
-    async def _kill_one(self, rank: int, proc: Process) -> None:
+    async def _end(self, rank: int) -> None:
         try:
-            await proc.kill()
+            await self.processes[rank].wait()
+        except Exception as exc:  # the connection went away under it
+            self._errors.setdefault(rank, reason(exc))
+
+    async def _stop_one(self, rank: int) -> None:
+        try:
+            await self.processes[rank].kill()
         except Exception as exc:
             self._errors.setdefault(rank, reason(exc))
 
-    async def _collect(self, rank: int, proc: Process) -> None:
-        if rank in self._ran and not proc.running and rank not in self._errors:
-            try:
-                await proc.wait()
-            except Exception as exc:
-                self._errors[rank] = reason(exc)
-
-    async def kill(self) -> list[NodeResult]:
-        """Kill the command on every node where it still runs (its whole process
-        group, as ``Process.kill``); those are marked ``killed``. Returns ``results``."""
-        live = self._live()
-        for rank, _ in live:
-            self._marks.setdefault(rank, "killed")
-        await asyncio.gather(*(self._kill_one(rank, proc) for rank, proc in live))
-        return self.results
+    async def _settle(self) -> None:
+        """The processes that ended on their own, with an error: recorded."""
+        for rank, proc in enumerate(self.processes):
+            if rank in self._ran and not proc.running and rank not in self._errors:
+                try:
+                    await proc.wait()
+                except Exception as exc:
+                    self._errors[rank] = reason(exc)
 
     async def write(self, data: WriteData) -> None:
         """Send ``data`` to the stdin of every running process: bytes or a str (in
@@ -337,31 +424,19 @@ class Group(Outcome):
         """The one-shot form: ``start()``, ``write(input)`` when given, ``close()``
         (the commands read end-of-file), ``wait(timeout)``; returns ``results``.
         Cancelled (or failing) on the way: what still runs is killed."""
-        await self.start()
-        try:
-            if input is not None:
-                await self.write(input)
-            await self.close()
-            return await self.wait(timeout)
-        except BaseException:
-            await asyncio.shield(self.kill())
-            raise
+        return await self._run_once(timeout, lambda: self._feed(input))
+
+    async def _feed(self, input: WriteData | None) -> None:
+        if input is not None:
+            await self.write(input)
+        await self.close()
 
     def run_sync(self, timeout: float | None = None,
                  input: WriteData | None = None) -> list[NodeResult]:
-        """``run()`` for a script or a notebook cell without asyncio: in an event
-        loop of its own, which closes the nodes' connections before it ends.
-        ``RuntimeError`` inside a running loop (``await run()`` there)."""
-        return run_closing(lambda: self.run(timeout, input), self.nodes, "Group")
-
-    async def __aenter__(self) -> Group:
-        if not self._started:
-            await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._started:
-            await self.kill()
+        """``run(timeout, input)`` for a script or a notebook cell without asyncio, as
+        ``Outcome.run_sync``: in an event loop of its own, which closes the nodes'
+        connections before it ends; ``RuntimeError`` inside a running loop."""
+        return self._sync(lambda: self.run(timeout, input))
 
     # ----- what it did
     def result(self, rank: int) -> NodeResult:
@@ -389,11 +464,6 @@ class Group(Outcome):
             state, reason = "failed", _status(proc.exit_status)
         return NodeResult(self.labels[rank], rank, proc.command, state, proc.exit_status,
                           duration, reason)
-
-    @property
-    def results(self) -> list[NodeResult]:
-        """How each node did so far, by rank."""
-        return [self.result(rank) for rank in range(len(self.processes))]
 
 
 def _words(item: str | Sequence[str]) -> tuple[str, ...]:

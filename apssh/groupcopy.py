@@ -26,9 +26,8 @@ from typing import Any, cast
 
 from .errors import reason
 from .filecopy import Pull, Push
-from .group import NodeResult, Outcome, State, args_of, labels_of
+from .group import NodeResult, Outcome, State
 from .node import Node
-from .oneshot import run_closing
 from .pernode import expand_path
 
 __all__ = ["Get", "Put"]
@@ -48,10 +47,7 @@ class _Copies(Outcome):
 
     def __init__(self, nodes: Sequence[Node], sources: Paths, destination: str | os.PathLike[str],
                  args: Sequence[str | Sequence[str]] | None, kwds: dict[str, Any]) -> None:
-        self.args = args_of(args)
-        self.nodes = list(nodes)
-        #: each node's name in messages and the report
-        self.labels = labels_of(self.nodes)
+        super().__init__(nodes, args)
         #: each node's copy (a ``Push`` or a ``Pull``, its paths filled in), by rank
         self.copies: list[Push | Pull] = [
             self._copy(_filled(sources, values), _filled(destination, values), kwds)
@@ -59,9 +55,6 @@ class _Copies(Outcome):
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._started_at: dict[int, float] = {}
         self._ended_at: dict[int, float] = {}
-        self._errors: dict[int, str] = {}
-        self._marks: dict[int, State] = {}
-        self._timeouts: dict[int, float] = {}
 
     def _copy(self, sources: str | list[str], destination: str | list[str],
               kwds: dict[str, Any]) -> Push | Pull:
@@ -90,59 +83,21 @@ class _Copies(Outcome):
         finally:
             self._ended_at[rank] = time.time()
 
-    def _running(self) -> dict[int, asyncio.Task[None]]:
+    def _has_started(self) -> bool:
+        return bool(self._tasks)
+
+    def _running_ranks(self) -> list[int]:
         if not self._tasks and self.nodes:
             raise RuntimeError(f"{self!r}: start() it first")
-        return {rank: task for rank, task in self._tasks.items() if not task.done()}
+        return [rank for rank, task in self._tasks.items() if not task.done()]
 
-    async def _stop(self, tasks: dict[int, asyncio.Task[None]], mark: State) -> None:
-        for rank, task in tasks.items():
-            self._marks.setdefault(rank, mark)
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks.values())  # a cancelled copy writes nothing after
+    async def _end(self, rank: int) -> None:
+        await asyncio.wait([self._tasks[rank]])  # its errors: recorded by _one
 
-    async def wait(self, timeout: float | None = None) -> list[NodeResult]:
-        """Wait for every node's copy; returns ``results``. A copy not over after
-        ``timeout`` seconds is stopped and marked ``timed out`` (no exception: the
-        outcome is per node)."""
-        running = self._running()
-        if running:
-            await asyncio.wait(running.values(), timeout=timeout)
-        late = self._running()
-        for rank in late:
-            self._timeouts[rank] = timeout or 0
-        await self._stop(late, "timed out")
-        return self.results
-
-    async def kill(self) -> list[NodeResult]:
-        """Stop the copies still running (marked ``killed``); returns ``results``."""
-        await self._stop(self._running(), "killed")
-        return self.results
-
-    async def run(self, timeout: float | None = None) -> list[NodeResult]:
-        """The one-shot form: ``start()`` then ``wait(timeout)``; returns ``results``."""
-        await self.start()
-        try:
-            return await self.wait(timeout)
-        except BaseException:
-            await asyncio.shield(self.kill())
-            raise
-
-    def run_sync(self, timeout: float | None = None) -> list[NodeResult]:
-        """``run()`` for a script or a notebook cell without asyncio: in an event
-        loop of its own, which closes the nodes' connections before it ends.
-        ``RuntimeError`` inside a running loop (``await run()`` there)."""
-        return run_closing(lambda: self.run(timeout), self.nodes, type(self).__name__)
-
-    async def __aenter__(self) -> Any:
-        if not self._tasks:
-            await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._tasks:
-            await self.kill()
+    async def _stop_one(self, rank: int) -> None:
+        task = self._tasks[rank]
+        task.cancel()
+        await asyncio.wait([task])  # a cancelled copy writes nothing after
 
     # ----- what it did
     def result(self, rank: int) -> NodeResult:
@@ -168,11 +123,6 @@ class _Copies(Outcome):
             state = "ok"
         return NodeResult(self.labels[rank], rank, self.copies[rank].label_line(), state,
                           None, duration, why)
-
-    @property
-    def results(self) -> list[NodeResult]:
-        """How each node's copy did so far, by rank."""
-        return [self.result(rank) for rank in range(len(self.nodes))]
 
 
 class Put(_Copies):
