@@ -110,8 +110,8 @@ class Appush(_Copy):
         from asynciojobs.loop import run_in_thread_loop
 
         from ..chain import Chain
-        from .errors import FAILED, error_line, stop_code
-        from .report import Outcome, exit_code, report, write_marks
+        from .errors import FAILED, stop_code
+        from .report import Outcome
 
         pushes = [run.commands[target] for target in run.targets]
         proxies = [run.proxies[target] for target in run.targets]
@@ -133,21 +133,10 @@ class Appush(_Copy):
                                                strict=True)]
         except (KeyboardInterrupt, SystemExit) as exc:
             print(f"{self.prog}: interrupted: the chain was stopped", file=sys.stderr)
-            return stop_code(exc)
-        finally:
             if run.progress is not None:
                 run.progress.clear()
-        report(self.prog, outcomes)
-        code = exit_code(outcomes, copies=True)
-        if run.run_dir is not None:  # -o/-d: the marks (-m), then where they are
-            if run.args.mark:
-                try:
-                    write_marks(run.run_dir, outcomes)
-                except OSError as exc:
-                    error_line(self.prog, exc)
-                    code = code or FAILED
-            print(run.run_dir, flush=True)
-        return code
+            return stop_code(exc)
+        return self.conclude(run, outcomes, None)
 
 
 class Appull(_Copy):
