@@ -141,27 +141,36 @@ def plan_tree(scheduler: PureScheduler) -> dict[PureScheduler, Plan]:
     return plans
 
 
+def jobs_in_order(
+    scheduler: PureScheduler, plans: dict[PureScheduler, Plan] | None = None
+) -> list[AbstractJob]:
+    """Every job of the tree in listing order: a topological order, each nested
+    scheduler followed by its own jobs (``plans``: the tree's, when already made)."""
+    found: list[AbstractJob] = []
+
+    def walk(sched: PureScheduler) -> None:
+        order = plans[sched].order if plans is not None else topological_order(sched)
+        for job in order:
+            found.append(job)
+            if is_nested(job):
+                walk(job)  # type: ignore[arg-type]
+
+    walk(scheduler)
+    return found
+
+
 def number_jobs(
     scheduler: PureScheduler, plans: dict[PureScheduler, Plan] | None = None
 ) -> None:
     """Give every job, nested ones included, its listing id (``1``, ``01``...).
 
-    Ids follow a topological order; a nested scheduler takes one id, then its own
+    Ids follow ``jobs_in_order()``; a nested scheduler takes one id, then its own
     jobs follow it. Ids are zero-padded to the width of the total count.
     """
-    width = len(str(count_jobs(scheduler)))
-    counter = 0
-
-    def walk(sched: PureScheduler) -> None:
-        nonlocal counter
-        order = plans[sched].order if plans is not None else topological_order(sched)
-        for job in order:
-            counter += 1
-            job._sched_id = f"{counter:0{width}d}"
-            if is_nested(job):
-                walk(job)  # type: ignore[arg-type]
-
-    walk(scheduler)
+    jobs = jobs_in_order(scheduler, plans)
+    width = len(str(len(jobs)))
+    for counter, job in enumerate(jobs, 1):
+        job._sched_id = f"{counter:0{width}d}"
 
 
 def is_nested(job: AbstractJob) -> bool:
@@ -169,15 +178,6 @@ def is_nested(job: AbstractJob) -> bool:
     return job.is_scheduler
 
 
-def count_jobs(scheduler: PureScheduler) -> int:
-    """The number of jobs, counting each nested scheduler and its jobs."""
-    total = 0
-    for job in scheduler.jobs:
-        total += 1 + (count_jobs(job) if is_nested(job) else 0)  # type: ignore[arg-type]
-    return total
-
-
-# ----- walking and cutting the graph (all linear in jobs + requirements)
 def iterate_jobs(scheduler: PureScheduler, scan_schedulers: bool = False) -> Iterator[AbstractJob]:
     """Every leaf job, nested ones included; with ``scan_schedulers`` also each
     scheduler (``scheduler`` itself first, then each nested one before its jobs)."""

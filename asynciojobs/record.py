@@ -201,13 +201,8 @@ class Record:
         scenario = self.path / self.scenario_name
         if self.previous is None or not scenario.exists():
             scenario.write_text(self.scenario)
-
-        def walk(scheduler: Any) -> None:
-            for job in plans[scheduler].order:
-                self._job(job)
-                if job.is_scheduler:
-                    walk(job)
-        walk(self.scheduler)
+        for job in graph.jobs_in_order(self.scheduler, plans):
+            self._job(job)
         self._next_save = self.started + SAVE_EVERY  # a run of a second writes it once
 
     def _job(self, job: AbstractJob) -> dict[str, Any]:

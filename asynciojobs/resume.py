@@ -37,17 +37,10 @@ class ResumeError(SchedulerError, RecordError):
 
 
 def _all_jobs(scheduler: PureScheduler) -> list[AbstractJob]:
+    """The jobs in listing order, numbered as a run numbers them."""
     plans = graph.plan_tree(scheduler)
     graph.number_jobs(scheduler, plans)
-    found: list[AbstractJob] = []
-
-    def walk(sched: PureScheduler) -> None:
-        for job in plans[sched].order:
-            found.append(job)
-            if job.is_scheduler:
-                walk(job)  # type: ignore[arg-type]
-    walk(scheduler)
-    return found
+    return graph.jobs_in_order(scheduler, plans)
 
 
 def done_jobs(scheduler: PureScheduler, run: dict[str, Any], where: Path
