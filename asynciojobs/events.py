@@ -47,6 +47,7 @@ __all__ = [
     "Subscriber",
     "emit",
     "emitting",
+    "node_of",
     "subscribe",
     "wants_output",
 ]
@@ -273,6 +274,13 @@ def wants_output() -> bool:
     """Whether a subscriber of the current run wants ``Output`` events."""
     bus = _current.get()
     return bus is not None and bool(bus.output)
+
+
+def node_of(job: Any) -> str | None:
+    """The name of the node a job runs on (its ``node.hostname``: apssh's jobs), or
+    None for a job that has none: how records and views name a job's node."""
+    name = getattr(getattr(job, "node", None), "hostname", None)
+    return str(name) if name is not None else None
 
 
 def describe(event: Event) -> str:

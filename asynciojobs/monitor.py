@@ -20,7 +20,7 @@ import sys
 import time
 from typing import IO, Any
 
-from .events import Event, JobEnded, JobStarted, Output, RunEnded, RunStarted
+from .events import Event, JobEnded, JobStarted, Output, RunEnded, RunStarted, node_of
 
 __all__ = ["SYMBOLS", "Monitor"]
 
@@ -96,7 +96,7 @@ class Monitor:
 
     @staticmethod
     def _name(job: Any) -> str:
-        node = getattr(getattr(job, "node", None), "hostname", None)
+        node = node_of(job)
         where = f" @{node}" if node else ""
         return f"{job.repr_id()} {job._get_text_label()}{where}"
 
@@ -179,7 +179,7 @@ class Monitor:
             took = ""
             if row.start is not None:
                 took = f"{(row.end or now) - row.start:6.1f}s"
-            node = getattr(getattr(row.job, "node", None), "hostname", "") or ""
+            node = node_of(row.job) or ""
             table.add_row(SYMBOLS.get(row.state, "?"),
                           f"{row.job.repr_id()} {row.job._get_text_label()}"[:60],
                           took, node, row.last[:80])

@@ -45,6 +45,7 @@ from .events import (
     Output,
     RunEnded,
     RunStarted,
+    node_of,
 )
 
 if TYPE_CHECKING:
@@ -101,12 +102,6 @@ def safe_name(name: str) -> str:
     """``name`` as one path component that stays where it is put."""
     cleaned = _UNSAFE.sub("_", name) or "_"
     return "_" if cleaned.strip(".") == "" else cleaned
-
-
-def _job_node(job: AbstractJob) -> str | None:
-    node = getattr(job, "node", None)
-    name = getattr(node, "hostname", None)
-    return str(name) if name is not None else None
 
 
 class Record:
@@ -215,7 +210,7 @@ class Record:
             parent = job.scheduler
             entry = self._jobs[job] = {
                 "id": job.repr_id(), "label": job._get_text_label(),
-                "type": type(job).__name__, "node": _job_node(job),
+                "type": type(job).__name__, "node": node_of(job),
                 "scheduler": (parent.repr_id()  # type: ignore[union-attr]
                               if parent is not self.scheduler
                               and getattr(parent, "is_scheduler", False) else None),
