@@ -24,7 +24,6 @@ from ..taktuk import (
     settings_from_files,
 )
 from .errors import BAD_INPUT, PIPE_CLOSED, UsageError, bad_input, stop_code
-from .pipe import PipeWatch
 from .targets import Target
 from .tools import Invocation
 
@@ -128,9 +127,6 @@ def _group(tool: Any, args: argparse.Namespace, targets: list[Target],
 def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> _Prepared | None:
     """Check the options, make the group and each target's formatter; None for
     ``--list-targets`` (nothing to run)."""
-    from .output import Progress
-    from .tools import PROGRESS_FROM
-
     if tool.prog not in ("apssh", "appush", "appull"):
         raise UsageError(f"{tool.prog} --taktuk: only apssh, appush and appull go "
                          "through TakTuk")
@@ -149,10 +145,7 @@ def _prepare(tool: Any, args: argparse.Namespace, targets: list[Target]) -> _Pre
     group = _group(tool, args, targets, hosts, settings=settings, taktuk=taktuk,
                    window=args.window or None,
                    diagnostics=_diagnostics(tool.prog) if verbose else None)
-    progress = (Progress(len(targets), sys.stderr)
-                if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
-                and not args.verbose else None)
-    invocation = Invocation(args, targets, PipeWatch(tool.prog), progress)
+    invocation = tool.invocation(args, targets)
     try:
         live = tool.live_formatter(invocation)
         formatters = {}

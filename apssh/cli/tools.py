@@ -201,19 +201,25 @@ class Tool:
         """Read what the commands need once (stdin, scripts...); may raise UsageError."""
 
     # ----- the run
+    def invocation(self, args: argparse.Namespace, targets: list[Target]) -> Invocation:
+        """A run of ``targets``: its closed-pipe watch, and a progress line when
+        there are many hosts and stderr is a terminal (not with ``-v``)."""
+        from .output import Progress
+
+        progress = (Progress(len(targets), sys.stderr)
+                    if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
+                    and not args.verbose else None)
+        return Invocation(args, targets, PipeWatch(self.prog), progress)
+
     def prepare_run(self, args: argparse.Namespace, targets: list[Target]) -> Invocation:
         """Everything the run needs, made before it starts: keys, nodes, each host's
         command, the output directory. Raises on bad input; nothing has run."""
         self.prepare(args)
         from ..sshproxy import DEFAULT
         from .nodes import build_proxies
-        from .output import Progress
 
         keys = self.keys(args)
-        progress = (Progress(len(targets), sys.stderr)
-                    if len(targets) >= PROGRESS_FROM and sys.stderr.isatty()
-                    and not args.verbose else None)
-        run = Invocation(args, targets, PipeWatch(self.prog), progress)
+        run = self.invocation(args, targets)
         try:
             live = self.live_formatter(run)
             run.proxies = build_proxies(
