@@ -434,9 +434,11 @@ def test_open_file_limit_is_raised():
     assert out.stdout.strip() == "True", out.stderr
 
 
-def test_ctrl_c_stops_everything_and_reports(lab):
-    proc = subprocess.Popen([sys.executable, "-m", "apssh.cli", *base(lab),
-                             "-t", f"{H}.[1-3]", "echo started; sleep 419.5"],
+def assert_ctrl_c_stops_everything(options: list[str], sleep: str) -> None:
+    """``apssh OPTIONS -t 3 hosts 'echo started; sleep SLEEP'``, Ctrl-C once every host
+    started: exit 130, the three reported interrupted, no sleep left running."""
+    proc = subprocess.Popen([sys.executable, "-m", "apssh.cli", *options,
+                             "-t", f"{H}.[1-3]", f"echo started; sleep {sleep}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     for _ in range(3):  # every host has started
@@ -445,7 +447,11 @@ def test_ctrl_c_stops_everything_and_reports(lab):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err.splitlines()[-1] == f"apssh: 0 ok, 0 failed, 3 interrupted: {H}.[1-3]"
-    assert remote_processes("sleep 419.5") == []
+    assert remote_processes(f"sleep {sleep}") == []
+
+
+def test_ctrl_c_stops_everything_and_reports(lab):
+    assert_ctrl_c_stops_everything(base(lab), "419.5")
 
 
 def test_ctrl_c_still_prints_the_gathered_output(lab):

@@ -404,21 +404,9 @@ def test_unreachable_reasons(lines, reason):
 
 
 def test_ctrl_c_stops_the_commands_on_every_node(lab):
-    import sys
+    from test_cli import assert_ctrl_c_stops_everything
 
-    from test_ssh_core import remote_processes
-
-    proc = subprocess.Popen([sys.executable, "-m", "apssh.cli", *base(lab, lab.known_hosts),
-                             "-t", f"{H}.[1-3]", "echo started; sleep 419.25"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for _ in range(3):  # every host has started
-        assert "started" in proc.stdout.readline()
-    proc.send_signal(2)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert err.splitlines()[-1] == f"apssh: 0 ok, 0 failed, 3 interrupted: {H}.[1-3]"
-    assert remote_processes("sleep 419.25") == []
+    assert_ctrl_c_stops_everything(base(lab, lab.known_hosts), "419.25")
 
 
 @pytest.fixture(scope="module")
