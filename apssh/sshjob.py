@@ -85,8 +85,6 @@ class SshJob(AbstractJob):
         self._errors: list[str] = []
         #: attempts beyond the first: "[0] attempt 2/3" (a command), "attempt 2/3" (the job)
         self.attempts: list[str] = []
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
         super().__init__(forever=forever, critical=critical, **kwds)
 
     async def co_run(self) -> Any:
