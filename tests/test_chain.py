@@ -120,14 +120,11 @@ async def test_chain_whose_first_node_is_unreachable_starts_at_the_next(lab, age
     assert chain.bytes_sent == source.stat().st_size  # refused before any byte
 
 
-async def test_chain_survives_a_node_killed_mid_stream(lab, agent, daemons, tmp_path):
-    doomed, known = daemons("chain", "127.0.2.7")
-    source = random_file(tmp_path / "big.bin", 20 * 1024 * 1024)
-    nodes = [node(lab, "127.0.0.1"), node(lab, "127.0.2.7", port=doomed.port,
-                                          known_hosts=known),
-             node(lab, "127.0.0.2"), node(lab, "127.0.0.3")]
-    where = destinations(tmp_path, 4)
-    killed = []
+async def chain_killing_halfway(lab, known, doomed, nodes, source, where):
+    """Run a chain of ``source`` to ``nodes``, killing the ``doomed`` daemon (and what
+    it runs) once half of the file is sent; the chain, its outcomes, and the byte
+    count at which the kill happened."""
+    killed: list[int] = []
 
     def progress(sent: int) -> None:  # half of it sent: the node goes away
         if sent >= source.stat().st_size // 2 and not killed:
@@ -138,6 +135,18 @@ async def test_chain_survives_a_node_killed_mid_stream(lab, agent, daemons, tmp_
                   ssh_options=hop_options(lab, known), progress=progress)
     outcomes = await chain.run()
     await closed(nodes)
+    return chain, outcomes, killed
+
+
+async def test_chain_survives_a_node_killed_mid_stream(lab, agent, daemons, tmp_path):
+    doomed, known = daemons("chain", "127.0.2.7")
+    source = random_file(tmp_path / "big.bin", 20 * 1024 * 1024)
+    nodes = [node(lab, "127.0.0.1"), node(lab, "127.0.2.7", port=doomed.port,
+                                          known_hosts=known),
+             node(lab, "127.0.0.2"), node(lab, "127.0.0.3")]
+    where = destinations(tmp_path, 4)
+    chain, outcomes, killed = await chain_killing_halfway(lab, known, doomed, nodes, source,
+                                                          where)
     assert killed
     assert [outcome is None for outcome in outcomes] == [True, False, True, True], outcomes
     assert "not reached from 127.0.0.1" in (outcomes[1] or ""), outcomes
@@ -325,17 +334,8 @@ async def test_a_first_node_killed_mid_stream_makes_the_client_start_again(lab, 
     nodes = [node(lab, "127.0.2.8", port=doomed.port, known_hosts=known),
              *[node(lab, host) for host in HOSTS[:3]]]
     where = destinations(tmp_path, 4)
-    killed = []
-
-    def progress(sent: int) -> None:
-        if sent >= size // 2 and not killed:
-            killed.append(sent)
-            doomed.kill_all()
-
-    chain = Chain(nodes, source, [str(each) for each in where],
-                  ssh_options=hop_options(lab, known), progress=progress)
-    outcomes = await chain.run()
-    await closed(nodes)
+    chain, outcomes, killed = await chain_killing_halfway(lab, known, doomed, nodes, source,
+                                                          where)
     assert outcomes[0] is not None and outcomes[1:] == [None] * 3, outcomes
     assert outcomes[0].endswith("big.bin: connection lost while sending")
     for rank in (1, 2, 3):
