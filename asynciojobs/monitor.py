@@ -1,14 +1,15 @@
 """A live view of a run: one line per job, refreshed in place, with counts and time left.
 
 ``Monitor()`` is an event subscriber (see ``events.py``): give it to a scheduler
-with ``scheduler.subscribe(monitor, output=True)``. On a terminal (and in a
-Jupyter kernel) it draws with rich (an optional extra: ``pip
-install 'nepi-ng[monitor]'``, imported only here): a header with the counts (done,
-running, failed, waiting) and the time left before the scheduler's timeout, then
-one line per job: a status symbol, its id, label and node, how long it has run,
-the last line it printed. Running jobs come first, then failed ones, then the
-others, as many as the screen holds. Elsewhere (a pipe, a file, rich missing) it
-prints one plain line per job start and end instead.
+with ``scheduler.subscribe(monitor, output=True)``. On a terminal it draws with rich
+(an optional extra: ``pip install 'nepi-ng[monitor]'``, imported only here): a header
+with the counts (done, running, failed, waiting) and the time left before the
+scheduler's timeout, then one line per job: a status symbol, its id, label and node,
+how long it has run, the last line it printed. Running jobs come first, then failed
+ones, then the others, as many as the screen holds. In a Jupyter kernel the same
+view is one output of the running cell, replaced in place through an IPython
+display handle (text and HTML; no widget library needed). Elsewhere (a pipe, a
+file, rich missing) it prints one plain line per job start and end instead.
 
 Everything runs in the event loop: no thread reads the state while jobs change it.
 """
@@ -16,13 +17,14 @@ Everything runs in the event loop: no thread reads the state while jobs change i
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import time
 from typing import IO, Any
 
 from .events import Event, JobEnded, JobStarted, Output, RunEnded, RunStarted, node_of
 
-__all__ = ["SYMBOLS", "Monitor"]
+__all__ = ["SYMBOLS", "Monitor", "in_jupyter_kernel"]
 
 #: the symbol of each job state in the view
 SYMBOLS = {"waiting": "·", "running": "▶", "ok": "✔", "failed": "✘", "cancelled": "⊘",
@@ -30,6 +32,88 @@ SYMBOLS = {"waiting": "·", "running": "▶", "ok": "✔", "failed": "✘", "can
 
 #: how often the view is redrawn, at most and at least (seconds)
 REFRESH = 0.25
+
+#: in a notebook's cell, how many job lines the view shows at most, and how wide it is
+CELL_ROWS = 40
+CELL_WIDTH = 120
+
+
+def in_jupyter_kernel() -> bool:
+    """Whether this code runs in a Jupyter kernel (a notebook's, JupyterLab's, VS
+    Code's...): IPython's shell of this process has a kernel. IPython is looked at
+    only when something imported it already, as every kernel did."""
+    if "IPython" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class _TerminalView:
+    """The view on a terminal: a rich ``Live`` that rewrites its lines in place."""
+
+    def __init__(self, file: IO[str], force: bool) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        # force_jupyter=False: even in a kernel, a file given here is drawn on as
+        # a terminal (rich would otherwise go through ipywidgets)
+        console = Console(file=file, force_terminal=True if force else None,
+                          force_jupyter=False)
+        self.live = Live(console=console, auto_refresh=False, transient=False,
+                         redirect_stdout=False, redirect_stderr=False)
+        self.live.start()
+
+    def room(self) -> int:
+        return max(self.live.console.size.height - 3, 5)
+
+    def show(self, renderable: Any) -> None:
+        self.live.update(renderable, refresh=True)
+
+    def stop(self) -> None:
+        self.live.stop()
+
+
+class _CellView:
+    """The view in a notebook's cell: one output, displayed once with a display id,
+    then replaced through its handle; rich renders it as text and as HTML."""
+
+    #: the HTML around rich's spans (inline styles: no stylesheet to ship)
+    HTML = ('<pre style="white-space:pre;overflow-x:auto;line-height:normal;'
+            'font-family:Menlo,\'DejaVu Sans Mono\',Consolas,monospace">{code}</pre>')
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.sink = io.StringIO()  # what the console prints: only its record is used
+        self.console = Console(file=self.sink, record=True, width=CELL_WIDTH,
+                               force_terminal=False, force_jupyter=False,
+                               color_system="truecolor")
+        self.handle: Any = None
+
+    def room(self) -> int:
+        return CELL_ROWS
+
+    def show(self, renderable: Any) -> None:
+        from IPython.display import display
+
+        self.console.print(renderable)
+        self.sink.seek(0)
+        self.sink.truncate()
+        text = self.console.export_text(clear=False)
+        bundle = {"text/plain": "\n".join(line.rstrip() for line in text.splitlines()),
+                  "text/html": self.console.export_html(inline_styles=True,
+                                                        code_format=self.HTML)}
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+
+    def stop(self) -> None:
+        pass
 
 
 class _Row:
@@ -46,7 +130,8 @@ class _Row:
 class Monitor:
     """The live view (see the module's doc). ``file``: where to draw (stdout by
     default); ``live``: force the view on (True) or plain lines (False) instead of
-    asking whether ``file`` is a terminal."""
+    asking whether ``file`` is a terminal, or the running cell's output in a
+    Jupyter kernel (where ``file`` is the kernel's stdout or stderr)."""
 
     def __init__(self, file: IO[str] | None = None, *, live: bool | None = None) -> None:
         self.file = file if file is not None else sys.stdout
@@ -107,23 +192,24 @@ class Monitor:
             if job is not self.scheduler:  # nested schedulers have their line too
                 self._row(job)
         live = self.live
-        if live is None:  # a terminal, or a notebook's cell (rich draws in both)
-            live = self.file.isatty() or "ipykernel" in sys.modules
+        cell = live is not False and self._in_cell()
+        if live is None:  # a terminal, or a notebook's cell
+            live = cell or self.file.isatty()
         if not live:
             return
         try:
-            from rich.console import Console
-            from rich.live import Live
+            self._view = _CellView() if cell else _TerminalView(self.file, bool(self.live))
         except ImportError:
             print("monitor: rich is not installed (pip install 'nepi-ng[monitor]'): "
                   "plain lines instead", file=self.file)
             return
-        console = Console(file=self.file, force_terminal=True if self.live else None)
-        self._view = Live(console=console, auto_refresh=False, transient=False,
-                          redirect_stdout=False, redirect_stderr=False)
-        self._view.start()
         self._draw()
         self._timer = asyncio.get_running_loop().call_later(REFRESH, self._tick)
+
+    def _in_cell(self) -> bool:
+        """Whether to draw in a notebook's cell: in a Jupyter kernel, when drawing on
+        its stdout or stderr (those of the cell); another file is drawn on as is."""
+        return self.file in (sys.stdout, sys.stderr) and in_jupyter_kernel()
 
     def _plain(self, when: float, text: str) -> None:
         if self._view is None and self.scheduler is not None:
@@ -135,7 +221,7 @@ class Monitor:
             self._timer.cancel()
             self._timer = None
         if self._view is not None:
-            self._draw(final=event)
+            self._draw(final=event)  # the last state, whenever the last draw was
             self._view.stop()
             self._view = None
         else:
@@ -174,7 +260,7 @@ class Monitor:
             table.add_column(style=style, no_wrap=True, overflow="ellipsis")
         order = {"running": 0, "failed": 1, "cancelled": 2, "waiting": 3, "ok": 4}
         rows = sorted(self.rows.values(), key=lambda row: order.get(row.state, 5))
-        room = max(self._view.console.size.height - 3, 5)
+        room = self._view.room()
         for row in rows[:room]:
             took = ""
             if row.start is not None:
@@ -185,7 +271,7 @@ class Monitor:
                           took, node, row.last[:80])
         if len(rows) > room:
             table.add_row("", f"... {len(rows) - room} more", "", "", "")
-        self._view.update(Group(Text(title, style="bold"), table), refresh=True)
+        self._view.show(Group(Text(title, style="bold"), table))
 
     def _tick(self) -> None:
         """Redraw now and then, so that elapsed times move while nothing happens."""

@@ -85,3 +85,22 @@ def test_on_a_terminal_the_view_refreshes_in_place() -> None:
     assert "left" in final  # the scheduler's timeout
     assert "✘" in final and "✔" in final
     assert "talker alpha" in final and "said alpha" in final
+
+
+def test_importing_and_plain_lines_import_neither_rich_nor_ipython() -> None:
+    code = textwrap.dedent("""
+        import io, sys
+        from asynciojobs import Job, PureScheduler
+        from asynciojobs.monitor import Monitor
+
+        async def one():
+            return 1
+
+        sched = PureScheduler(Job(one))
+        sched.subscribe(Monitor(io.StringIO()))
+        assert sched.run()
+        print(sorted(name for name in ("rich", "IPython") if name in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout == "[]\n"
