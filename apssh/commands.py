@@ -30,7 +30,7 @@ from asynciojobs.events import wants_output
 from .deferred import Capture
 from .errors import MissingFileError, SudoError
 from .formatters import CaptureFormatter, Formatter, TailFormatter
-from .outputs import OutputTarget, check_target, event_tee, teeing
+from .outputs import EventTee, OutputTarget, check_target, teeing
 from .retry import check_retries
 from .shellwrap import check_env, check_sudo, merged_env, sudo_problem, wrap
 
@@ -144,7 +144,7 @@ class AbstractCommand:
         with teeing(formatter, {"stdout": self.stdout, "stderr": self.stderr}, node,
                     label) as output:
             if self.events is not None and wants_output():
-                output = event_tee(output, *self.events, str(node.hostname))
+                output = EventTee(output, *self.events, str(node.hostname))
             result = await node.run(self._line(node, command), x11_forwarding=x11,
                                     timeout=self.timeout, formatter=output, stdin=stdin)
         self._captured(formatter)

@@ -47,8 +47,8 @@ OutputCallback = Callable[[bytes, str, str], Any]
 #: where a stream goes: a path template, or a callback
 OutputTarget = str | os.PathLike[str] | OutputCallback
 
-__all__ = ["OUTPUT_NAMES", "OutputCallback", "OutputFileError", "OutputTarget", "OutputTee",
-           "check_target", "expand_output_path", "output_values", "teeing"]
+__all__ = ["OUTPUT_NAMES", "EventTee", "OutputCallback", "OutputFileError", "OutputTarget",
+           "OutputTee", "check_target", "expand_output_path", "output_values", "teeing"]
 
 #: the names a path template may use
 OUTPUT_NAMES = ("host", "fqdn", "user", "port", "rank", "label")
@@ -129,13 +129,25 @@ class OutputTee(Formatter):
         self.inner.line(line, datatype, hostname)
 
 
-def event_tee(formatter: Formatter, job: Any, index: int, host: str) -> OutputTee:
-    """``formatter``, with each chunk also sent as an ``Output`` event of the run
-    (for its records and live views), bytes as received."""
-    def sink(stream: str) -> Callable[[bytes], None]:
-        return lambda raw: emit(Output(job=job, node=host, index=index, stream=stream,
-                                       data=raw))
-    return OutputTee(formatter, {"stdout": sink("stdout"), "stderr": sink("stderr")})
+class EventTee(Formatter):
+    """Hands each chunk to ``inner``, after sending it as an ``Output`` event of the
+    run (for its records and live views), bytes as received."""
+
+    def __init__(self, inner: Formatter, job: Any, index: int, host: str) -> None:
+        super().__init__()
+        self.inner, self.job, self.index, self.host = inner, job, index, host
+
+    def _emit(self, raw: bytes, datatype: int | None) -> None:
+        emit(Output(job=self.job, node=self.host, index=self.index, data=raw,
+                    stream="stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"))
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        self._emit(raw, datatype)
+        self.inner.data(raw, datatype, hostname)
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        self._emit(line.encode(), datatype)
+        self.inner.line(line, datatype, hostname)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,9 @@ is built for output. A run that nobody listens to builds no event at all.
 Subscribers are called synchronously, in the event loop, in the order they
 subscribed; one that raises is reported once on the ``asynciojobs`` logger and
 dropped for the rest of the run, never failing a job. Events of a nested
-scheduler reach the subscribers of the schedulers around it too.
+scheduler reach the subscribers of the schedulers around it too. Every subscriber
+gets the same event object: read it, never change it (events are not frozen
+dataclasses on purpose: freezing doubles what building one costs).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ Subscriber = Callable[["Event"], None]
 logger = logging.getLogger("asynciojobs")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class Event:
     """Something that happened, at ``time`` (seconds since the epoch)."""
 
@@ -67,7 +69,7 @@ class Event:
     time: float = field(default_factory=time.time)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class RunStarted(Event):
     """A scheduler starts running its jobs."""
 
@@ -75,7 +77,7 @@ class RunStarted(Event):
     scheduler: Any
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class RunEnded(Event):
     """A scheduler's run ended: ``outcome`` is ``ok``, ``critical``, ``timeout``,
     ``cancelled`` or ``aborted``; ``reason`` says why in one line when not ok."""
@@ -86,7 +88,7 @@ class RunEnded(Event):
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class JobStarted(Event):
     """A job's requirements are met and it starts."""
 
@@ -94,7 +96,7 @@ class JobStarted(Event):
     job: AbstractJob
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class JobEnded(Event):
     """A job ended: ``outcome`` is ``ok``, ``failed``, ``cancelled`` (stopped with
     its run) or ``stopped`` (a forever job stopped at the end of a run that went
@@ -107,7 +109,7 @@ class JobEnded(Event):
     duration: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class CommandStarted(Event):
     """A job starts its ``index``-th command (from 0) on ``node``."""
 
@@ -119,7 +121,7 @@ class CommandStarted(Event):
     attempt: int = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class CommandEnded(Event):
     """A command ended: ``status`` is its exit status (a number), a signal name, or
     None when it did not get that far; ``outcome`` is ``ok``, ``failed``,
@@ -137,7 +139,7 @@ class CommandEnded(Event):
     attempt: int = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class Output(Event):
     """Bytes a command printed, as received (``stream``: ``stdout`` or ``stderr``)."""
 
@@ -149,7 +151,7 @@ class Output(Event):
     data: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class ConnectionOpened(Event):
     """A connection to ``node`` is up (``duration``: how long it took)."""
 
@@ -159,7 +161,7 @@ class ConnectionOpened(Event):
     duration: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class ConnectionFailed(Event):
     """A connection to ``node`` could not be made."""
 
@@ -169,7 +171,7 @@ class ConnectionFailed(Event):
     duration: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)
 class ConnectionClosed(Event):
     """A connection to ``node`` ended: ``reason`` None when closed normally."""
 

@@ -143,6 +143,9 @@ class Record:
         self._files: dict[tuple[str, str], IO[bytes]] = {}
         self._sizes: dict[tuple[str, str], int] = {}
         self._relative: dict[tuple[str, str], str] = {}
+        #: each job's entry as the last save encoded it, until an event changes it:
+        #: a save encodes only the jobs that changed since the one before
+        self._encoded: dict[AbstractJob, str] = {}
         self._next_save = 0.0
         self.drawings: dict[str, str] = {}
 
@@ -166,6 +169,7 @@ class Record:
             event.status, event.reason, event.attempt)
 
     def _job_started(self, event: JobStarted) -> None:
+        self._encoded.pop(event.job, None)
         entry = self._job(event.job)
         entry["start"], entry["outcome"] = event.time, "running"
 
@@ -173,6 +177,7 @@ class Record:
         entry = self._job(event.job)
         entry["end"], entry["duration"], entry["outcome"], entry["reason"] = (
             event.time, event.duration, event.outcome, event.reason)
+        self._encoded.pop(event.job, None)
         if event.time >= self._next_save:
             self.save()
 
@@ -222,6 +227,8 @@ class Record:
         return entry
 
     def _command(self, job: Any, node: str, index: int, command: str) -> dict[str, Any]:
+        """The entry of a command, made on first sight; its job's is to encode again."""
+        self._encoded.pop(job, None)
         key = (job, node, index)
         entry = self._commands.get(key)
         if entry is None:
@@ -272,6 +279,10 @@ class Record:
     # ----- the files
     def as_dict(self) -> dict[str, Any]:
         """What ``run.json`` holds now."""
+        return {**self._head(), "jobs": list(self._jobs.values())}
+
+    def _head(self) -> dict[str, Any]:
+        """``as_dict()`` but its jobs."""
         variables = self.variables() if callable(self.variables) else self.variables
         first = self.previous or {}
         return {
@@ -286,7 +297,6 @@ class Record:
             "reason": self.reason,
             "scenario": self.scenario_name,
             "variables": dict(variables) if variables is not None else None,
-            "jobs": list(self._jobs.values()),
             "nodes": self._nodes,
             "drawings": self.drawings,
             "runs": self._runs(),
@@ -307,10 +317,13 @@ class Record:
         began = time.time()
         for out in self._files.values():
             out.flush()
-        data = self.as_dict()
-        _write_json(self.path / "run.json", data)
-        if data["variables"] is not None:
-            _write_json(self.path / "variables.json", data["variables"])
+        head, encoded = self._head(), self._encoded
+        jobs = ", ".join(encoded.get(job) or encoded.setdefault(job, _dumps(entry))
+                         for job, entry in self._jobs.items())
+        # the jobs last: they are most of the file, and most are encoded already
+        _write_text(self.path / "run.json", f'{_dumps(head)[:-1]}, "jobs": [{jobs}]}}\n')
+        if head["variables"] is not None:
+            _write_text(self.path / "variables.json", _dumps(head["variables"]) + "\n")
         now = time.time()
         self._next_save = now + max(SAVE_EVERY, 20 * (now - began))
 
@@ -415,8 +428,12 @@ def command_output(record: str | Path, command: dict[str, Any], stream: str = "s
     return b"".join(parts)
 
 
-def _write_json(path: Path, data: Any) -> None:
+#: JSON on one line: json's C encoder (indenting falls back to the Python one, 5x slower)
+_dumps = json.JSONEncoder(default=str).encode
+
+
+def _write_text(path: Path, text: str) -> None:
+    """``text`` in ``path``, atomically: a reader never sees half a file."""
     temporary = path.with_name(path.name + ".tmp")
-    # one line: json's C encoder (indenting falls back to the Python one, 5x slower)
-    temporary.write_text(json.dumps(data, default=str) + "\n")
+    temporary.write_text(text)
     os.replace(temporary, path)

@@ -136,3 +136,30 @@ def test_the_subscription_ends_with_the_run(tmp_path: Path) -> None:
     assert sched._subscribers == []
     assert sched.run()
     assert not (tmp_path / "two").exists()
+
+
+def test_each_save_writes_what_changed_since_the_last(tmp_path: Path) -> None:
+    """Saves reuse the encoding of jobs nothing happened to since: a job that
+    starts, prints or ends after a save shows it in the next one."""
+    async def nothing() -> None:
+        return None
+
+    a = Job(nothing, label="a")  # a coroutine function: never run, nothing left unawaited
+    b = Job(nothing, label="b", required=a)
+    sched = Scheduler(a, b)
+    record = Record(tmp_path, draw=False)
+    record(events.RunStarted(scheduler=sched, time=1.0))
+    record(events.JobStarted(job=a, time=2.0))
+    record.save()
+    assert [job["outcome"] for job in load(record.path)["jobs"]] == ["running", "not run"]
+    record(events.JobEnded(job=a, outcome="ok", time=3.0, duration=1.0))
+    record(events.JobStarted(job=b, time=3.0))
+    record.save()
+    first, second = load(record.path)["jobs"]
+    assert (first["outcome"], first["end"], second["outcome"]) == ("ok", 3.0, "running")
+    record(Output(job=b, node="n1", index=0, stream="stdout", data=b"late\n"))
+    record.save()
+    (command,) = load(record.path)["jobs"][1]["commands"]
+    assert command_output(record.path, command) == b"late\n"
+    assert load(record.path) == json.loads(json.dumps(record.as_dict()))
+    record.close()
