@@ -5,9 +5,9 @@ a few nodes, which connect to others (work stealing), so the client's cost stays
 flat whatever the number of nodes. ``apssh.taktukline`` builds the ``taktuk``
 command line and reads its output templates; here:
 
-- ``TaktukRun`` runs the process (the actions on its standard input, kept open so
-  that an interrupted run stops the commands on every node) and hands each host's
-  lines to its feed;
+- ``TaktukRun`` (``apssh.taktuk_run``) runs the process (the actions on its
+  standard input, kept open so that an interrupted run stops the commands on every
+  node) and hands each host's lines to its feed;
 - ``TaktukJob`` is one host's job for a scheduler (its outcome, output and events
   as an ``SshJob``'s);
 - ``TaktukGroup`` makes the run and the jobs for a list of hosts, or runs them and
@@ -17,7 +17,6 @@ command line and reads its output templates; here:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -30,9 +29,8 @@ from asynciojobs.job import AbstractJob
 
 from .errors import ApsshError, ConnectError, reason
 from .formatters import EXTENDED_DATA_STDERR, Formatter
+from .taktuk_run import TaktukRun
 from .taktukline import (
-    KILL_ALL,
-    Line,
     SshSettings,
     TaktukHost,
     TaktukMissingError,
@@ -42,13 +40,13 @@ from .taktukline import (
     exit_result,
     find_taktuk,
     get_action,
+    layout,
     parse_line,
     place,
     put_action,
     script,
     settings_from_files,
     staging_dir,
-    unreachable_reason,
 )
 
 __all__ = [
@@ -84,170 +82,6 @@ class HostResult:
     reason: str | None = None
     received: int = 0
     failed: int = 0
-
-
-class _Feed:
-    """One host's events, in order, for its job (or its result)."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Line | None] = asyncio.Queue()
-        self.connector: list[str] = []
-        self.done = False
-
-    def put(self, line: Line | None) -> None:
-        if not self.done:
-            self.queue.put_nowait(line)
-            self.done = line is None or line.kind in ("failed", "lost")
-
-
-class TaktukRun:
-    """One ``taktuk`` process for ``hosts``, started once by whoever needs it first;
-    each host's lines go to its feed (``feeds[index]``). ``script``: the actions, fed
-    on TakTuk's standard input, which stays open until every host is done
-    (``host_done()``), so that an interrupted run can still stop the commands on
-    every node (``interrupt()``). ``diagnostics`` gets the lines TakTuk prints about
-    itself (a failed put, a Perl error...)."""
-
-    def __init__(self, argv: list[str], hosts: int, *, script: bytes = b"",
-                 diagnostics: Callable[[int | None, str], None] | None = None,
-                 close_input: bool = False) -> None:
-        self.argv = argv
-        self.script = script
-        #: the script is all: TakTuk's input ends with it (a ``get``, whose hosts
-        #: are done when TakTuk is), and an interrupted run kills TakTuk
-        self.close_input = close_input
-        self.feeds = [_Feed() for _ in range(hosts)]
-        self.diagnostics = diagnostics
-        self.process: asyncio.subprocess.Process | None = None
-        self.task: asyncio.Task[int] | None = None
-        self.returncode: int | None = None
-        #: hosts whose job is over; whether the run is being stopped
-        self.ended = 0
-        self.stopping = False
-
-    def start(self) -> asyncio.Task[int]:
-        """Start the process (once); the task that reads it to its end. However that
-        task ends (TakTuk done, failing to start, cancelled even before it ran),
-        every host's feed ends with it: no follower waits for lines that will not
-        come."""
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._run())
-            self.task.add_done_callback(self._end_feeds)
-        return self.task
-
-    def _end_feeds(self, task: asyncio.Task[int]) -> None:
-        for feed in self.feeds:  # what did not tell its end has none
-            feed.put(None)
-
-    def failure(self) -> str | None:
-        """Why the run ended without TakTuk's exit (it could not be started, it was
-        stopped); None while it runs, or once TakTuk exited."""
-        task = self.task
-        if task is None or not task.done():
-            return None
-        if task.cancelled():
-            return "taktuk was stopped"
-        failed = task.exception()
-        return f"taktuk failed: {reason(failed)}" if failed is not None else None
-
-    async def _run(self) -> int:
-        try:  # a failed start too ends in the finally (and the feeds with the task)
-            self.process = await asyncio.create_subprocess_exec(
-                *self.argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                stdin=asyncio.subprocess.PIPE if self.script else asyncio.subprocess.DEVNULL,
-                limit=1 << 20, start_new_session=True)
-            if self.stopping:  # stopped before it started: nothing runs yet
-                self.kill()
-            else:  # no host: nobody will say it is done, TakTuk's input ends now
-                self._write(self.script, close=not self.feeds or self.close_input)
-            await asyncio.gather(self._read(self.process.stdout),
-                                 self._read(self.process.stderr))
-            returncode = self.returncode = await self.process.wait()
-        finally:
-            self.kill()
-        return returncode
-
-    async def _read(self, stream: asyncio.StreamReader | None) -> None:
-        assert stream is not None
-        while raw := await stream.readline():
-            line = parse_line(raw)
-            if line is None:  # TakTuk's own words (a Perl error...)
-                if self.diagnostics is not None:
-                    self.diagnostics(None, raw.decode(errors="replace").rstrip("\n"))
-                continue
-            self.dispatch(line)
-
-    def dispatch(self, line: Line) -> None:
-        """Hand ``line`` to its host's feed."""
-        if line.kind == "taktuk":
-            assert isinstance(line.data, bytes)
-            if self.diagnostics is not None:
-                self.diagnostics(line.index, line.data.decode(errors="replace"))
-            if line.index is not None and line.index < len(self.feeds):
-                self.feeds[line.index].put(line)
-            return
-        if line.index is None or line.index >= len(self.feeds):
-            return
-        feed = self.feeds[line.index]
-        if line.kind == "connector":
-            assert isinstance(line.data, bytes)
-            feed.connector.append(line.data.decode(errors="replace").rstrip("\r\n"))
-            return
-        feed.put(line)
-        if line.kind == "lost":  # what it was deploying is lost with it
-            for index in line.more:
-                if index < len(self.feeds):
-                    self.feeds[index].put(Line("lost", index))
-
-    def _write(self, data: bytes, *, close: bool) -> None:
-        stdin = self.process.stdin if self.process is not None else None
-        if stdin is None or stdin.is_closing():
-            return
-        with contextlib.suppress(OSError):  # TakTuk is gone: nothing to tell it
-            if data:
-                stdin.write(data)
-            if close:
-                stdin.close()
-
-    def host_done(self, *, cancelled: bool = False) -> None:
-        """A host's job is over (``cancelled``: stopped, then so is the run); after
-        the last one, TakTuk's input ends and it quits."""
-        if cancelled:
-            self.interrupt()
-            return
-        self.ended += 1
-        if self.ended >= len(self.feeds):
-            self._write(b"", close=True)
-
-    def interrupt(self) -> None:
-        """Stop every command TakTuk started, on every node (TakTuk's ``broadcast
-        kill``), and let it quit; killing TakTuk would leave them running."""
-        self.stopping = True
-        if self.close_input:  # no command runs on the nodes: only TakTuk to stop
-            self.kill()
-        else:
-            self._write(KILL_ALL, close=True)
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """``interrupt()``, wait for TakTuk to end (at most ``grace`` seconds), then
-        ``kill()`` what is left."""
-        self.interrupt()
-        if self.task is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self.task), grace)
-        self.kill()
-
-    def kill(self) -> None:
-        """Kill the root process at once (its relays end with their connections, the
-        commands they started may not: see ``stop()``)."""
-        process = self.process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                process.kill()
-
-    async def wait(self) -> int:
-        """Run to the end; TakTuk's exit code."""
-        return await self.start()
 
 
 @dataclass(frozen=True)
@@ -360,13 +194,10 @@ class TaktukJob(AbstractJob):
                 text = line.data.decode(errors="replace").strip()
                 if text.startswith("Error "):  # the first says why; the others follow from it
                     detail = text.removeprefix("Error ")
-            elif line.kind == "failed":
+            elif line.kind in ("failed", "lost"):  # the run says why in data
+                assert isinstance(line.data, bytes)
                 done.unreachable = True
-                done.reason = unreachable_reason(feed.connector)
-                raise ConnectError(name, done.reason)
-            elif line.kind == "lost":
-                done.unreachable = True
-                done.reason = "connection lost"
+                done.reason = line.data.decode(errors="replace") or "connection failed"
                 raise ConnectError(name, done.reason)
         if self.gets:
             return self._placed(name, detail)
@@ -451,18 +282,23 @@ class TaktukGroup:
                              "to get (one of them)")
         if self.get and len(self.into) != len(self.hosts):
             raise ValueError("TaktukGroup: get needs one local destination per host")
+        self.layout = layout(self.hosts)
+        #: each host's position in TakTuk's command line (``1.2``: behind a gateway)
+        self.positions = {index: position for position, index in
+                          self.layout.positions.items()}
         self.staged: Path | None = None
         if self.get:
             for source in self.get:
                 get_action(source, "x")  # checked before a directory is made
-            self.staged = staging_dir(self.into, len(self.hosts))
+            self.staged = staging_dir(self.into, self.positions.values())
         actions = ([exec_action(self.command)] if self.command is not None
                    else [put_action(src, dst) for src, dst in self.put] if self.put
                    else [get_action(src, f"{self.staged}/$position") for src in self.get])
         argv = command_line(self.taktuk or find_taktuk(), self.hosts, self.settings, [],
                             self_propagate=self.self_propagate, window=self.window)
         self.taktuk_run = TaktukRun(argv, len(self.hosts), script=script(actions),
-                                    diagnostics=self.diagnostics, close_input=bool(self.get))
+                                    diagnostics=self.diagnostics, close_input=bool(self.get),
+                                    layout=self.layout)
 
     def label(self) -> str:
         """What the jobs are labelled with."""
@@ -478,7 +314,7 @@ class TaktukGroup:
         return [TaktukJob(self.taktuk_run, index, host, self.label(),
                           formatter=formatter_for(index, host), copies=len(self.put),
                           gets=self.get, into=self.into[index] if self.get else "",
-                          staged=self.staged / str(index + 1) if self.staged else None,
+                          staged=self.staged / self.positions[index] if self.staged else None,
                           **kwds)
                 for index, host in enumerate(self.hosts)]
 

@@ -3,6 +3,7 @@
 ``command_line()`` builds its arguments: one ``-m`` per host, each preceded by the
 login (``-l``) and the connector (``-c``: the ``ssh`` the relays run, with our
 algorithms, host-key policy, key and port, see ``connector()``) when they change,
+hosts behind a gateway nested under it (``-G gw -[ -m a -m b -]``, ``layout()``),
 output templates that tag every line with the host's position on the command line
 and hex-encode the bytes, then the actions (``exec_action()``, ``put_action()``).
 ``parse_line()`` reads one template line back into a ``Line`` (output, exit
@@ -18,8 +19,8 @@ import shlex
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -46,11 +47,119 @@ def find_taktuk() -> str:
 
 @dataclass(frozen=True)
 class TaktukHost:
-    """One node: its name (as ssh resolves it), user and port (None: ssh's own)."""
+    """One node: its name (as ssh resolves it), user and port (None: ssh's own),
+    and the gateway that reaches it (None: the client does): TakTuk deploys it
+    from there, and the client never connects to it."""
 
     host: str
     user: str | None = None
     port: int | None = None
+    gateway: TaktukHost | None = None
+
+    def user_host(self) -> str:
+        """``user@host``, or ``host`` when the user is ssh's own choice."""
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    def chain(self) -> list[TaktukHost]:
+        """Its gateways, the outermost first, then itself."""
+        return [*(self.gateway.chain() if self.gateway is not None else []), self]
+
+
+@dataclass
+class _Hop:
+    """One host of TakTuk's host specification: a target (``index``: its rank in
+    the hosts) and/or a gateway of others (``nested``), at ``position``."""
+
+    host: TaktukHost
+    position: str = ""
+    index: int | None = None
+    nested: list[_Hop] = field(default_factory=list)
+
+    def key(self) -> tuple[str, str | None, int | None]:
+        return self.host.host, self.host.user, self.host.port
+
+    def targets(self) -> list[int]:
+        """The targets nested under it, at any depth."""
+        found = []
+        for hop in self.nested:
+            found += ([hop.index] if hop.index is not None else []) + hop.targets()
+        return found
+
+
+@dataclass
+class Layout:
+    """Where each host sits in TakTuk's host specification: ``positions`` maps a
+    position (TakTuk's ``$position``: ``3``, or ``1.2`` for the second host nested
+    under the first) to the host's index; ``gateways`` maps a gateway's position to
+    its ``user@host`` and the indexes of the targets behind it (at any depth). A
+    host behind no gateway is at position ``index + 1``, as without gateways."""
+
+    top: list[_Hop]
+    positions: dict[str, int]
+    gateways: dict[str, tuple[str, tuple[int, ...]]]
+
+
+def layout(hosts: Sequence[TaktukHost]) -> Layout:
+    """The hosts as TakTuk's tree of specifications: each host behind gateways is
+    nested under them, a gateway named by several hosts (or a target itself) is
+    one node; in the order of the hosts, each host its own node at its level."""
+    top: list[_Hop] = []
+    for index, host in enumerate(hosts):
+        level = top
+        *hops, last = host.chain()
+        for gateway in hops:
+            key = (gateway.host, gateway.user, gateway.port)
+            hop = next((h for h in level if h.key() == key), None)
+            if hop is None:
+                hop = _Hop(gateway)
+                level.append(hop)
+            level = hop.nested
+        key = (last.host, last.user, last.port)
+        gateway_only = next((h for h in level if h.key() == key and h.index is None), None)
+        if gateway_only is not None:  # named as a gateway first, a target too
+            gateway_only.index = index
+        else:
+            level.append(_Hop(last, index=index))
+    positions: dict[str, int] = {}
+    gateways: dict[str, tuple[str, tuple[int, ...]]] = {}
+
+    def number(level: list[_Hop], prefix: str) -> None:
+        for rank, hop in enumerate(level, 1):
+            hop.position = f"{prefix}{rank}"
+            if hop.index is not None:
+                positions[hop.position] = hop.index
+            if hop.nested:
+                gateways[hop.position] = (hop.host.user_host(), tuple(hop.targets()))
+                number(hop.nested, hop.position + ".")
+
+    number(top, "")
+    return Layout(top, positions, gateways)
+
+
+def _specification(level: list[_Hop], settings: SshSettings) -> list[str]:
+    """The arguments that deploy ``level``: hosts of one login and port make a
+    deployment group (a relay that steals work from another group would reach its
+    hosts with its own connector), a gateway makes one of its own (so that it only
+    deploys what is nested under it), with its hosts between ``-[`` and ``-]``; a
+    gateway that is no target is ``-G`` (TakTuk's forward-only node: never given a
+    command, yet counted in the positions)."""
+    groups = [list(run) for _, run in itertools.groupby(
+        level, lambda hop: (hop.host.user, hop.host.port) if not hop.nested else id(hop))]
+    argv: list[str] = []
+    for group in groups:
+        if len(groups) > 1:
+            argv.append("-b")
+        first = group[0].host
+        if first.user is not None:  # none: ssh's own (its config's, else the local user)
+            argv += ["-l", first.user]
+        argv += ["-c", connector(settings, first.port)]
+        for hop in group:
+            argv += ["-m" if hop.index is not None else "-G", hop.host.host]
+            if hop.nested:
+                argv += ["-[", *_specification(hop.nested, settings), "-]"]
+        if len(groups) > 1:
+            argv.append("-e")
+    return argv
 
 
 @dataclass(frozen=True)
@@ -144,8 +253,9 @@ def command_line(taktuk: str, hosts: Sequence[TaktukHost], settings: SshSettings
                  actions: Iterable[list[str]], *, self_propagate: bool = True,
                  window: int | None = None) -> list[str]:
     """The whole ``taktuk`` command line: ``hosts`` in order (host ``i`` is position
-    ``i + 1`` in the template lines), each run of hosts with one login and port in
-    a deployment group of its own, ``actions`` after them (``quit`` ends it). No
+    ``i + 1`` in the template lines, or where ``layout()`` puts it behind a
+    gateway), each run of hosts with one login and port in a deployment group of
+    its own, ``actions`` after them (``quit`` ends it). No
     actions: TakTuk reads them on its standard input (``script()``), and quits at
     its end, once they are done. ``window``: how many nodes each node (the root and
     every relay) deploys at once, TakTuk's ``-w`` (None: TakTuk's own, 10)."""
@@ -158,19 +268,7 @@ def command_line(taktuk: str, hosts: Sequence[TaktukHost], settings: SshSettings
     for stream, template in TEMPLATES.items():
         argv += ["-o", f"{stream}={template}"]
     argv += ["-o", "info", "-o", "message"]
-    # hosts of one login and port make a deployment group: a relay that steals
-    # work from another group would reach its hosts with its own connector
-    groups = [list(run) for _, run in itertools.groupby(hosts, lambda h: (h.user, h.port))]
-    for group in groups:
-        if len(groups) > 1:
-            argv.append("-b")
-        if group[0].user is not None:  # none: ssh's own (its config's, else the local user)
-            argv += ["-l", group[0].user]
-        argv += ["-c", connector(settings, group[0].port)]
-        for host in group:
-            argv += ["-m", host.host]
-        if len(groups) > 1:
-            argv.append("-e")
+    argv += _specification(layout(hosts).top, settings)
     actions = list(actions)
     if not actions:
         return argv
@@ -193,29 +291,36 @@ KILL_ALL = b"broadcast kill 15\n"
 class Line:
     """One template line: ``kind`` (``stdout``, ``stderr``, ``status``, ``connector``,
     ``failed``, ``lost``, ``received``, ``not-received``, ``taktuk``), the host's
-    ``index`` (None for the root), ``data`` (bytes, or the status) and ``more``
-    (for ``lost``: the positions that node was deploying)."""
+    ``index`` (None for the root, or a gateway that is no target), ``data`` (bytes,
+    or the status), ``more`` (for ``lost``: the hosts that node was deploying) and
+    the ``position`` it was told for (TakTuk's, ``"1.2"`` behind a gateway)."""
 
     kind: str
     index: int | None
     data: bytes | int = b""
     more: tuple[int, ...] = ()
+    position: str = ""
 
 
-def _index(position: str) -> int | None:
-    """``"3"`` -> 2; the root (``"0"``) and anything else -> None."""
+def _index(position: str, positions: Mapping[str, int] | None) -> int | None:
+    """``"3"`` -> 2 (or what ``positions``, a ``Layout``'s, says); the root
+    (``"0"``) and anything else -> None."""
+    if positions is not None:
+        return positions.get(position)
     return int(position) - 1 if position.isdigit() and position != "0" else None
 
 
 _STATES = {"3": "failed", "5": "lost", "14": "not-received", "15": "received"}
 
 
-def parse_line(raw: bytes) -> Line | None:
-    """The event a template line tells; None for a line that is not ours."""
+def parse_line(raw: bytes, positions: Mapping[str, int] | None = None) -> Line | None:
+    """The event a template line tells; None for a line that is not ours.
+    ``positions``: the ``Layout``'s (None: hosts behind no gateway)."""
     parts = raw.split()
     if len(parts) < 2:
         return None
-    tag, index = parts[0], _index(parts[1].decode(errors="replace"))
+    tag, position = parts[0], parts[1].decode(errors="replace")
+    index = _index(position, positions)
     try:
         if tag in (b"o", b"e") and len(parts) in (3, 4):
             data = bytes.fromhex(parts[3].decode()) if len(parts) == 4 else b""
@@ -226,14 +331,16 @@ def parse_line(raw: bytes) -> Line | None:
             return Line("status", index, int(parts[2]))
         if tag in (b"c", b"t"):
             data = bytes.fromhex(parts[2].decode()) if len(parts) == 3 else b""
-            return Line("connector" if tag == b"c" else "taktuk", index, data)
-        if tag == b"S" and len(parts) in (3, 4) and parts[1].decode() in _STATES:
-            index = _index(parts[2].decode())
+            return Line("connector" if tag == b"c" else "taktuk", index, data,
+                        position=position)
+        if tag == b"S" and len(parts) in (3, 4) and position in _STATES:
+            position = parts[2].decode()
             given = bytes.fromhex(parts[3].decode()) if len(parts) == 4 and \
                 parts[3] != b"-" else b""
-            more = tuple(i for i in (_index(pair.rsplit(b":", 1)[-1].decode())
+            more = tuple(i for i in (_index(pair.rsplit(b":", 1)[-1].decode(), positions)
                                      for pair in given.split()) if i is not None)
-            return Line(_STATES[parts[1].decode()], index, more=more)
+            return Line(_STATES[parts[1].decode()], _index(position, positions), more=more,
+                        position=position)
     except ValueError:
         return None
     return None
@@ -280,12 +387,13 @@ def unreachable_reason(lines: Sequence[str]) -> str:
 _SAFE_STAGING = re.compile(r"[A-Za-z0-9_./+-]+")
 
 
-def staging_dir(destinations: Sequence[str], hosts: int) -> Path:
-    """A new directory with one empty subdirectory per host (``1``...: TakTuk's
-    ``$position``), on the file system of the local ``destinations`` when it can
-    (the nearest existing directory above them whose path TakTuk reads as it is),
-    else in the system's temporary directory: moving the files in place is then a
-    rename, not a second copy."""
+def staging_dir(destinations: Sequence[str], positions: Iterable[str]) -> Path:
+    """A new directory with one empty subdirectory per host, named by its
+    ``position`` (TakTuk's ``$position``: ``1``..., ``1.2`` behind a gateway), on
+    the file system of the local ``destinations`` when it can (the nearest existing
+    directory above them whose path TakTuk reads as it is), else in the system's
+    temporary directory: moving the files in place is then a rename, not a second
+    copy."""
     candidates = [Path(os.path.commonpath([str(Path(d).absolute()) for d in destinations]))
                   ] if destinations else []
     candidates.append(Path(tempfile.gettempdir()))
@@ -295,8 +403,8 @@ def staging_dir(destinations: Sequence[str], hosts: int) -> Path:
         if _SAFE_STAGING.fullmatch(str(candidate)) and os.access(candidate, os.W_OK | os.X_OK):
             break
     staging = Path(tempfile.mkdtemp(prefix=".appull-taktuk-", dir=candidate))
-    for position in range(1, hosts + 1):
-        (staging / str(position)).mkdir()
+    for position in positions:
+        (staging / position).mkdir()
     return staging
 
 

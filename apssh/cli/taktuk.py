@@ -59,12 +59,16 @@ class _Prepared:
     formatters: dict[Target, Any]
 
 
+def _host(args: argparse.Namespace, target: Target) -> TaktukHost:
+    """``target`` as TakTuk reaches it: behind its gateways, if any (TakTuk deploys
+    it from the last one; the client never connects to it)."""
+    gateway = _host(args, target.gateway) if target.gateway is not None else None
+    return TaktukHost(target.host, target.user or args.login, target.port or args.port,
+                      gateway)
+
+
 def _hosts(args: argparse.Namespace, targets: list[Target]) -> list[TaktukHost]:
-    behind = [t for t in targets if t.gateway is not None]
-    if behind:
-        raise UsageError(f"--taktuk: {behind[0]} goes through a gateway, which the "
-                         "TakTuk mode does not do")
-    return [TaktukHost(t.host, t.user or args.login, t.port or args.port) for t in targets]
+    return [_host(args, target) for target in targets]
 
 
 def _command(tool: Any, args: argparse.Namespace, targets: list[Target]) -> str:
