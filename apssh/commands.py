@@ -195,7 +195,7 @@ class Run(AbstractCommand):
 
     def command(self) -> str:
         """The command line, as it would run now."""
-        return " ".join(str(arg) for arg in self.argv)
+        return " ".join(map(str, self.argv))
 
     def __str__(self) -> str:
         return self.command()
@@ -243,7 +243,7 @@ class _RunUploaded(AbstractCommand):
         raise NotImplementedError
 
     def arguments(self) -> str:
-        return " ".join(str(arg) for arg in self.args)
+        return " ".join(map(str, self.args))
 
     def local_files(self) -> list[tuple[str, Path]]:
         """(what, path) of each local file this command uploads: read when it runs,
