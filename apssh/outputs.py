@@ -129,25 +129,17 @@ class OutputTee(Formatter):
         self.inner.line(line, datatype, hostname)
 
 
-class EventTee(Formatter):
+class EventTee(OutputTee):
     """Hands each chunk to ``inner``, after sending it as an ``Output`` event of the
     run (for its records and live views), bytes as received."""
 
     def __init__(self, inner: Formatter, job: Any, index: int, host: str) -> None:
-        super().__init__()
-        self.inner, self.job, self.index, self.host = inner, job, index, host
+        super().__init__(inner, {})
+        self.job, self.index, self.host = job, index, host
 
-    def _emit(self, raw: bytes, datatype: int | None) -> None:
+    def _copy(self, raw: bytes, datatype: int | None) -> None:
         emit(Output(job=self.job, node=self.host, index=self.index, data=raw,
                     stream="stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"))
-
-    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
-        self._emit(raw, datatype)
-        self.inner.data(raw, datatype, hostname)
-
-    def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        self._emit(line.encode(), datatype)
-        self.inner.line(line, datatype, hostname)
 
 
 @contextlib.contextmanager
