@@ -31,6 +31,7 @@ from .errors import ApsshError, ConnectError, reason
 from .formatters import EXTENDED_DATA_STDERR, Formatter
 from .taktuk_run import TaktukRun
 from .taktukline import (
+    ROOT_ARITY,
     SshSettings,
     TaktukHost,
     TaktukMissingError,
@@ -271,6 +272,9 @@ class TaktukGroup:
     self_propagate: bool = True
     #: how many nodes each node deploys at once (TakTuk's ``-w``; None: its own)
     window: int | None = None
+    #: how many nodes the root deploys itself, at most (TakTuk's ``-d`` for the root;
+    #: None: no bound)
+    arity: int | None = ROOT_ARITY
     taktuk: str | None = None
     diagnostics: Callable[[int | None, str], None] | None = None
 
@@ -295,7 +299,8 @@ class TaktukGroup:
                    else [put_action(src, dst) for src, dst in self.put] if self.put
                    else [get_action(src, f"{self.staged}/$position") for src in self.get])
         argv = command_line(self.taktuk or find_taktuk(), self.hosts, self.settings, [],
-                            self_propagate=self.self_propagate, window=self.window)
+                            self_propagate=self.self_propagate, window=self.window,
+                            arity=self.arity)
         self.taktuk_run = TaktukRun(argv, len(self.hosts), script=script(actions),
                                     diagnostics=self.diagnostics, close_input=bool(self.get),
                                     layout=self.layout)

@@ -136,6 +136,13 @@ def layout(hosts: Sequence[TaktukHost]) -> Layout:
     return Layout(top, positions, gateways)
 
 
+def _groups(level: list[_Hop]) -> list[list[_Hop]]:
+    """``level``'s deployment groups: runs of hosts of one login and port, each
+    gateway a group of its own."""
+    return [list(run) for _, run in itertools.groupby(
+        level, lambda hop: (hop.host.user, hop.host.port) if not hop.nested else id(hop))]
+
+
 def _specification(level: list[_Hop], settings: SshSettings) -> list[str]:
     """The arguments that deploy ``level``: hosts of one login and port make a
     deployment group (a relay that steals work from another group would reach its
@@ -143,8 +150,7 @@ def _specification(level: list[_Hop], settings: SshSettings) -> list[str]:
     deploys what is nested under it), with its hosts between ``-[`` and ``-]``; a
     gateway that is no target is ``-G`` (TakTuk's forward-only node: never given a
     command, yet counted in the positions)."""
-    groups = [list(run) for _, run in itertools.groupby(
-        level, lambda hop: (hop.host.user, hop.host.port) if not hop.nested else id(hop))]
+    groups = _groups(level)
     argv: list[str] = []
     for group in groups:
         if len(groups) > 1:
@@ -249,26 +255,41 @@ def get_action(source: str, destination: str) -> list[str]:
     return ["broadcast", "get", "[", source, "]", "[", destination, "]"]
 
 
+#: how many nodes the root deploys itself, at most: each is an ``ssh`` process on the
+#: client (~10 descriptors, its handshake, the traffic it decrypts); without a
+#: bound, the root deploys more the more hosts there are (23 at 100 hosts, 32 at
+#: 1,000), see docs/taktuk.md
+ROOT_ARITY = 2
+
+
 def command_line(taktuk: str, hosts: Sequence[TaktukHost], settings: SshSettings,
                  actions: Iterable[list[str]], *, self_propagate: bool = True,
-                 window: int | None = None) -> list[str]:
+                 window: int | None = None, arity: int | None = ROOT_ARITY) -> list[str]:
     """The whole ``taktuk`` command line: ``hosts`` in order (host ``i`` is position
     ``i + 1`` in the template lines, or where ``layout()`` puts it behind a
     gateway), each run of hosts with one login and port in a deployment group of
     its own, ``actions`` after them (``quit`` ends it). No
     actions: TakTuk reads them on its standard input (``script()``), and quits at
     its end, once they are done. ``window``: how many nodes each node (the root and
-    every relay) deploys at once, TakTuk's ``-w`` (None: TakTuk's own, 10)."""
+    every relay) deploys at once, TakTuk's ``-w`` (None: TakTuk's own, 10).
+    ``arity``: how many nodes the root (the client's ``taktuk``) deploys itself, at
+    most (TakTuk's ``-d``, for the root only: ``-M``), its children stealing the
+    rest; None: no bound, the root deploying what it can before its children steal
+    it. Only when the root has one deployment group (one login and port, no
+    gateway): with several, TakTuk 3.7.7 may wait forever with ``-d``."""
     argv = [taktuk]
     if self_propagate:
         argv.append("-s")
     argv += ["-t", str(max(1, round(settings.timeout)))]
     if window is not None:
         argv += ["-w", str(window)]
+    top = layout(hosts).top
+    if arity is not None and len(_groups(top)) == 1:  # -M: for the root only
+        argv += ["-M", "-d", str(arity)]
     for stream, template in TEMPLATES.items():
         argv += ["-o", f"{stream}={template}"]
     argv += ["-o", "info", "-o", "message"]
-    argv += _specification(layout(hosts).top, settings)
+    argv += _specification(top, settings)
     actions = list(actions)
     if not actions:
         return argv

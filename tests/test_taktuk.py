@@ -10,6 +10,7 @@ import pwd
 import shlex
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ MORE = "127.0.2"
 
 
 @pytest.fixture(scope="module")
-def fleet(lab: Lab, tmp_path_factory) -> tuple[Sshd, Path]:
+def fleet(lab: Lab, tmp_path_factory) -> Iterator[tuple[Sshd, Path]]:
     """A second daemon on 4 more addresses (another port), and a known_hosts for all."""
     daemon = Sshd(lab.keys, f"taktuk-{os.getpid()}", [f"{MORE}.{i}" for i in range(1, 5)])
     known = tmp_path_factory.mktemp("taktuk") / "known_hosts"
@@ -226,7 +227,7 @@ def test_one_failing_host_gives_its_code(lab, fleet, capsys):
     daemon, known = fleet
     code, out, err = run(capsys, Apssh, *base(lab, known), "-t", twenty(daemon),
                          f"echo $SSH_CONNECTION | grep -q ' {H}.3 ' && exit 7; echo ok")
-    assert code == 7
+    assert code == 7, err
     assert f"apssh: root@{H}.3:{lab.port}: exit 7" in err.splitlines()
     assert err.splitlines()[-1] == f"apssh: 19 ok, 1 failed: {H}.3"
     assert len(out.splitlines()) == 19
@@ -410,7 +411,7 @@ def test_ctrl_c_stops_the_commands_on_every_node(lab):
 
 
 @pytest.fixture(scope="module")
-def hundred(lab: Lab, tmp_path_factory) -> tuple[list[str], Path]:
+def hundred(lab: Lab, tmp_path_factory) -> Iterator[tuple[list[str], Path]]:
     """100 hosts: 7 daemons (sshd listens on 16 addresses at most) on 127.0.3-9.x,
     MaxStartups raised for the tree's bursts; the targets, and a known_hosts for all."""
     addresses = [f"127.0.{3 + i // 16}.{1 + i % 16}" for i in range(100)]
@@ -447,6 +448,30 @@ def test_window_is_taktuks(lab, fleet, capsys):
                          "echo ok")
     assert code == 0, err
     assert err.splitlines()[-1] == "apssh: 20 ok, 0 failed"
+
+
+@pytest.mark.parametrize("window", [None, 2])
+def test_root_deploys_at_most_its_arity(lab, fleet, window):
+    """The root's own connections (TakTuk's state 4 told by position 0) are bounded
+    by the arity: its children deploy the others; every host still runs. Not with
+    several deployment groups (two ports here), where TakTuk's -d may hang."""
+    hosts = [TaktukHost(address, "root", lab.port) for address in lab.hosts]
+    settings = SshSettings(keys=(str(lab.keys.client_key),),
+                           known_hosts=(str(lab.known_hosts),), config="none")
+    argv = command_line("taktuk", hosts, settings, [["broadcast", "exec", "[", "true", "]"]],
+                        arity=2, window=window)
+    assert argv[argv.index("-d") - 1:argv.index("-d") + 2] == ["-M", "-d", "2"]
+    state = argv.index(next(word for word in argv if word.startswith("state=")))
+    argv[state] = 'state=$line==4?"init $position\\n":undef'
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+    told = done.stdout.split("\n")
+    assert sum(line == "init 0" for line in told) == 2
+    assert sum(line.startswith("init ") for line in told) == len(hosts)
+    assert sum(line.startswith("s ") for line in told) == len(hosts)
+    assert "-d" not in command_line("taktuk", hosts, settings, [], arity=None)
+    daemon, _ = fleet
+    two = [*hosts, TaktukHost(daemon.addresses[0], "root", daemon.port)]
+    assert "-d" not in command_line("taktuk", two, settings, [], arity=2)
 
 
 def _homes(users: list[str]) -> list[Path]:
