@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sshd import Lab, Sshd
@@ -104,7 +105,7 @@ def test_hosts_behind_a_gateway_are_nested_under_it():
     hosts = [TaktukHost("a", "root", 22), TaktukHost("b", "root", 22, gw),
              TaktukHost("c", "u", 22, gw), TaktukHost("d", "root", 22, TaktukHost("b", "root",
                                                                                   22, gw))]
-    argv = command_line("taktuk", hosts, SshSettings(), [])
+    argv = command_line("taktuk", hosts, SshSettings(), [], arity=None)
     spec = argv[argv.index("-b"):]
     words = [word for word in spec if not word.startswith("exec ssh")]
     assert words == [
@@ -211,3 +212,37 @@ def test_library_group_behind_a_gateway(net):
     down = TaktukGroup([TaktukHost(INNER[3], "root", net.inner.port, TaktukHost(GW, "root", 1))],
                        command="true", settings=settings).run()
     assert down[0].reason == f"gateway root@{GW} unreachable (connection refused)"
+
+
+def test_lost_or_failed_gateway_ends_the_hosts_behind_it():
+    """What the run tells each host when its gateway fails or is lost (TakTuk tells
+    nothing of the hosts nested under it)."""
+    from apssh.taktuk_run import TaktukRun
+
+    gw = TaktukHost("gw", "root")
+    hosts = [TaktukHost("a", "root"), TaktukHost("b", "root", gateway=gw),
+             TaktukHost("c", "root", gateway=gw)]
+
+    def told(*raw: bytes) -> list[tuple[str, bytes | int] | None]:
+        run = TaktukRun(["true"], len(hosts), layout=layout(hosts))
+        for line in raw:
+            parsed = parse_line(line, run.layout.positions if run.layout else None)
+            assert parsed is not None
+            run.dispatch(parsed)
+        return [_first(feed) for feed in run.feeds]
+
+    refused = b"ssh: connect to host gw port 22: Connection refused".hex().encode()
+    assert told(b"c 2 " + refused + b"\n", b"S 3 2 \n") == [
+        None, ("failed", b"gateway root@gw unreachable (connection refused)"),
+        ("failed", b"gateway root@gw unreachable (connection refused)")]
+    assert told(b"S 5 2 \n") == [None, ("lost", b"connection lost: gateway root@gw lost"),
+                                 ("lost", b"connection lost: gateway root@gw lost")]
+    assert told(b"S 3 2.1 \n") == [None, ("failed", b"connection failed"), None]
+
+
+def _first(feed: Any) -> tuple[str, bytes | int] | None:
+    """The first line a feed was given, if any."""
+    if feed.queue.empty():
+        return None
+    line = feed.queue.get_nowait()
+    return (line.kind, line.data) if line is not None else None
