@@ -10,7 +10,8 @@ mode loses hosts to the daemons' own drops; ``-c 120`` for both, see
 CONNECT_TIMEOUT). For each mode: wall time, the client's whole CPU (apssh, and in
 the TakTuk mode the root ``taktuk`` and the ``ssh`` it runs: every process under
 the client, reaped), and the peak, over samples every 20 ms, of the open file
-descriptors and resident memory (PSS) summed over the client's process tree. The
+descriptors and resident memory (PSS) summed over the client's process tree, and
+of the ``ssh`` processes in it (the nodes the TakTuk root deploys itself). The
 relays TakTuk starts on the nodes run under the nodes' sshd: they are the nodes'
 cost, not the client's (here, one machine pays both).
 """
@@ -42,24 +43,26 @@ MAX_STARTUPS = "100:30:200"
 CONNECT_TIMEOUT = 120
 
 
-def footprint(pids: list[int]) -> tuple[int, int]:
+def footprint(pids: list[int]) -> tuple[int, int, int]:
     """Open file descriptors and proportional resident KiB (PSS: a page shared by n
-    processes counts 1/n in each), summed over ``pids``."""
-    fds = rss = 0
+    processes counts 1/n in each), summed over ``pids``, and how many of them are
+    ``ssh`` (in the TakTuk mode: the nodes the root deploys itself)."""
+    fds = rss = ssh = 0
     for pid in pids:
         try:
+            ssh += Path(f"/proc/{pid}/comm").read_text().strip() == "ssh"
             fds += len(os.listdir(f"/proc/{pid}/fd"))
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     rss += int(line.split()[1])
         except OSError:
             continue
-    return fds, rss
+    return fds, rss, ssh
 
 
 def measure(command: list[str]) -> dict[str, float]:
     """Wall, CPU (children included), hosts answering, peak fds and RSS of ``command``."""
-    peak = {"fds": 0, "rss": 0}
+    peak = {"fds": 0, "rss": 0, "ssh": 0}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out, stderr=err)
@@ -67,8 +70,9 @@ def measure(command: list[str]) -> dict[str, float]:
 
         def sample() -> None:
             while not done.wait(0.02):
-                fds, rss = footprint(tree(proc.pid))
+                fds, rss, ssh = footprint(tree(proc.pid))
                 peak["fds"], peak["rss"] = max(peak["fds"], fds), max(peak["rss"], rss)
+                peak["ssh"] = max(peak["ssh"], ssh)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -85,7 +89,7 @@ def measure(command: list[str]) -> dict[str, float]:
         print(f"{command[-2]}: failed hosts by reason: {dict(reasons.most_common(4))}",
               flush=True)
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "ok": ok,
-            "fds": peak["fds"], "rss": peak["rss"] / 1024}
+            "fds": peak["fds"], "rss": peak["rss"] / 1024, "ssh": peak["ssh"]}
 
 
 def compare(daemons: list[Sshd], keys: Keys, work: Path, hosts: int) -> None:
@@ -102,12 +106,12 @@ def compare(daemons: list[Sshd], keys: Keys, work: Path, hosts: int) -> None:
     print(f"\nhostname on {hosts} hosts ({len(daemons)} sshd, MaxStartups {MAX_STARTUPS}, "
           f"-c {CONNECT_TIMEOUT})")
     print(f"| {'mode':10} | hosts ok | wall s | client CPU s | CPU ms/host | peak fds "
-          "| peak PSS MiB |")
-    print("|---|---|---|---|---|---|---|")
+          "| peak PSS MiB | peak ssh |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, f in figures.items():
         print(f"| {name:10} | {int(f['ok']):>4}/{hosts} | {f['wall']:6.1f} | {f['cpu']:12.2f} "
               f"| {1000 * f['cpu'] / max(f['ok'], 1):11.2f} | {int(f['fds']):8} "
-              f"| {f['rss']:12.0f} |", flush=True)
+              f"| {f['rss']:12.0f} | {int(f['ssh']):8} |", flush=True)
     direct, tree_ = figures["direct"], figures["--taktuk"]
     print(f"taktuk/direct: CPU {tree_['cpu'] / direct['cpu']:.2f}x, fds "
           f"{tree_['fds'] / max(direct['fds'], 1):.2f}x, PSS {tree_['rss'] / direct['rss']:.2f}x,"
