@@ -24,7 +24,6 @@ from apssh.taktuk import (
     TaktukGroup,
     TaktukHost,
     TaktukRun,
-    command_line,
     connector,
     exit_result,
     parse_line,
@@ -145,20 +144,6 @@ async def test_run_cancelled_before_it_started_ends_its_jobs():
     (job,) = group.jobs()
     with pytest.raises(ApsshError, match="taktuk was stopped"):
         await asyncio.wait_for(job.co_run(), 30)
-
-
-def test_command_line_changes_login_and_connector_only_when_needed():
-    hosts = [TaktukHost("a", "u", 1), TaktukHost("b", "u", 1), TaktukHost("c", "v", 2)]
-    argv = command_line("taktuk", hosts, SshSettings(), [["broadcast", "exec", "[", "x", "]"]])
-    assert argv.count("-l") == 2 and argv.count("-c") == 2
-    assert argv.count("-b") == argv.count("-e") == 2  # one group per login and port
-    single = command_line("taktuk", hosts[:2], SshSettings(), [])
-    assert "-b" not in single and single.count("-c") == 1
-    assert [argv[i + 1] for i, word in enumerate(argv) if word == "-m"] == ["a", "b", "c"]
-    assert argv[-7:] == ["broadcast", "exec", "[", "x", "]", ";", "quit"]
-    assert "-w" not in argv
-    windowed = command_line("taktuk", hosts, SshSettings(), [], window=3)
-    assert windowed[windowed.index("-w") + 1] == "3"
 
 
 @pytest.mark.parametrize(("raw", "kind", "index", "data"), [
@@ -448,30 +433,6 @@ def test_window_is_taktuks(lab, fleet, capsys):
                          "echo ok")
     assert code == 0, err
     assert err.splitlines()[-1] == "apssh: 20 ok, 0 failed"
-
-
-@pytest.mark.parametrize("window", [None, 2])
-def test_root_deploys_at_most_its_arity(lab, fleet, window):
-    """The root's own connections (TakTuk's state 4 told by position 0) are bounded
-    by the arity: its children deploy the others; every host still runs. Not with
-    several deployment groups (two ports here), where TakTuk's -d may hang."""
-    hosts = [TaktukHost(address, "root", lab.port) for address in lab.hosts]
-    settings = SshSettings(keys=(str(lab.keys.client_key),),
-                           known_hosts=(str(lab.known_hosts),), config="none")
-    argv = command_line("taktuk", hosts, settings, [["broadcast", "exec", "[", "true", "]"]],
-                        arity=2, window=window)
-    assert argv[argv.index("-d") - 1:argv.index("-d") + 2] == ["-M", "-d", "2"]
-    state = argv.index(next(word for word in argv if word.startswith("state=")))
-    argv[state] = 'state=$line==4?"init $position\\n":undef'
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
-    told = done.stdout.split("\n")
-    assert sum(line == "init 0" for line in told) == 2
-    assert sum(line.startswith("init ") for line in told) == len(hosts)
-    assert sum(line.startswith("s ") for line in told) == len(hosts)
-    assert "-d" not in command_line("taktuk", hosts, settings, [], arity=None)
-    daemon, _ = fleet
-    two = [*hosts, TaktukHost(daemon.addresses[0], "root", daemon.port)]
-    assert "-d" not in command_line("taktuk", two, settings, [], arity=2)
 
 
 def _homes(users: list[str]) -> list[Path]:
