@@ -75,9 +75,6 @@ class _Hop:
     index: int | None = None
     nested: list[_Hop] = field(default_factory=list)
 
-    def key(self) -> tuple[str, str | None, int | None]:
-        return self.host.host, self.host.user, self.host.port
-
     def targets(self) -> list[int]:
         """The targets nested under it, at any depth."""
         found = []
@@ -104,22 +101,27 @@ def layout(hosts: Sequence[TaktukHost]) -> Layout:
     nested under them, a gateway named by several hosts (or a target itself) is
     one node; in the order of the hosts, each host its own node at its level."""
     top: list[_Hop] = []
+    # (a level's id, a host's name, user and port) -> the first node of that host
+    # at that level: each host is placed in constant time, not by scanning its level
+    first: dict[tuple[int, str, str | None, int | None], _Hop] = {}
+
+    def place(level: list[_Hop], hop: _Hop) -> _Hop:
+        level.append(hop)
+        return first.setdefault((id(level), hop.host.host, hop.host.user, hop.host.port), hop)
+
     for index, host in enumerate(hosts):
         level = top
         *hops, last = host.chain()
         for gateway in hops:
-            key = (gateway.host, gateway.user, gateway.port)
-            hop = next((h for h in level if h.key() == key), None)
+            hop = first.get((id(level), gateway.host, gateway.user, gateway.port))
             if hop is None:
-                hop = _Hop(gateway)
-                level.append(hop)
+                hop = place(level, _Hop(gateway))
             level = hop.nested
-        key = (last.host, last.user, last.port)
-        gateway_only = next((h for h in level if h.key() == key and h.index is None), None)
-        if gateway_only is not None:  # named as a gateway first, a target too
-            gateway_only.index = index
+        hop = first.get((id(level), last.host, last.user, last.port))
+        if hop is not None and hop.index is None:  # named as a gateway first, a target too
+            hop.index = index
         else:
-            level.append(_Hop(last, index=index))
+            place(level, _Hop(last, index=index))
     positions: dict[str, int] = {}
     gateways: dict[str, tuple[str, tuple[int, ...]]] = {}
 
