@@ -161,8 +161,9 @@ def jobs_in_order(
 
 def number_jobs(
     scheduler: PureScheduler, plans: dict[PureScheduler, Plan] | None = None
-) -> None:
-    """Give every job, nested ones included, its listing id (``1``, ``01``...).
+) -> list[AbstractJob]:
+    """Give every job, nested ones included, its listing id (``1``, ``01``...);
+    returns them in that order.
 
     Ids follow ``jobs_in_order()``; a nested scheduler takes one id, then its own
     jobs follow it. Ids are zero-padded to the width of the total count.
@@ -171,6 +172,7 @@ def number_jobs(
     width = len(str(len(jobs)))
     for counter, job in enumerate(jobs, 1):
         job._sched_id = f"{counter:0{width}d}"
+    return jobs
 
 
 def is_nested(job: AbstractJob) -> bool:

@@ -38,9 +38,7 @@ class ResumeError(SchedulerError, RecordError):
 
 def _all_jobs(scheduler: PureScheduler) -> list[AbstractJob]:
     """The jobs in listing order, numbered as a run numbers them."""
-    plans = graph.plan_tree(scheduler)
-    graph.number_jobs(scheduler, plans)
-    return graph.jobs_in_order(scheduler, plans)
+    return graph.number_jobs(scheduler, graph.plan_tree(scheduler))
 
 
 def done_jobs(scheduler: PureScheduler, run: dict[str, Any], where: Path
