@@ -25,8 +25,6 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from asynciojobs.events import wants_output
-
 from .deferred import Capture
 from .errors import MissingFileError, SudoError
 from .formatters import CaptureFormatter, Formatter, TailFormatter
@@ -46,8 +44,9 @@ class AbstractCommand:
     watchers: list[Any] | None = None
     #: the label of the job running this command (``{label}`` in output paths)
     job_label: str | None = None
-    #: (job, index) while a job that reports events runs this command
-    events: tuple[Any, int] | None = None
+    #: (job, index, emit) while a job runs this command for a run that wants its
+    #: output as events
+    events: tuple[Any, int, Any] | None = None
 
     def __init__(self, *, label: str | None = None, allowed_exits: Any = None,
                  verbose: bool = False, capture: Capture | None = None,
@@ -143,7 +142,7 @@ class AbstractCommand:
         label = self.label if self.label is not None else self.job_label
         with teeing(formatter, {"stdout": self.stdout, "stderr": self.stderr}, node,
                     label) as output:
-            if self.events is not None and wants_output():
+            if self.events is not None:
                 output = EventTee(output, *self.events, str(node.hostname))
             result = await node.run(self._line(node, command), x11_forwarding=x11,
                                     timeout=self.timeout, formatter=output, stdin=stdin)

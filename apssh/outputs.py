@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from asynciojobs.events import Output, emit
+from asynciojobs.events import Output
 
 from .errors import ApsshError
 from .formatters import EXTENDED_DATA_STDERR, Formatter, shorten_hostname
@@ -129,17 +129,24 @@ class OutputTee(Formatter):
         self.inner.line(line, datatype, hostname)
 
 
-class EventTee(OutputTee):
+class EventTee(Formatter):
     """Hands each chunk to ``inner``, after sending it as an ``Output`` event of the
-    run (for its records and live views), bytes as received."""
+    run (for its records and live views), bytes as received. One is made for each
+    command a run listens to: it holds its fields and nothing else (no
+    ``Formatter.__init__``: it never formats)."""
 
-    def __init__(self, inner: Formatter, job: Any, index: int, host: str) -> None:
-        super().__init__(inner, {})
-        self.job, self.index, self.host = job, index, host
+    def __init__(self, inner: Formatter, job: Any, index: int,
+                 emit: Callable[[Output], None], host: str) -> None:
+        self.inner, self.job, self.index, self.emit, self.host = (
+            inner, job, index, emit, host)
 
-    def _copy(self, raw: bytes, datatype: int | None) -> None:
-        emit(Output(job=self.job, node=self.host, index=self.index, data=raw,
-                    stream="stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"))
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        self.emit(Output(job=self.job, node=self.host, index=self.index, data=raw,
+                         stream="stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"))
+        self.inner.data(raw, datatype, hostname)
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        self.data(line.encode(), datatype, hostname)
 
 
 @contextlib.contextmanager

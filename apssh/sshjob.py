@@ -169,7 +169,16 @@ class SshJob(AbstractJob):
             bus = events.emitting()
             if bus is None:
                 return await cmd.co_run(self.node)
-            return await self._run_emitting(bus, index, cmd, tries)
+            # told here rather than in a coroutine around co_run(): each await in
+            # the command passes through every coroutine between it and the task
+            told = self._command_started(bus, index, cmd, tries)
+            try:
+                result = await cmd.co_run(self.node)
+            except BaseException as exc:
+                self._command_ended(bus, told, cmd, None, exc)
+                raise
+            self._command_ended(bus, told, cmd, result, None)
+            return result
 
         if not cmd.retries:
             return await attempt(), 1
@@ -187,37 +196,37 @@ class SshJob(AbstractJob):
         return await with_retries(attempt, retries=cmd.retries, bad_result=bad_result,
                                   bad_exception=connection_problem, before_retry=before_retry)
 
-    async def _run_emitting(self, bus: events.Bus, index: int, cmd: AbstractCommand,
-                            attempt: int) -> Any:
-        """Run ``cmd`` once, telling the run's subscribers when it starts and ends."""
-        node, label = str(self.node.hostname), cmd.get_label_line()
-        began = time.time()
-        bus.emit(events.CommandStarted(job=self, node=node, index=index, command=label,
-                                       attempt=attempt, time=began))
-        cmd.events = (self, index)
-        outcome, status, why = "failed", None, None
-        try:
-            result = await cmd.co_run(self.node)
-        except asyncio.CancelledError:
+    def _command_started(self, bus: events.Bus, index: int, cmd: AbstractCommand,
+                         attempt: int) -> events.CommandStarted:
+        """Tell the run's subscribers that ``cmd`` starts; what they were told."""
+        told = events.CommandStarted(job=self, node=str(self.node.hostname), index=index,
+                                     command=cmd.get_label_line(), attempt=attempt)
+        bus.emit(told)
+        if bus.output:
+            cmd.events = (self, index, bus.emit)
+        return told
+
+    def _command_ended(self, bus: events.Bus, told: events.CommandStarted,
+                       cmd: AbstractCommand, result: Any, exc: BaseException | None) -> None:
+        """Tell the run's subscribers how the command ``told`` about ended."""
+        cmd.events = None
+        status, why = None, None
+        if isinstance(exc, asyncio.CancelledError):
             outcome, why = "cancelled", "cancelled"
-            raise
-        except BaseException as exc:
-            outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
-            why = reason(exc)
-            raise
+        elif exc is not None:
+            outcome, why = ("timeout" if isinstance(exc, TimeoutError) else "failed"), reason(exc)
         else:
             status = result if isinstance(result, int | str) else None
             if cmd.allows(result):
                 outcome = "ok"
             else:
+                outcome = "failed"
                 why = f"exit {result}" if isinstance(result, int) else f"{result}"
-            return result
-        finally:
-            cmd.events = None
-            now = time.time()
-            bus.emit(events.CommandEnded(job=self, node=node, index=index, command=label,
-                                         outcome=outcome, status=status, reason=why,
-                                         duration=now - began, attempt=attempt, time=now))
+        now = time.time()
+        bus.emit(events.CommandEnded(job=self, node=told.node, index=told.index,
+                                     command=told.command, outcome=outcome, status=status,
+                                     reason=why, duration=now - told.time,
+                                     attempt=told.attempt, time=now))
 
     async def _run_commands(self) -> Any:
         last_failure: Any = 0

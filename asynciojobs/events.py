@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .job import AbstractJob
@@ -64,8 +64,9 @@ logger = logging.getLogger("asynciojobs")
 class Event:
     """Something that happened, at ``time`` (seconds since the epoch)."""
 
-    #: a short dotted name: ``job.ended``, ``command.started``...
-    kind: ClassVar[str] = "event"
+    #: a short dotted name: ``job.ended``, ``command.started``... (a field, not a
+    #: class constant, so that encoders of dataclasses such as orjson write it)
+    kind: str = field(default="event", init=False, repr=False)
     time: float = field(default_factory=time.time)
 
 
@@ -73,7 +74,7 @@ class Event:
 class RunStarted(Event):
     """A scheduler starts running its jobs."""
 
-    kind: ClassVar[str] = "run.started"
+    kind: str = field(default="run.started", init=False, repr=False)
     scheduler: Any
 
 
@@ -82,7 +83,7 @@ class RunEnded(Event):
     """A scheduler's run ended: ``outcome`` is ``ok``, ``critical``, ``timeout``,
     ``cancelled`` or ``aborted``; ``reason`` says why in one line when not ok."""
 
-    kind: ClassVar[str] = "run.ended"
+    kind: str = field(default="run.ended", init=False, repr=False)
     scheduler: Any
     outcome: str
     reason: str | None = None
@@ -92,7 +93,7 @@ class RunEnded(Event):
 class JobStarted(Event):
     """A job's requirements are met and it starts."""
 
-    kind: ClassVar[str] = "job.started"
+    kind: str = field(default="job.started", init=False, repr=False)
     job: AbstractJob
 
 
@@ -102,7 +103,7 @@ class JobEnded(Event):
     its run) or ``stopped`` (a forever job stopped at the end of a run that went
     well); ``reason`` is the failure in one line."""
 
-    kind: ClassVar[str] = "job.ended"
+    kind: str = field(default="job.ended", init=False, repr=False)
     job: AbstractJob
     outcome: str
     reason: str | None = None
@@ -113,7 +114,7 @@ class JobEnded(Event):
 class CommandStarted(Event):
     """A job starts its ``index``-th command (from 0) on ``node``."""
 
-    kind: ClassVar[str] = "command.started"
+    kind: str = field(default="command.started", init=False, repr=False)
     job: AbstractJob | None
     node: str
     index: int
@@ -127,7 +128,7 @@ class CommandEnded(Event):
     None when it did not get that far; ``outcome`` is ``ok``, ``failed``,
     ``timeout`` or ``cancelled``; ``reason`` the failure in one line."""
 
-    kind: ClassVar[str] = "command.ended"
+    kind: str = field(default="command.ended", init=False, repr=False)
     job: AbstractJob | None
     node: str
     index: int
@@ -143,7 +144,7 @@ class CommandEnded(Event):
 class Output(Event):
     """Bytes a command printed, as received (``stream``: ``stdout`` or ``stderr``)."""
 
-    kind: ClassVar[str] = "output"
+    kind: str = field(default="output", init=False, repr=False)
     job: AbstractJob | None
     node: str
     index: int
@@ -155,7 +156,7 @@ class Output(Event):
 class ConnectionOpened(Event):
     """A connection to ``node`` is up (``duration``: how long it took)."""
 
-    kind: ClassVar[str] = "connection.opened"
+    kind: str = field(default="connection.opened", init=False, repr=False)
     node: str
     user: str | None = None
     duration: float | None = None
@@ -165,7 +166,7 @@ class ConnectionOpened(Event):
 class ConnectionFailed(Event):
     """A connection to ``node`` could not be made."""
 
-    kind: ClassVar[str] = "connection.failed"
+    kind: str = field(default="connection.failed", init=False, repr=False)
     node: str
     reason: str
     duration: float | None = None
@@ -175,7 +176,7 @@ class ConnectionFailed(Event):
 class ConnectionClosed(Event):
     """A connection to ``node`` ended: ``reason`` None when closed normally."""
 
-    kind: ClassVar[str] = "connection.closed"
+    kind: str = field(default="connection.closed", init=False, repr=False)
     node: str
     reason: str | None = None
 
@@ -289,7 +290,7 @@ def describe(event: Event) -> str:
     """One line for a person: the event's kind and its fields."""
     parts = [event.kind]
     for item in fields(event):
-        if item.name in ("time", "data"):
+        if item.name in ("kind", "time", "data"):
             continue
         name, value = item.name, getattr(event, item.name)
         if value is None:

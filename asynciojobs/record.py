@@ -6,9 +6,12 @@ under ``DIR``, named by the time the run started so that runs sort by time, and
 never reused (``2026-11-30@15-04-05``, then ``.002``...). It holds:
 
 - ``run.json``: the run, its jobs, their commands, the nodes (schema in
-  docs/records.md, versioned by its ``schema`` field), rewritten as jobs end
-  (at most once a second) and at the end, so that a run killed half-way still
-  tells what it did;
+  docs/records.md, versioned by its ``schema`` field). Written when the run
+  starts, rewritten at most once a second while jobs end, and at the end;
+- ``events.jsonl``: the run's events, one JSON object per line, appended at each
+  of these writes. At the end they are folded into ``run.json``'s jobs; a run
+  killed half-way leaves some not folded yet, which ``read_run()`` folds (see
+  ``runfile.py``): either way, the record tells what the run did;
 - ``output/<node>.stdout`` and ``output/<node>.stderr``: what the commands on that
   node printed, bytes as received, in the order they came (one file per node and
   stream: a record of 1,000 commands does not create 1,000 files). Each command's
@@ -26,28 +29,38 @@ never reused (``2026-11-30@15-04-05``, then ``.002``...). It holds:
 from __future__ import annotations
 
 import json
-import os
-import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
 from .events import (
-    CommandEnded,
-    CommandStarted,
     ConnectionClosed,
     ConnectionFailed,
     ConnectionOpened,
     Event,
     JobEnded,
-    JobStarted,
     Output,
     RunEnded,
     RunStarted,
     node_of,
+)
+from .runfile import (
+    LOG,
+    SCHEMA,
+    RecordError,
+    command_output,
+    draw,
+    dumps,
+    fold,
+    output_file,
+    read_log,
+    read_run,
+    safe_name,
+    write_atomically,
 )
 
 if TYPE_CHECKING:
@@ -56,33 +69,15 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA", "Record", "RecordError", "command_output", "draw", "new_run_dir",
            "read_run"]
 
-#: the ``schema`` of the ``run.json`` written here; tools check it before reading
-SCHEMA = "nepi-ng.run/1"
+#: how many events are encoded together (into one line of the log): few enough
+#: that they are not kept long (Python's collector would go through them again)
+BATCH = 256
 
-#: how often (seconds) ``run.json`` is rewritten while jobs end, at most: also never
-#: more than 5% of the time (a big run.json is written less often)
+#: how often (seconds) the log is appended to and ``run.json`` rewritten while
+#: jobs end, at most: also never more than 5% of the time
 SAVE_EVERY = 1.0
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
-
-
-class RecordError(ValueError):
-    """A directory that holds no record this version reads; the message is one line."""
-
-
-def read_run(path: str | Path) -> dict[str, Any]:
-    """The ``run.json`` of the record at ``path`` (``RecordError`` if there is none
-    this version reads)."""
-    where = Path(path) / "run.json"
-    try:
-        run = json.loads(where.read_text())
-    except (OSError, ValueError) as exc:
-        raise RecordError(f"{where}: cannot read a record: {exc}") from None
-    schema = run.get("schema") if isinstance(run, dict) else None
-    if schema != SCHEMA:
-        raise RecordError(f"{where}: not a nepi-ng run record this version reads "
-                          f"(schema {schema!r}, expected {SCHEMA!r})")
-    return run
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 
 def new_run_dir(parent: str | Path | None = None) -> Path:
@@ -100,10 +95,13 @@ def new_run_dir(parent: str | Path | None = None) -> Path:
             path = base.with_name(f"{base.name}.{number:03d}")
 
 
-def safe_name(name: str) -> str:
-    """``name`` as one path component that stays where it is put."""
-    cleaned = _UNSAFE.sub("_", name) or "_"
-    return "_" if cleaned.strip(".") == "" else cleaned
+class _Ids(dict[Any, Any]):
+    """Jobs (and schedulers) to the ids the log names them by; orjson asks it for
+    what it cannot encode itself (a dict lookup, in C, for every known job)."""
+
+    def __missing__(self, key: Any) -> Any:
+        repr_id = getattr(key, "repr_id", None)
+        return repr_id() if callable(repr_id) else str(key)
 
 
 class Record:
@@ -139,135 +137,71 @@ class Record:
         self.ended: float | None = None
         self.outcome: str | None = None
         self.reason: str | None = None
-        self._jobs: dict[AbstractJob, dict[str, Any]] = {}
-        self._commands: dict[tuple[Any, str, int], dict[str, Any]] = {}
+        #: the jobs' entries of ``run.json`` as encoded (before the log is folded in)
+        self._jobs = b"[]"
+        self._ids = _Ids({None: None})
+        #: the events not encoded yet, and those encoded but not in the log yet
+        self._batch: list[Any] = []
+        self._lines: list[bytes] = []
+        self._log: IO[bytes] | None = None
+        #: how many bytes of the log ``_jobs`` holds already
+        self._folded = 0
         self._nodes: dict[str, dict[str, Any]] = {}
         self._files: dict[tuple[str, str], IO[bytes]] = {}
         self._sizes: dict[tuple[str, str], int] = {}
-        self._relative: dict[tuple[str, str], str] = {}
-        #: each job's entry as encoded when it ended (or by the last save), until an
-        #: event changes it: a save encodes only the others
-        self._encoded: dict[AbstractJob, bytes] = {}
         self._next_save = 0.0
         self.drawings: dict[str, str] = {}
 
     # ----- events
     def __call__(self, event: Event) -> None:
-        """The subscriber: record ``event``."""
+        """The subscriber: record ``event``. Most events are only kept, to be
+        encoded by the batch (see ``_encode()``); a few also change the record."""
         handler = self.handlers.get(type(event))
         if handler is not None:
             handler(self, event)
+            return
+        batch = self._batch
+        batch.append(event)
+        if len(batch) >= BATCH:
+            self._encode()
 
-    def _command_started(self, event: CommandStarted) -> None:
-        entry = self._command(event.job, event.node, event.index, event.command)
-        entry["start"], entry["attempts"], entry["outcome"] = (
-            event.time, event.attempt, "running")
-
-    def _command_ended(self, event: CommandEnded) -> None:
-        entry = self._command(event.job, event.node, event.index, event.command)
-        entry["end"], entry["duration"], entry["outcome"] = (
-            event.time, event.duration, event.outcome)
-        entry["status"], entry["reason"], entry["attempts"] = (
-            event.status, event.reason, event.attempt)
-
-    def _job_started(self, event: JobStarted) -> None:
-        self._encoded.pop(event.job, None)
-        entry = self._job(event.job)
-        entry["start"], entry["outcome"] = event.time, "running"
+    def _encode(self) -> None:
+        """Encode the events kept so far as one line of the log: one orjson call
+        for the batch, jobs named by their ids."""
+        batch, self._batch = self._batch, []
+        try:
+            line = orjson.dumps(batch, default=self._ids.__getitem__, option=_NEWLINE)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits
+            values = [{item.name: getattr(event, item.name) for item in fields(event)}
+                      if not isinstance(event, dict) else event for event in batch]
+            line = json.dumps(values, default=self._ids.__getitem__).encode() + b"\n"
+        self._lines.append(line)
 
     def _job_ended(self, event: JobEnded) -> None:
-        entry = self._job(event.job)
-        entry["end"], entry["duration"], entry["outcome"], entry["reason"] = (
-            event.time, event.duration, event.outcome, event.reason)
-        # encoded once, as it ends: a save then encodes only the jobs still running
-        self._encoded[event.job] = _dumps(entry)
+        self._batch.append(event)
         if event.time >= self._next_save:
             self.save()
-
-    def _run_started(self, event: RunStarted) -> None:
-        if self.scheduler is None:
-            self._open(event)
-
-    def _run_ended(self, event: RunEnded) -> None:
-        if event.scheduler is self.scheduler:
-            self.ended, self.outcome, self.reason = event.time, event.outcome, event.reason
-            self.close()
-
-    def _open(self, event: RunStarted) -> None:
-        from . import graph, listing
-
-        self.scheduler, self.started = event.scheduler, event.time
-        plans = graph.plan_tree(self.scheduler)
-        if self.scenario is None:
-            lines = listing.list_lines(self.scheduler, plans, True, False)
-            self.scenario = "".join(line + "\n" for line in lines)
-        scenario = self.path / self.scenario_name
-        if self.previous is None or not scenario.exists():
-            scenario.write_text(self.scenario)
-        for job in graph.jobs_in_order(self.scheduler, plans):
-            self._job(job)
-        self._next_save = self.started + SAVE_EVERY  # a run of a second writes it once
-
-    def _job(self, job: AbstractJob) -> dict[str, Any]:
-        entry = self._jobs.get(job)
-        if entry is None and self.previous is not None and job in self.scheduler._skip:
-            kept = self._kept.get(job.repr_id())
-            if kept is not None:
-                entry = self._jobs[job] = kept
-        if entry is None:
-            parent = job.scheduler
-            entry = self._jobs[job] = {
-                "id": job.repr_id(), "label": job._get_text_label(),
-                "type": type(job).__name__, "node": node_of(job),
-                "scheduler": (parent.repr_id()  # type: ignore[union-attr]
-                              if parent is not self.scheduler
-                              and getattr(parent, "is_scheduler", False) else None),
-                "requires": [req.repr_id() for req in job.required],
-                "critical": job.is_critical(), "forever": job.forever,
-                "start": None, "end": None, "duration": None,
-                "outcome": "not run", "reason": None, "commands": [],
-            }
-        return entry
-
-    def _command(self, job: Any, node: str, index: int, command: str) -> dict[str, Any]:
-        """The entry of a command, made on first sight; its job's is to encode again."""
-        self._encoded.pop(job, None)
-        key = (job, node, index)
-        entry = self._commands.get(key)
-        if entry is None:
-            entry = self._commands[key] = {
-                "index": index, "node": node, "command": command, "start": None,
-                "end": None, "duration": None, "outcome": "not run", "status": None,
-                "reason": None, "attempts": 0, "stdout": None, "stderr": None,
-            }
-            if job is not None:
-                self._job(job)["commands"].append(entry)
-        return entry
 
     def _output(self, event: Output) -> None:
         key = (event.node, event.stream)
         out = self._files.get(key)
         if out is None:
-            relative = self._relative[key] = (
-                f"output/{safe_name(event.node)}.{safe_name(event.stream)}")
             (self.path / "output").mkdir(exist_ok=True)
-            out = self._files[key] = open(self.path / relative, "ab")  # noqa: SIM115
+            out = self._files[key] = open(  # noqa: SIM115
+                self.path / output_file(event.node, event.stream), "ab")
             self._sizes[key] = out.tell()
         offset = self._sizes[key]
         out.write(event.data)
         self._sizes[key] = offset + len(event.data)
-        entry = self._command(event.job, event.node, event.index, "")
-        kept = entry[event.stream]
-        if kept is None:
-            kept = entry[event.stream] = {"file": self._relative[key], "segments": []}
-        segments = kept["segments"]
-        if segments and segments[-1][0] + segments[-1][1] == offset:
-            segments[-1][1] += len(event.data)  # what follows its own last bytes
-        else:
-            segments.append([offset, len(event.data)])
+        # the event without its bytes, but where they are
+        self._batch.append({"kind": "output", "time": event.time, "job": event.job,
+                            "node": event.node, "index": event.index,
+                            "stream": event.stream, "offset": offset,
+                            "length": len(event.data)})
 
     def _connection(self, event: ConnectionOpened | ConnectionFailed | ConnectionClosed
                     ) -> None:
+        self._batch.append(event)
         entry = self._nodes.setdefault(event.node, {
             "connected": None, "connect_duration": None, "failed": None, "closed": None,
             "close_reason": None, "connections": 0})
@@ -279,10 +213,67 @@ class Record:
         else:
             entry.update(closed=event.time, close_reason=event.reason)
 
+    def _run_started(self, event: RunStarted) -> None:
+        if self.scheduler is None:
+            self._open(event)
+        self._batch.append(event)
+
+    def _run_ended(self, event: RunEnded) -> None:
+        self._batch.append(event)
+        if event.scheduler is self.scheduler:
+            self.ended, self.outcome, self.reason = event.time, event.outcome, event.reason
+            self.close()
+
+    def _open(self, event: RunStarted) -> None:
+        from . import graph, listing
+
+        self.scheduler, self.started = event.scheduler, event.time
+        self._ids[self.scheduler] = None
+        plans = graph.plan_tree(self.scheduler)
+        if self.scenario is None:
+            lines = listing.list_lines(self.scheduler, plans, True, False)
+            self.scenario = "".join(line + "\n" for line in lines)
+        scenario = self.path / self.scenario_name
+        if self.previous is None or not scenario.exists():
+            scenario.write_text(self.scenario)
+        entries = []
+        for job in graph.jobs_in_order(self.scheduler, plans):
+            entry = self._entry(job)
+            self._ids[job] = entry["id"]
+            entries.append(entry)
+        self._jobs = dumps(entries)
+        self._log = open(self.path / LOG, "ab")  # noqa: SIM115
+        self._folded = self._log.tell()  # a resumed record's log is in its jobs
+        self.save()
+        self._next_save = self.started + SAVE_EVERY  # a run of a second writes it twice
+
+    def _entry(self, job: AbstractJob) -> dict[str, Any]:
+        """A job's entry in ``run.json`` as the run starts: as the record kept it
+        for a job a resumed run skips, else before it ran."""
+        if self.previous is not None and job in self.scheduler._skip:
+            kept = self._kept.get(job.repr_id())
+            if kept is not None:
+                return kept
+        parent = job.scheduler
+        return {
+            "id": job.repr_id(), "label": job._get_text_label(),
+            "type": type(job).__name__, "node": node_of(job),
+            "scheduler": (parent.repr_id()  # type: ignore[union-attr]
+                          if parent is not self.scheduler
+                          and getattr(parent, "is_scheduler", False) else None),
+            "requires": [req.repr_id() for req in job.required],
+            "critical": job.is_critical(), "forever": job.forever,
+            "start": None, "end": None, "duration": None,
+            "outcome": "not run", "reason": None, "commands": [],
+        }
+
     # ----- the files
     def as_dict(self) -> dict[str, Any]:
-        """What ``run.json`` holds now."""
-        return {**self._head(), "jobs": list(self._jobs.values())}
+        """What ``run.json`` holds now, with the events so far folded in."""
+        self._append()
+        jobs = orjson.loads(self._jobs)
+        fold(jobs, read_log(self.path / LOG, self._folded))
+        return {**self._head(), "jobs": jobs}
 
     def _head(self) -> dict[str, Any]:
         """``as_dict()`` but its jobs."""
@@ -303,6 +294,8 @@ class Record:
             "nodes": self._nodes,
             "drawings": self.drawings,
             "runs": self._runs(),
+            "events": LOG,
+            "events_folded": self._folded,
         }
 
     def _runs(self) -> list[dict[str, Any]]:
@@ -314,135 +307,56 @@ class Record:
                 "skipped": len(self.scheduler._skip) if self.scheduler is not None else 0}
         return [*earlier, this]
 
-    def save(self) -> None:
-        """Write ``run.json`` (atomically: a reader never sees half a file), after
-        the outputs received so far."""
-        began = time.time()
+    def _append(self) -> None:
+        """Append the events so far to the log, after the outputs received so far."""
         for out in self._files.values():
             out.flush()
-        head, encoded = self._head(), self._encoded
-        jobs = b",".join(encoded.get(job) or encoded.setdefault(job, _dumps(entry))
-                         for job, entry in self._jobs.items())
-        # the jobs last: they are most of the file, and most are encoded already
-        _write(self.path / "run.json", _dumps(head)[:-1] + b',"jobs":[' + jobs + b"]}\n")
+        if self._batch:
+            self._encode()
+        if self._log is not None and self._lines:
+            self._log.write(b"".join(self._lines))
+            self._lines.clear()
+            self._log.flush()
+
+    def save(self) -> None:
+        """Append the events so far to the log and write ``run.json`` (atomically:
+        a reader never sees half a file)."""
+        began = time.time()
+        self._append()
+        head = self._head()
+        write_atomically(self.path / "run.json",
+                         dumps(head)[:-1] + b',"jobs":' + self._jobs + b"}\n")
         if head["variables"] is not None:
-            _write(self.path / "variables.json", _dumps(head["variables"]) + b"\n")
+            write_atomically(self.path / "variables.json", dumps(head["variables"]) + b"\n")
         now = time.time()
         self._next_save = now + max(SAVE_EVERY, 20 * (now - began))
 
     def close(self) -> None:
-        """Close the output files, draw the graph and the timeline, save ``run.json``."""
+        """Close the files; draw the graph and the timeline, and then fold the log
+        into ``run.json`` (the drawings needed it folded); save ``run.json``.
+
+        Without drawings the log stays as it is: folding it costs more than the
+        rest of the record (~10 us per job), and whoever reads the record folds it
+        (``read_run()``, ``nepi-ng report``)."""
+        self._append()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         for out in self._files.values():
             out.close()
         self._files.clear()
         if self.scheduler is not None and self.draw:
-            self.drawings.update(draw(self.path, self.as_dict()))
+            run = self.as_dict()
+            self.drawings.update(draw(self.path, run))
+            self._jobs, self._folded = dumps(run["jobs"]), (self.path / LOG).stat().st_size
         self.save()
 
 
-#: what each kind of event does to a record
+#: the events that change a record beyond being logged (the others are only kept
+#: for the log: job and command starts and ends, any other kind)
 Record.handlers = {
-    Output: Record._output, CommandStarted: Record._command_started,
-    CommandEnded: Record._command_ended, JobStarted: Record._job_started,
-    JobEnded: Record._job_ended, ConnectionOpened: Record._connection,
-    ConnectionFailed: Record._connection, ConnectionClosed: Record._connection,
-    RunStarted: Record._run_started, RunEnded: Record._run_ended,
+    Output: Record._output, JobEnded: Record._job_ended,
+    ConnectionOpened: Record._connection, ConnectionFailed: Record._connection,
+    ConnectionClosed: Record._connection, RunStarted: Record._run_started,
+    RunEnded: Record._run_ended,
 }
-
-
-def draw(record: str | Path, run: dict[str, Any]) -> dict[str, str]:
-    """Draw ``graph.svg`` (from ``graph.dot``) and ``timeline.svg`` (from ``run``)
-    in ``record``; what was drawn, or why not, by drawing."""
-    from .dot import run_dot
-    from .timeline import COLOURS, draw_timeline
-
-    where, drawings = Path(record), {}
-    try:
-        (where / "graph.dot").write_text(graph_of(run, COLOURS))
-        run_dot((where / "graph.dot").read_text(), "svg", where / "graph.svg")
-        drawings["graph"] = "graph.svg"
-    except Exception as exc:
-        drawings["graph"] = f"not drawn: {exc}"
-    try:
-        draw_timeline(run, where / "timeline.svg")
-        drawings["timeline"] = "timeline.svg"
-    except Exception as exc:
-        drawings["timeline"] = f"not drawn: {exc}"
-    return drawings
-
-
-def graph_of(run: dict[str, Any], colours: dict[str, str]) -> str:
-    """The DOT text of a recorded run: its jobs filled with the colour of their
-    outcome, nested schedulers as clusters, an edge per requirement."""
-    def quoted(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    inside: dict[str | None, list[dict[str, Any]]] = {}
-    for job in run["jobs"]:
-        inside.setdefault(job["scheduler"], []).append(job)
-    lines = ["digraph run {", "node [shape=box, style=\"rounded,filled\", fontsize=10];"]
-
-    def walk(parent: str | None) -> None:
-        for job in inside.get(parent, []):
-            if job["id"] in inside:  # a nested scheduler
-                lines.append(f"subgraph cluster_{job['id']} {{ label={quoted(job['label'])};")
-                walk(job["id"])
-                lines.append("}")
-                continue
-            where = f"\\n@{job['node']}" if job.get("node") else ""
-            label = quoted(f"{job['id']} {job['label']}") [:-1] + where + '"'
-            colour = colours.get(job["outcome"], "#eeeeee")
-            lines.append(f"j{job['id']} [label={label}, fillcolor=\"{colour}\"];")
-    walk(None)
-
-    def anchor(job_id: str) -> tuple[str, str | None]:
-        """The node an edge of ``job_id`` attaches to, and its cluster if nested."""
-        if job_id not in inside:
-            return f"j{job_id}", None
-        first = anchor(inside[job_id][0]["id"])[0] if inside[job_id] else f"j{job_id}"
-        return first, f"cluster_{job_id}"
-
-    for job in run["jobs"]:
-        for required in job["requires"]:
-            (tail, ltail), (head, lhead) = anchor(required), anchor(job["id"])
-            extra = [f"ltail={ltail}"] * bool(ltail) + [f"lhead={lhead}"] * bool(lhead)
-            lines.append(f"{tail} -> {head}" + (f" [{', '.join(extra)}]" if extra else "")
-                         + ";")
-    lines.insert(1, "compound=true;")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def command_output(record: str | Path, command: dict[str, Any], stream: str = "stdout"
-                   ) -> bytes:
-    """What ``command`` (an entry of ``run.json``) printed on ``stream``, as received."""
-    kept = command.get(stream)
-    if not kept:
-        return b""
-    outputs = (Path(record) / "output").resolve()
-    where = (Path(record) / kept["file"]).resolve()
-    if outputs not in where.parents:  # a run.json written by hand, or tampered with
-        raise RecordError(f"{record}: run.json names {kept['file']!r}, outside output/")
-    parts = []
-    with open(where, "rb") as source:
-        for offset, length in kept["segments"]:
-            source.seek(offset)
-            parts.append(source.read(length))
-    return b"".join(parts)
-
-
-def _dumps(data: Any) -> bytes:
-    """``data`` as JSON on one line (what JSON cannot say as itself, as its
-    ``str()``): orjson encodes a job's entry 14 times faster than json's C encoder,
-    which remains for what orjson refuses (an integer beyond 64 bits)."""
-    try:
-        return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:
-        return json.dumps(data, default=str).encode()
-
-
-def _write(path: Path, data: bytes) -> None:
-    """``data`` in ``path``, atomically: a reader never sees half a file."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

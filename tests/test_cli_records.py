@@ -57,7 +57,7 @@ def test_json_is_run_json_and_the_latest_record_is_read(
     recorded_run(tmp_path)
     assert main(["report", "--json", str(tmp_path)]) == 0
     run = json.loads(capsys.readouterr().out)
-    assert run["schema"] == "nepi-ng.run/1" and len(run["jobs"]) == 4
+    assert run["schema"] == "nepi-ng.run/2" and len(run["jobs"]) == 4
 
 
 async def _nothing() -> None:

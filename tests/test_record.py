@@ -9,7 +9,7 @@ from pathlib import Path
 
 from asynciojobs import Job, PureScheduler, Scheduler, events
 from asynciojobs.events import CommandEnded, CommandStarted, Output
-from asynciojobs.record import SCHEMA, Record, command_output, new_run_dir
+from asynciojobs.record import SCHEMA, Record, command_output, new_run_dir, read_run
 
 
 async def value(x: object) -> object:
@@ -40,8 +40,9 @@ def test_a_recorded_run_keeps_jobs_times_outcomes_and_drawings(tmp_path: Path) -
     sched = Scheduler(a, b, c)
     assert sched.run(record=tmp_path)
     run_dir = only_dir(tmp_path)
-    run = load(run_dir)
+    run = load(run_dir)  # drawn: the log is folded into run.json itself
     assert run["schema"] == SCHEMA
+    assert run["events_folded"] == (run_dir / "events.jsonl").stat().st_size
     assert run["outcome"] == "ok" and run["duration"] >= 0
     jobs = {job["label"]: job for job in run["jobs"]}
     assert [jobs[name]["outcome"] for name in ("first", "second", "third")] == [
@@ -138,9 +139,10 @@ def test_the_subscription_ends_with_the_run(tmp_path: Path) -> None:
     assert not (tmp_path / "two").exists()
 
 
-def test_each_save_writes_what_changed_since_the_last(tmp_path: Path) -> None:
-    """Saves reuse the encoding of jobs nothing happened to since: a job that
-    starts, prints or ends after a save shows it in the next one."""
+def test_a_record_reads_the_same_at_every_save_and_after_its_end(tmp_path: Path) -> None:
+    """While a run goes on, events are appended to the log and read_run() folds
+    them into run.json's jobs; without drawings, they are left in the log at the
+    end too (a record that draws folds them: the test above reads run.json raw)."""
     async def nothing() -> None:
         return None
 
@@ -149,17 +151,29 @@ def test_each_save_writes_what_changed_since_the_last(tmp_path: Path) -> None:
     sched = Scheduler(a, b)
     record = Record(tmp_path, draw=False)
     record(events.RunStarted(scheduler=sched, time=1.0))
+    assert [job["outcome"] for job in read_run(record.path)["jobs"]] == ["not run"] * 2
     record(events.JobStarted(job=a, time=2.0))
     record.save()
-    assert [job["outcome"] for job in load(record.path)["jobs"]] == ["running", "not run"]
+    assert [job["outcome"] for job in read_run(record.path)["jobs"]] == ["running", "not run"]
+    assert [job["outcome"] for job in load(record.path)["jobs"]] == ["not run"] * 2
     record(events.JobEnded(job=a, outcome="ok", time=3.0, duration=1.0))
     record(events.JobStarted(job=b, time=3.0))
     record.save()
-    first, second = load(record.path)["jobs"]
+    first, second = read_run(record.path)["jobs"]
     assert (first["outcome"], first["end"], second["outcome"]) == ("ok", 3.0, "running")
     record(Output(job=b, node="n1", index=0, stream="stdout", data=b"late\n"))
     record.save()
-    (command,) = load(record.path)["jobs"][1]["commands"]
+    (command,) = read_run(record.path)["jobs"][1]["commands"]
     assert command_output(record.path, command) == b"late\n"
-    assert load(record.path) == json.loads(json.dumps(record.as_dict()))
-    record.close()
+    assert read_run(record.path) == json.loads(json.dumps(record.as_dict()))
+    record(events.JobEnded(job=b, outcome="ok", time=4.0, duration=1.0))
+    record(events.RunEnded(scheduler=sched, outcome="ok", time=4.0))
+    raw, run = load(record.path), read_run(record.path)
+    assert raw["events_folded"] == 0 and raw["outcome"] == run["outcome"] == "ok"
+    assert [job["outcome"] for job in raw["jobs"]] == ["not run"] * 2
+    assert [job["outcome"] for job in run["jobs"]] == ["ok", "ok"]
+    kinds = [event["kind"] for line in
+             (record.path / "events.jsonl").read_text().splitlines()
+             for event in json.loads(line)]
+    assert kinds == ["run.started", "job.started", "job.ended", "job.started", "output",
+                     "job.ended", "run.ended"]
