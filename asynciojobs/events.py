@@ -60,61 +60,62 @@ Subscriber = Callable[["Event"], None]
 logger = logging.getLogger("asynciojobs")
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class Event:
     """Something that happened, at ``time`` (seconds since the epoch)."""
 
-    #: a short dotted name: ``job.ended``, ``command.started``... (a field, not a
-    #: class constant, so that encoders of dataclasses such as orjson write it)
-    kind: str = field(default="event", init=False, repr=False)
+    #: a short dotted name: ``job.ended``, ``command.started``..., given by the
+    #: class (never pass it); a field of each event, not a class constant, so that
+    #: encoders of dataclasses (orjson) write it with the others
+    kind: str = field(default="event", repr=False)
     time: float = field(default_factory=time.time)
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class RunStarted(Event):
     """A scheduler starts running its jobs."""
 
-    kind: str = field(default="run.started", init=False, repr=False)
+    kind: str = field(default="run.started", repr=False)
     scheduler: Any
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class RunEnded(Event):
     """A scheduler's run ended: ``outcome`` is ``ok``, ``critical``, ``timeout``,
     ``cancelled`` or ``aborted``; ``reason`` says why in one line when not ok."""
 
-    kind: str = field(default="run.ended", init=False, repr=False)
+    kind: str = field(default="run.ended", repr=False)
     scheduler: Any
     outcome: str
     reason: str | None = None
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class JobStarted(Event):
     """A job's requirements are met and it starts."""
 
-    kind: str = field(default="job.started", init=False, repr=False)
+    kind: str = field(default="job.started", repr=False)
     job: AbstractJob
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class JobEnded(Event):
     """A job ended: ``outcome`` is ``ok``, ``failed``, ``cancelled`` (stopped with
     its run) or ``stopped`` (a forever job stopped at the end of a run that went
     well); ``reason`` is the failure in one line."""
 
-    kind: str = field(default="job.ended", init=False, repr=False)
+    kind: str = field(default="job.ended", repr=False)
     job: AbstractJob
     outcome: str
     reason: str | None = None
     duration: float | None = None
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class CommandStarted(Event):
     """A job starts its ``index``-th command (from 0) on ``node``."""
 
-    kind: str = field(default="command.started", init=False, repr=False)
+    kind: str = field(default="command.started", repr=False)
     job: AbstractJob | None
     node: str
     index: int
@@ -122,13 +123,13 @@ class CommandStarted(Event):
     attempt: int = 1
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class CommandEnded(Event):
     """A command ended: ``status`` is its exit status (a number), a signal name, or
     None when it did not get that far; ``outcome`` is ``ok``, ``failed``,
     ``timeout`` or ``cancelled``; ``reason`` the failure in one line."""
 
-    kind: str = field(default="command.ended", init=False, repr=False)
+    kind: str = field(default="command.ended", repr=False)
     job: AbstractJob | None
     node: str
     index: int
@@ -140,11 +141,11 @@ class CommandEnded(Event):
     attempt: int = 1
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class Output(Event):
     """Bytes a command printed, as received (``stream``: ``stdout`` or ``stderr``)."""
 
-    kind: str = field(default="output", init=False, repr=False)
+    kind: str = field(default="output", repr=False)
     job: AbstractJob | None
     node: str
     index: int
@@ -152,31 +153,31 @@ class Output(Event):
     data: bytes
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class ConnectionOpened(Event):
     """A connection to ``node`` is up (``duration``: how long it took)."""
 
-    kind: str = field(default="connection.opened", init=False, repr=False)
+    kind: str = field(default="connection.opened", repr=False)
     node: str
     user: str | None = None
     duration: float | None = None
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class ConnectionFailed(Event):
     """A connection to ``node`` could not be made."""
 
-    kind: str = field(default="connection.failed", init=False, repr=False)
+    kind: str = field(default="connection.failed", repr=False)
     node: str
     reason: str
     duration: float | None = None
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class ConnectionClosed(Event):
     """A connection to ``node`` ended: ``reason`` None when closed normally."""
 
-    kind: str = field(default="connection.closed", init=False, repr=False)
+    kind: str = field(default="connection.closed", repr=False)
     node: str
     reason: str | None = None
 

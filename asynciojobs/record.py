@@ -231,7 +231,7 @@ class Record:
         self._ids[self.scheduler] = None
         plans = graph.plan_tree(self.scheduler)
         if self.scenario is None:
-            lines = listing.list_lines(self.scheduler, plans, True, False)
+            lines = listing.list_lines(self.scheduler, plans, True, False, states=False)
             self.scenario = "".join(line + "\n" for line in lines)
         scenario = self.path / self.scenario_name
         if self.previous is None or not scenario.exists():
