@@ -1,0 +1,153 @@
+"""A record's event log (events.jsonl) and its fold into run.json's jobs: what a
+reader sees of a run killed outright, of a resumed one, of an older record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import orjson
+import pytest
+
+from asynciojobs import Job, PureScheduler
+from asynciojobs.record import Record, RecordError, read_run
+from asynciojobs.runfile import fold, read_log
+from asynciojobs.scheduler import Scheduler
+
+KILLED_CHILD = textwrap.dedent("""
+    import asyncio, sys
+    from asynciojobs import Job, Scheduler, record
+    record.SAVE_EVERY = 0  # every job that ends appends the log
+    async def first():
+        return 1
+    async def second():
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+    a = Job(first, label="first")
+    b = Job(second, label="second", required=a)
+    keeper = record.Record(sys.argv[1], draw=False)
+    print(keeper.path, flush=True)
+    Scheduler(a, b).run(record=keeper)
+""")
+
+
+def test_a_run_killed_outright_is_read_from_its_log(tmp_path: Path) -> None:
+    """SIGKILL leaves run.json as the run started it (every job 'not run') and
+    the log as last appended: read_run() and nepi-ng report fold the log in."""
+    with subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(tmp_path)],
+                          stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout is not None
+            where = Path(child.stdout.readline().strip())
+            assert child.stdout.readline() == "ready\n"  # 'first' ended: the log has it
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+    raw = json.loads((where / "run.json").read_text())
+    assert raw["outcome"] == "running"
+    assert [job["outcome"] for job in raw["jobs"]] == ["not run", "not run"]
+    run = read_run(where)
+    # 'second' started after the log was last appended to: the log does not say
+    assert [(job["label"], job["outcome"]) for job in run["jobs"]] == [
+        ("first", "ok"), ("second", "not run")]
+    report = subprocess.run([sys.executable, "-m", "apssh.cli.nepi", "report", str(where)],
+                            capture_output=True, text=True, check=True)
+    (line,) = [line for line in report.stdout.splitlines() if "first" in line]
+    assert " ok " in f" {line} "
+
+
+def _log(path: Path, *batches: list[dict]) -> None:
+    with open(path, "ab") as log:
+        for batch in batches:
+            log.write(orjson.dumps(batch) + b"\n")
+
+
+def test_a_job_that_starts_again_starts_with_no_commands(tmp_path: Path) -> None:
+    """The fold keeps a job's last run only; output that follows its own bytes in
+    the node's file is one segment; events of unknown jobs are left out."""
+    jobs = [{"id": "1", "commands": [], "outcome": "not run"}]
+    started = {"kind": "command.started", "job": "1", "node": "n", "index": 0,
+               "command": "ls", "attempt": 1}
+    ended = {"kind": "command.ended", "job": "1", "node": "n", "index": 0, "command": "ls",
+             "outcome": "failed", "status": 2, "reason": "exit 2", "duration": 1.0,
+             "attempt": 1}
+    output = {"kind": "output", "job": "1", "node": "n", "index": 0, "stream": "stdout"}
+    _log(tmp_path / "events.jsonl",
+         [{"kind": "job.started", "job": "1", "time": 1.0}, {**started, "time": 1.0},
+          {**output, "time": 1.5, "offset": 0, "length": 4}, {**ended, "time": 2.0},
+          {"kind": "job.ended", "job": "1", "time": 2.0, "outcome": "failed",
+           "reason": "boom", "duration": 1.0}],
+         [{"kind": "job.started", "job": "1", "time": 5.0}, {**started, "time": 5.0},
+          {**output, "time": 5.1, "offset": 4, "length": 3},
+          {**output, "time": 5.2, "offset": 7, "length": 2},
+          {**output, "time": 5.3, "offset": 20, "length": 1},
+          {**output, "job": "9", "time": 5.3, "offset": 21, "length": 1},
+          {**ended, "time": 6.0, "outcome": "ok", "status": 0, "reason": None}])
+    fold(jobs, read_log(tmp_path / "events.jsonl"))
+    (job,) = jobs
+    assert (job["start"], job["outcome"], job["reason"]) == (5.0, "running", None)
+    (command,) = job["commands"]
+    assert (command["start"], command["end"], command["outcome"]) == (5.0, 6.0, "ok")
+    assert command["stdout"] == {"file": "output/n.stdout", "segments": [[4, 5], [20, 1]]}
+
+
+def test_a_line_cut_short_by_a_kill_is_left_out(tmp_path: Path) -> None:
+    _log(tmp_path / "events.jsonl", [{"kind": "job.started", "job": "1", "time": 1.0}])
+    with open(tmp_path / "events.jsonl", "ab") as log:
+        log.write(b'[{"kind":"job.ended","job":"1","ti')
+    assert [event["kind"] for event in read_log(tmp_path / "events.jsonl")] == [
+        "job.started"]
+
+
+def _steps(calls: list[str], broken: bool) -> PureScheduler:
+    async def step(name: str) -> str:
+        calls.append(name)
+        if name == "b" and broken:
+            raise RuntimeError("b is broken")
+        return name
+
+    a = Job(step, "a", label="prepare")
+    b = Job(step, "b", label="measure", required=a)
+    return PureScheduler(a, b)
+
+
+def test_a_record_left_unfolded_resumes_into_the_same_log(tmp_path: Path) -> None:
+    """A record without drawings keeps its log unfolded; resuming it reads it
+    folded, skips what was done, and appends the new run's events to the log."""
+    calls: list[str] = []
+    first = Record(tmp_path, draw=False)
+    assert not _steps(calls, broken=True).run(record=first)
+    assert [job["outcome"] for job in read_run(first.path)["jobs"]] == ["ok", "failed"]
+    size = (first.path / "events.jsonl").stat().st_size
+    assert _steps(calls, broken=False).run(resume=first.path)
+    assert calls == ["a", "b", "b"]
+    raw = json.loads((first.path / "run.json").read_text())  # drawn: folded
+    assert raw["events_folded"] == (first.path / "events.jsonl").stat().st_size > size
+    assert [job["outcome"] for job in raw["jobs"]] == ["ok", "ok"]
+    assert [r["outcome"] for r in raw["runs"]] == ["critical", "ok"]
+    assert raw == read_run(first.path)
+
+
+def test_records_of_the_first_schema_are_still_read(tmp_path: Path) -> None:
+    old = {"schema": "nepi-ng.run/1", "jobs": [{"id": "1", "outcome": "ok"}]}
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    assert read_run(tmp_path) == old
+    (tmp_path / "run.json").write_text(json.dumps({**old, "schema": "nepi-ng.run/9"}))
+    with pytest.raises(RecordError, match=r"schema 'nepi-ng\.run/9'"):
+        read_run(tmp_path)
+
+
+def test_events_are_logged_with_their_kind_and_jobs_by_id(tmp_path: Path) -> None:
+    async def nothing() -> None:
+        return None
+
+    sched = Scheduler(Job(nothing, label="only"), critical=False)
+    keeper = Record(tmp_path, draw=False)
+    assert sched.run(record=keeper)
+    events = read_log(keeper.path / "events.jsonl")
+    assert [(e["kind"], e.get("job")) for e in events] == [
+        ("run.started", None), ("job.started", "1"), ("job.ended", "1"), ("run.ended", None)]
