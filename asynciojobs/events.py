@@ -18,8 +18,9 @@ Subscribers are called synchronously, in the event loop, in the order they
 subscribed; one that raises is reported once on the ``asynciojobs`` logger and
 dropped for the rest of the run, never failing a job. Events of a nested
 scheduler reach the subscribers of the schedulers around it too. Every subscriber
-gets the same event object: read it, never change it (events are not frozen
-dataclasses on purpose: freezing doubles what building one costs).
+gets the same event object: read it, never change it (events are plain
+dataclasses on purpose: freezing one doubles what building it costs, and orjson
+encodes a slotted one several times slower than one with a ``__dict__``).
 """
 
 from __future__ import annotations

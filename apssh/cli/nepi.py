@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("record", help="a record (holding run.json), or a directory of "
                         "records (the latest is read)")
     shown = report.add_mutually_exclusive_group()
-    shown.add_argument("--json", action="store_true", help="print run.json, with its event log folded in")
+    shown.add_argument("--json", action="store_true",
+                       help="print run.json, with its event log folded in")
     shown.add_argument("--failed", action="store_true",
                        help="print the nodes where something failed, in a form -t accepts")
     shown.add_argument("--output", metavar="ID", help="print what job ID's commands printed")

@@ -2,9 +2,10 @@
 
 DIR is a record (it holds ``run.json``) or a directory of records (the latest is
 read: names sort by time). The table has one line per job, then one per command
-under it; ``--json`` prints ``run.json`` with its event log folded in; ``--failed`` prints the nodes
-where something failed, folded (``fit[01-03,07]``), in a form ``-t`` accepts, so
-that ``apssh -t "$(nepi-ng report DIR --failed)" ...`` runs again on them only;
+under it; ``--json`` prints ``run.json`` with its event log folded in;
+``--failed`` prints the nodes where something failed, folded (``fit[01-03,07]``),
+in a form ``-t`` accepts, so that ``apssh -t "$(nepi-ng report DIR --failed)" ...``
+runs again on them only;
 ``--output ID`` prints what job ID's commands printed (``--stderr``: their stderr);
 ``--draw`` draws the graph and the timeline of a record made without them.
 """
