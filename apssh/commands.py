@@ -192,9 +192,21 @@ class Run(AbstractCommand):
         self.ignore_outputs = ignore_outputs
         self.stdin = stdin
 
+    #: the arguments ``_joined`` was made of (see ``command()``)
+    _joined_of: tuple[Any, ...] | None = None
+    _joined = ""
+
     def command(self) -> str:
-        """The command line, as it would run now."""
-        return " ".join(map(str, self.argv))
+        """The command line, as it would run now. Listings, events and the run
+        each ask for it: it is kept once made from a tuple of strings, which
+        cannot change (a ``Deferred`` argument is read again each time)."""
+        argv = self.argv
+        if argv is self._joined_of:
+            return self._joined
+        line = " ".join(map(str, argv))
+        if type(argv) is tuple and all(type(arg) is str for arg in argv):
+            self._joined_of, self._joined = argv, line
+        return line
 
     def __str__(self) -> str:
         return self.command()

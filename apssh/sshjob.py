@@ -216,7 +216,7 @@ class SshJob(AbstractJob):
         elif exc is not None:
             outcome, why = ("timeout" if isinstance(exc, TimeoutError) else "failed"), reason(exc)
         else:
-            status = result if isinstance(result, int | str) else None
+            status = result if isinstance(result, (int, str)) else None
             if cmd.allows(result):
                 outcome = "ok"
             else:

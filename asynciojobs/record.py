@@ -69,8 +69,9 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA", "Record", "RecordError", "command_output", "draw", "new_run_dir",
            "read_run"]
 
-#: how many events are encoded together (into one line of the log): few enough
-#: that they are not kept long (Python's collector would go through them again)
+#: how many events are encoded together (into one line of the log), about: few
+#: enough that they are not kept long (Python's collector would go through them
+#: again); checked as jobs end and output comes, so a burst of starts can add more
 BATCH = 256
 
 #: how often (seconds) the log is appended to and ``run.json`` rewritten while
@@ -157,13 +158,10 @@ class Record:
         """The subscriber: record ``event``. Most events are only kept, to be
         encoded by the batch (see ``_encode()``); a few also change the record."""
         handler = self.handlers.get(type(event))
-        if handler is not None:
+        if handler is None:
+            self._batch.append(event)
+        else:
             handler(self, event)
-            return
-        batch = self._batch
-        batch.append(event)
-        if len(batch) >= BATCH:
-            self._encode()
 
     def _encode(self) -> None:
         """Encode the events kept so far as one line of the log: one orjson call
@@ -178,9 +176,12 @@ class Record:
         self._lines.append(line)
 
     def _job_ended(self, event: JobEnded) -> None:
-        self._batch.append(event)
+        batch = self._batch
+        batch.append(event)
         if event.time >= self._next_save:
             self.save()
+        elif len(batch) >= BATCH:
+            self._encode()
 
     def _output(self, event: Output) -> None:
         key = (event.node, event.stream)
@@ -194,10 +195,12 @@ class Record:
         out.write(event.data)
         self._sizes[key] = offset + len(event.data)
         # the event without its bytes, but where they are
-        self._batch.append({"kind": "output", "time": event.time, "job": event.job,
-                            "node": event.node, "index": event.index,
-                            "stream": event.stream, "offset": offset,
-                            "length": len(event.data)})
+        batch = self._batch
+        batch.append({"kind": "output", "time": event.time, "job": event.job,
+                      "node": event.node, "index": event.index, "stream": event.stream,
+                      "offset": offset, "length": len(event.data)})
+        if len(batch) >= BATCH:
+            self._encode()
 
     def _connection(self, event: ConnectionOpened | ConnectionFailed | ConnectionClosed
                     ) -> None:
@@ -249,7 +252,8 @@ class Record:
 
     def _entry(self, job: AbstractJob) -> dict[str, Any]:
         """A job's entry in ``run.json`` as the run starts: as the record kept it
-        for a job a resumed run skips, else before it ran."""
+        for a job a resumed run skips, else as planned (its state comes with the
+        fold of the log, see ``runfile.fold()``)."""
         if self.previous is not None and job in self.scheduler._skip:
             kept = self._kept.get(job.repr_id())
             if kept is not None:
@@ -263,8 +267,6 @@ class Record:
                           and getattr(parent, "is_scheduler", False) else None),
             "requires": [req.repr_id() for req in job.required],
             "critical": job.is_critical(), "forever": job.forever,
-            "start": None, "end": None, "duration": None,
-            "outcome": "not run", "reason": None, "commands": [],
         }
 
     # ----- the files

@@ -38,6 +38,11 @@ SCHEMA_1 = "nepi-ng.run/1"
 #: the event log of a record, next to its ``run.json``
 LOG = "events.jsonl"
 
+#: the state of a job that did not run (``run.json`` holds jobs as planned without
+#: it until the log is folded in)
+NOT_RUN = {"start": None, "end": None, "duration": None, "outcome": "not run",
+           "reason": None}
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
@@ -60,9 +65,7 @@ def read_run(path: str | Path) -> dict[str, Any]:
     if schema != SCHEMA:
         raise RecordError(f"{where}: not a nepi-ng run record this version reads "
                           f"(schema {schema!r}, expected {SCHEMA!r})")
-    events = read_log(Path(path) / LOG, run.get("events_folded") or 0)
-    if events:
-        fold(run["jobs"], events)
+    fold(run["jobs"], read_log(Path(path) / LOG, run.get("events_folded") or 0))
     return run
 
 
@@ -89,7 +92,11 @@ def read_log(path: Path, start: int = 0) -> list[dict[str, Any]]:
 
 def fold(jobs: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
     """Apply ``events`` (as logged) to the entries of ``jobs`` (those of
-    ``run.json``), in place: a job that starts again starts with no commands."""
+    ``run.json``), in place: a job that starts again starts with no commands. An
+    entry as planned (no state yet) gets the state of a job that did not run."""
+    for job in jobs:
+        if "outcome" not in job:
+            job.update(NOT_RUN, commands=[])
     by_id = {job["id"]: job for job in jobs}
     #: each job's commands, by node and index, since it last started
     commands: dict[Any, dict[tuple[Any, Any], dict[str, Any]]] = {}

@@ -13,9 +13,10 @@ is a child process; figures are medians of the whole process's CPU.
 Part 2, 1,000 ssh jobs on the embedded lab (10 nodes in a process of their own,
 100 jobs each, one connection per node): without a record, with every event
 built and delivered to a subscriber that does nothing, with a record (run.json,
-every command's output), and with its graph and timeline drawn at the end
-(matplotlib's import and dot: a fixed cost after the run). Ratios are the median
-of each round's ratio to the round's own baseline.
+the event log, every command's output; the log left unfolded, as a record without
+drawings leaves it), and with its graph and timeline drawn at the end (the log
+folded into run.json, matplotlib's import and dot: a fixed cost after the run).
+Ratios are the median of each round's ratio to the round's own baseline.
 Client CPU of the whole child process, CPU and wall time of the run itself
 (``Scheduler.run()``: the interpreter's start and imports left out).
 """
@@ -167,12 +168,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--part", choices=("scheduler", "lab"))
+    parser.add_argument("--rounds", type=int, help="rounds of part 2 (default 9)")
     args = parser.parse_args()
     rounds = 3 if args.quick else 7
     if args.part in (None, "scheduler"):
         part_scheduler(rounds)
     if args.part in (None, "lab"):
-        part_lab(3 if args.quick else 9)
+        part_lab(args.rounds or (3 if args.quick else 9))
     return 0
 
 

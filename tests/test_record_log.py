@@ -37,7 +37,7 @@ KILLED_CHILD = textwrap.dedent("""
 
 
 def test_a_run_killed_outright_is_read_from_its_log(tmp_path: Path) -> None:
-    """SIGKILL leaves run.json as the run started it (every job 'not run') and
+    """SIGKILL leaves run.json as the run started it (the jobs as planned) and
     the log as last appended: read_run() and nepi-ng report fold the log in."""
     with subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(tmp_path)],
                           stdout=subprocess.PIPE, text=True) as child:
@@ -49,7 +49,7 @@ def test_a_run_killed_outright_is_read_from_its_log(tmp_path: Path) -> None:
             os.kill(child.pid, signal.SIGKILL)
     raw = json.loads((where / "run.json").read_text())
     assert raw["outcome"] == "running"
-    assert [job["outcome"] for job in raw["jobs"]] == ["not run", "not run"]
+    assert [job.get("outcome") for job in raw["jobs"]] == [None, None]
     run = read_run(where)
     # 'second' started after the log was last appended to: the log does not say
     assert [(job["label"], job["outcome"]) for job in run["jobs"]] == [
@@ -69,7 +69,7 @@ def _log(path: Path, *batches: list[dict]) -> None:
 def test_a_job_that_starts_again_starts_with_no_commands(tmp_path: Path) -> None:
     """The fold keeps a job's last run only; output that follows its own bytes in
     the node's file is one segment; events of unknown jobs are left out."""
-    jobs = [{"id": "1", "commands": [], "outcome": "not run"}]
+    jobs: list[dict] = [{"id": "1"}]
     started = {"kind": "command.started", "job": "1", "node": "n", "index": 0,
                "command": "ls", "attempt": 1}
     ended = {"kind": "command.ended", "job": "1", "node": "n", "index": 0, "command": "ls",
