@@ -70,10 +70,9 @@ def print_list(
 
 def list_lines(
     scheduler: PureScheduler, plans: dict[PureScheduler, graph.Plan],
-    details: bool, silence_done_jobs: bool, depth: int = 0, *, states: bool = True,
+    details: bool, silence_done_jobs: bool, depth: int = 0,
 ) -> list[str]:
-    """The lines of ``list()`` for ``scheduler`` at nesting ``depth``; without
-    ``states``, the jobs as planned (no status symbols, no results)."""
+    """The lines of ``list()`` for ``scheduler`` at nesting ``depth``."""
     lines: list[str] = []
     indent = ">" * depth + " " if depth else ""
     for job in plans[scheduler].order:
@@ -82,8 +81,7 @@ def list_lines(
             continue
         line = (
             f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
-            f"{job.repr_result()} {job.repr_requires()}" if states else
-            f"{job.repr_id()} {indent}{job.repr_main()} {job.repr_requires()}"
+            f"{job.repr_result()} {job.repr_requires()}"
         )
         if nested:
             sub = plans[job]  # type: ignore[index]
@@ -95,8 +93,7 @@ def list_lines(
             if text is not None:
                 lines.append(text)
         if nested:
-            lines.extend(list_lines(job, plans, details, silence_done_jobs,  # type: ignore[arg-type]
-                                    depth + 1, states=states))
+            lines.extend(list_lines(job, plans, details, silence_done_jobs, depth + 1))  # type: ignore[arg-type]
             lines.append(
                 f"{job.repr_id()} --end-- {'<' * (depth + 1)} {job.repr_main()} "
                 f"exits={ids(exit_jobs(plans[job]))}"  # type: ignore[index]

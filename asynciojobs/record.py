@@ -19,7 +19,8 @@ never reused (``2026-11-30@15-04-05``, then ``.002``...). It holds:
   (one segment unless commands on the node printed at the same time);
   ``command_output()`` reads it back, ``nepi-ng report DIR --output ID`` prints it;
 - ``scenario.*``: the scenario as run (given by the caller, e.g. the rendered
-  YAML; else the jobs' listing) and ``variables.json`` when there are variables;
+  YAML; else the jobs as planned, see ``planned()``) and ``variables.json`` when
+  there are variables;
 - ``graph.dot`` and ``graph.svg``: the jobs coloured by outcome (the SVG needs
   graphviz's ``dot``); ``timeline.svg``: one row per job, bars from start to end
   (needs matplotlib: ``pip install 'nepi-ng[plot]'``). What could not be drawn is
@@ -228,23 +229,21 @@ class Record:
             self.close()
 
     def _open(self, event: RunStarted) -> None:
-        from . import graph, listing
+        from . import graph
 
         self.scheduler, self.started = event.scheduler, event.time
         self._ids[self.scheduler] = None
-        plans = graph.plan_tree(self.scheduler)
-        if self.scenario is None:
-            lines = listing.list_lines(self.scheduler, plans, True, False, states=False)
-            self.scenario = "".join(line + "\n" for line in lines)
-        scenario = self.path / self.scenario_name
-        if self.previous is None or not scenario.exists():
-            scenario.write_text(self.scenario)
         entries = []
-        for job in graph.jobs_in_order(self.scheduler, plans):
+        for job in graph.jobs_in_order(self.scheduler, graph.plan_tree(self.scheduler)):
             entry = self._entry(job)
             self._ids[job] = entry["id"]
             entries.append(entry)
         self._jobs = dumps(entries)
+        if self.scenario is None:
+            self.scenario = planned(entries)
+        scenario = self.path / self.scenario_name
+        if self.previous is None or not scenario.exists():
+            scenario.write_text(self.scenario)
         self._log = open(self.path / LOG, "ab")  # noqa: SIM115
         self._folded = self._log.tell()  # a resumed record's log is in its jobs
         self.save()
@@ -352,6 +351,22 @@ class Record:
             self.drawings.update(draw(self.path, run))
             self._jobs, self._folded = dumps(run["jobs"]), (self.path / LOG).stat().st_size
         self.save()
+
+
+def planned(entries: list[dict[str, Any]]) -> str:
+    """The jobs of ``run.json`` (``entries``) as a listing, one line each, as
+    ``list()`` shows jobs before they run: id, class, label, requirements; jobs of
+    a nested scheduler after it, marked by their depth (the scenario of a run
+    made in Python: made from the entries, it says what they say)."""
+    depths: dict[str, int] = {}
+    lines = []
+    for entry in entries:
+        parent = entry["scheduler"]
+        depth = depths[entry["id"]] = depths.get(parent, -1) + 1 if parent else 0
+        indent = ">" * depth + " " if depth else ""
+        requires = f" requires={{{', '.join(entry['requires'])}}}" if entry["requires"] else ""
+        lines.append(f"{entry['id']} {indent}<{entry['type']} `{entry['label']}`>{requires}\n")
+    return "".join(lines)
 
 
 #: the events that change a record beyond being logged (the others are only kept
