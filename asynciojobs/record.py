@@ -264,7 +264,7 @@ class Record:
             "scheduler": (parent.repr_id()  # type: ignore[union-attr]
                           if parent is not self.scheduler
                           and getattr(parent, "is_scheduler", False) else None),
-            "requires": [req.repr_id() for req in job.required],
+            "requires": [req.repr_id() for req in job._required or ()],
             "critical": job.is_critical(), "forever": job.forever,
         }
 
