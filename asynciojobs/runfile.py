@@ -94,10 +94,10 @@ def fold(jobs: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
     """Apply ``events`` (as logged) to the entries of ``jobs`` (those of
     ``run.json``), in place: a job that starts again starts with no commands. An
     entry as planned (no state yet) gets the state of a job that did not run."""
-    for job in jobs:
-        if "outcome" not in job:
-            job.update(NOT_RUN, commands=[])
-    by_id = {job["id"]: job for job in jobs}
+    for planned in jobs:
+        if "outcome" not in planned:
+            planned.update(NOT_RUN, commands=[])
+    by_id = {planned["id"]: planned for planned in jobs}
     #: each job's commands, by node and index, since it last started
     commands: dict[Any, dict[tuple[Any, Any], dict[str, Any]]] = {}
 
