@@ -133,7 +133,8 @@ class EventTee(Formatter):
     """Hands each chunk to ``inner``, after sending it as an ``Output`` event of the
     run (for its records and live views), bytes as received. One is made for each
     command a run listens to: it holds its fields and nothing else (no
-    ``Formatter.__init__``: it never formats)."""
+    ``Formatter.__init__``: it never formats, and takes only output, ``data()``
+    and ``line()``, as what a command's run is given)."""
 
     def __init__(self, inner: Formatter, job: Any, index: int,
                  emit: Callable[[Output], None], host: str) -> None:
@@ -146,7 +147,10 @@ class EventTee(Formatter):
         self.inner.data(raw, datatype, hostname)
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        self.data(line.encode(), datatype, hostname)
+        self.emit(Output(job=self.job, node=self.host, index=self.index,
+                         data=line.encode(),
+                         stream="stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"))
+        self.inner.line(line, datatype, hostname)
 
 
 @contextlib.contextmanager

@@ -8,10 +8,10 @@ never reused (``2026-11-30@15-04-05``, then ``.002``...). It holds:
 - ``run.json``: the run, its jobs, their commands, the nodes (schema in
   docs/records.md, versioned by its ``schema`` field). Written when the run
   starts, rewritten at most once a second while jobs end, and at the end;
-- ``events.jsonl``: the run's events, one JSON object per line, appended at each
-  of these writes. At the end they are folded into ``run.json``'s jobs; a run
-  killed half-way leaves some not folded yet, which ``read_run()`` folds (see
-  ``runfile.py``): either way, the record tells what the run did;
+- ``events.jsonl``: the run's events, each line a JSON array of them, appended
+  at each of these writes. A record that draws folds them into ``run.json``'s
+  jobs at the end; otherwise (or when the run is killed) ``read_run()`` folds
+  them (see ``runfile.py``): either way, the record tells what the run did;
 - ``output/<node>.stdout`` and ``output/<node>.stderr``: what the commands on that
   node printed, bytes as received, in the order they came (one file per node and
   stream: a record of 1,000 commands does not create 1,000 files). Each command's
@@ -57,6 +57,7 @@ from .runfile import (
     draw,
     dumps,
     fold,
+    loads,
     output_file,
     read_log,
     read_run,
@@ -112,6 +113,9 @@ class Record:
     ``scenario``: the scenario's text as run, saved as ``scenario_name``;
     ``variables``: a mapping read each time ``run.json`` is written (so captured
     values show), saved in ``variables.json`` and in ``run.json``.
+
+    Events are delivered in the run's event loop, one at a time (as the bus
+    does): a record is not made to be fed from other threads.
     """
 
     #: what each kind of event does to a record (filled below the class)
@@ -233,17 +237,20 @@ class Record:
 
         self.scheduler, self.started = event.scheduler, event.time
         self._ids[self.scheduler] = None
+        jobs = graph.jobs_in_order(self.scheduler, graph.plan_tree(self.scheduler))
         entries = []
-        for job in graph.jobs_in_order(self.scheduler, graph.plan_tree(self.scheduler)):
+        for job in jobs:
             entry = self._entry(job)
             self._ids[job] = entry["id"]
             entries.append(entry)
         self._jobs = dumps(entries)
         if self.scenario is None:
-            self.scenario = planned(entries)
+            self.scenario = planned(entries, [job.details() for job in jobs])
         scenario = self.path / self.scenario_name
         if self.previous is None or not scenario.exists():
-            scenario.write_text(self.scenario)
+            # UTF-8 whatever the locale; what it cannot encode (a lone surrogate in a
+            # label, from a badly encoded file name) written as its escape
+            scenario.write_text(self.scenario, encoding="utf-8", errors="backslashreplace")
         self._log = open(self.path / LOG, "ab")  # noqa: SIM115
         self._folded = self._log.tell()  # a resumed record's log is in its jobs
         self.save()
@@ -272,9 +279,10 @@ class Record:
     def as_dict(self) -> dict[str, Any]:
         """What ``run.json`` holds now, with the events so far folded in."""
         self._append()
-        jobs = orjson.loads(self._jobs)
-        fold(jobs, read_log(self.path / LOG, self._folded))
-        return {**self._head(), "jobs": jobs}
+        jobs = loads(self._jobs)
+        events, folded = read_log(self.path / LOG, self._folded)
+        fold(jobs, events)
+        return {**self._head(), "events_folded": folded, "jobs": jobs}
 
     def _head(self) -> dict[str, Any]:
         """``as_dict()`` but its jobs."""
@@ -349,23 +357,26 @@ class Record:
         if self.scheduler is not None and self.draw:
             run = self.as_dict()
             self.drawings.update(draw(self.path, run))
-            self._jobs, self._folded = dumps(run["jobs"]), (self.path / LOG).stat().st_size
+            self._jobs, self._folded = dumps(run["jobs"]), run["events_folded"]
         self.save()
 
 
-def planned(entries: list[dict[str, Any]]) -> str:
-    """The jobs of ``run.json`` (``entries``) as a listing, one line each, as
-    ``list()`` shows jobs before they run: id, class, label, requirements; jobs of
-    a nested scheduler after it, marked by their depth (the scenario of a run
-    made in Python: made from the entries, it says what they say)."""
+def planned(entries: list[dict[str, Any]], details: list[str | None]) -> str:
+    """The jobs of ``run.json`` (``entries``) as a listing, one line each like
+    ``list()`` before a run: id, class, label, requirements, then the job's
+    ``details`` (an SSH job's commands) when it has some; jobs of a nested
+    scheduler after it, marked by their depth. The scenario of a run made in
+    Python: made from the entries, it says what they say."""
     depths: dict[str, int] = {}
     lines = []
-    for entry in entries:
+    for entry, more in zip(entries, details, strict=True):
         parent = entry["scheduler"]
         depth = depths[entry["id"]] = depths.get(parent, -1) + 1 if parent else 0
         indent = ">" * depth + " " if depth else ""
         requires = f" requires={{{', '.join(entry['requires'])}}}" if entry["requires"] else ""
         lines.append(f"{entry['id']} {indent}<{entry['type']} `{entry['label']}`>{requires}\n")
+        if more:
+            lines.append(more + "\n")
     return "".join(lines)
 
 

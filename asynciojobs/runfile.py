@@ -1,17 +1,18 @@
 """A record on disk, read back: ``run.json`` with its event log folded in.
 
 A record (written by ``record.Record``) keeps the run in two files. ``run.json``
-holds the run (its head) and its jobs; ``events.jsonl`` holds the run's events,
-one JSON object per line, appended as they come (at most once a second). At the
-end of a run the events are folded into the jobs of ``run.json``, so a finished
-run's ``run.json`` says everything; ``run.json``'s ``events_folded`` is how many
-bytes of the log are already in it. A run killed before its end leaves events
-not folded yet: ``read_run()`` folds them, so every reader (``nepi-ng report``,
-resume, the drawings) sees the same thing whether the run ended or not.
+holds the run (its head) and its jobs as planned; ``events.jsonl`` holds the
+run's events, each line a JSON array of them, appended at most once a second.
+``run.json``'s ``events_folded`` is how many bytes of the log its jobs hold
+already: all of them once a record that draws has ended (the drawings needed
+the fold), none for a record without drawings, or killed before its end.
+``read_run()`` folds the rest, so every reader (``nepi-ng report``, resume, the
+drawings) sees each job complete, whether the run ended or not.
 
-Why a log: folding a job's events into its entry costs Python work for each
-event; writing the event as it comes costs one orjson call (C). The run pays the
-log, the fold is paid once at its end (and by readers of a killed run).
+Why a log: folding each event into its job's entry as it comes costs Python
+work on every event; keeping events and encoding them in batches with orjson
+(in C) costs a fraction of it. The run pays the log; the fold is paid by whoever
+reads the record (or at the end, beside the drawings).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def read_run(path: str | Path) -> dict[str, Any]:
     reads)."""
     where = Path(path) / "run.json"
     try:
-        run = orjson.loads(where.read_bytes())
+        run = loads(where.read_bytes())
     except (OSError, ValueError) as exc:
         raise RecordError(f"{where}: cannot read a record: {exc}") from None
     schema = run.get("schema") if isinstance(run, dict) else None
@@ -65,29 +66,40 @@ def read_run(path: str | Path) -> dict[str, Any]:
     if schema != SCHEMA:
         raise RecordError(f"{where}: not a nepi-ng run record this version reads "
                           f"(schema {schema!r}, expected {SCHEMA!r})")
-    fold(run["jobs"], read_log(Path(path) / LOG, run.get("events_folded") or 0))
+    events, run["events_folded"] = read_log(Path(path) / LOG, run.get("events_folded") or 0)
+    fold(run["jobs"], events)
     return run
 
 
-def read_log(path: Path, start: int = 0) -> list[dict[str, Any]]:
+def read_log(path: Path, start: int = 0) -> tuple[list[dict[str, Any]], int]:
     """The events of the log at ``path`` from byte ``start`` on (none if it is
-    missing). Each line of the log is a JSON array of events; a last line cut short
-    by a killed run is left out."""
+    missing), and where they end. Each line of the log is a JSON array of events;
+    a last line cut short by a killed run is left out."""
     try:
         with open(path, "rb") as log:
             log.seek(start)
             data = log.read()
     except FileNotFoundError:
-        return []
-    lines = [line for line in data.split(b"\n") if line]
+        return [], start
+    end = data.rfind(b"\n") + 1  # after the last whole line
+    lines = [line for line in data[:end].split(b"\n") if line]
     try:
         batches = orjson.loads(b"[" + b",".join(lines) + b"]")
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError:  # what json wrote when orjson could not
         batches = []
         for line in lines:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                batches.append(orjson.loads(line))
-    return list(itertools.chain.from_iterable(batches))
+            with contextlib.suppress(ValueError):
+                batches.append(loads(line))
+    return list(itertools.chain.from_iterable(batches)), start + end
+
+
+def loads(data: bytes) -> Any:
+    """``data`` decoded from JSON: by orjson, else by json (which reads back what
+    it wrote when orjson could not: a lone surrogate, an integer beyond 64 bits)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def fold(jobs: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
@@ -131,11 +143,12 @@ def fold(jobs: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
                 segments[-1][1] += length  # what follows its own last bytes
             else:
                 segments.append([offset, length])
-        elif kind == "command.started":
+        elif kind == "command.started":  # an attempt: what an earlier one ended with goes
             entry = command(event)
             if entry is not None:
                 entry.update(command=event["command"], start=event["time"],
-                             attempts=event["attempt"], outcome="running")
+                             attempts=event["attempt"], outcome="running", end=None,
+                             duration=None, status=None, reason=None)
         elif kind == "command.ended":
             entry = command(event)
             if entry is not None:
@@ -182,8 +195,9 @@ def draw(record: str | Path, run: dict[str, Any]) -> dict[str, str]:
 
     where, drawings = Path(record), {}
     try:
-        (where / "graph.dot").write_text(graph_of(run, COLOURS))
-        run_dot((where / "graph.dot").read_text(), "svg", where / "graph.svg")
+        text = graph_of(run, COLOURS).encode("utf-8", "backslashreplace").decode()
+        (where / "graph.dot").write_text(text, encoding="utf-8")
+        run_dot(text, "svg", where / "graph.svg")
         drawings["graph"] = "graph.svg"
     except Exception as exc:
         drawings["graph"] = f"not drawn: {exc}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from asynciojobs import Job, PureScheduler
+from asynciojobs import Job, PureScheduler, events
 from asynciojobs.record import Record, RecordError, read_run
 from asynciojobs.runfile import fold, read_log
 from asynciojobs.scheduler import Scheduler
@@ -87,7 +87,9 @@ def test_a_job_that_starts_again_starts_with_no_commands(tmp_path: Path) -> None
           {**output, "time": 5.3, "offset": 20, "length": 1},
           {**output, "job": "9", "time": 5.3, "offset": 21, "length": 1},
           {**ended, "time": 6.0, "outcome": "ok", "status": 0, "reason": None}])
-    fold(jobs, read_log(tmp_path / "events.jsonl"))
+    events, end = read_log(tmp_path / "events.jsonl")
+    assert end == (tmp_path / "events.jsonl").stat().st_size
+    fold(jobs, events)
     (job,) = jobs
     assert (job["start"], job["outcome"], job["reason"]) == (5.0, "running", None)
     (command,) = job["commands"]
@@ -99,8 +101,9 @@ def test_a_line_cut_short_by_a_kill_is_left_out(tmp_path: Path) -> None:
     _log(tmp_path / "events.jsonl", [{"kind": "job.started", "job": "1", "time": 1.0}])
     with open(tmp_path / "events.jsonl", "ab") as log:
         log.write(b'[{"kind":"job.ended","job":"1","ti')
-    assert [event["kind"] for event in read_log(tmp_path / "events.jsonl")] == [
-        "job.started"]
+    events, end = read_log(tmp_path / "events.jsonl")
+    assert [event["kind"] for event in events] == ["job.started"]
+    assert end == len(orjson.dumps([{"kind": "job.started", "job": "1", "time": 1.0}])) + 1
 
 
 def _steps(calls: list[str], broken: bool) -> PureScheduler:
@@ -148,6 +151,44 @@ def test_events_are_logged_with_their_kind_and_jobs_by_id(tmp_path: Path) -> Non
     sched = Scheduler(Job(nothing, label="only"), critical=False)
     keeper = Record(tmp_path, draw=False)
     assert sched.run(record=keeper)
-    events = read_log(keeper.path / "events.jsonl")
+    events, _ = read_log(keeper.path / "events.jsonl")
     assert [(e["kind"], e.get("job")) for e in events] == [
         ("run.started", None), ("job.started", "1"), ("job.ended", "1"), ("run.ended", None)]
+
+
+def test_a_retried_command_shows_its_last_attempt() -> None:
+    """A command started again (a retry) forgets how the attempt before ended."""
+    jobs: list[dict] = [{"id": "1"}]
+    command = {"job": "1", "node": "n", "index": 0, "command": "ls"}
+    fold(jobs, [
+        {"kind": "job.started", "job": "1", "time": 1.0},
+        {**command, "kind": "command.started", "time": 1.0, "attempt": 1},
+        {**command, "kind": "command.ended", "time": 2.0, "attempt": 1, "outcome": "failed",
+         "status": 2, "reason": "exit 2", "duration": 1.0},
+        {**command, "kind": "command.started", "time": 3.0, "attempt": 2}])
+    (entry,) = jobs[0]["commands"]
+    assert (entry["outcome"], entry["attempts"], entry["start"]) == ("running", 2, 3.0)
+    assert (entry["end"], entry["status"], entry["reason"]) == (None, None, None)
+
+
+def test_what_orjson_refuses_is_written_and_read_back_by_json(tmp_path: Path) -> None:
+    """A label orjson cannot encode (a lone surrogate, from a badly encoded file
+    name) and an exit status beyond 64 bits: json writes them, and the record
+    still reads back, events included."""
+    async def nothing() -> None:
+        return None
+
+    job = Job(nothing, label="bad \udcff name")
+    sched = Scheduler(job, critical=False)
+    keeper = Record(tmp_path, draw=False)
+    keeper(events.RunStarted(scheduler=sched, time=1.0))
+    keeper(events.JobStarted(job=job, time=1.0))
+    keeper(events.CommandEnded(job=job, node="n", index=0, command="x", outcome="failed",
+                               status=2**70, time=2.0, duration=1.0))
+    keeper(events.JobEnded(job=job, outcome="ok", time=2.0, duration=1.0))
+    keeper(events.RunEnded(scheduler=sched, outcome="ok", time=2.0))
+    run = read_run(keeper.path)
+    assert run["jobs"][0]["label"] == "bad \udcff name"
+    assert run["jobs"][0]["outcome"] == "ok"
+    assert run["jobs"][0]["commands"][0]["status"] == 2**70
+    assert run["events_folded"] == (keeper.path / "events.jsonl").stat().st_size
