@@ -159,6 +159,13 @@ def part_lab(rounds: int) -> None:
             print(f"{name:<20} " + " ".join(
                 f"{value:{13 if i == 0 else 10}.3f} {ratio:6.3f}"
                 for i, (value, ratio) in enumerate(zip(row, ratios, strict=True))))
+        # how much the rounds' ratios spread: a median alone hides it
+        print("run CPU /off, rounds' quartiles (25% / 50% / 75%):")
+        for name, values in runs.items():
+            if name != "record off" and len(values) >= 4:
+                quartiles = statistics.quantiles(
+                    [r[1] / o[1] for r, o in zip(values, off, strict=True)], n=4)
+                print(f"  {name:<20} " + " / ".join(f"{q:.3f}" for q in quartiles))
     finally:
         lab.terminate()
         lab.wait()
