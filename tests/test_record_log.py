@@ -13,8 +13,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from test_resume import scenario
 
-from asynciojobs import Job, PureScheduler, events
+from asynciojobs import Job, events
 from asynciojobs.record import Record, RecordError, read_run
 from asynciojobs.runfile import fold, read_log
 from asynciojobs.scheduler import Scheduler
@@ -106,31 +107,20 @@ def test_a_line_cut_short_by_a_kill_is_left_out(tmp_path: Path) -> None:
     assert end == len(orjson.dumps([{"kind": "job.started", "job": "1", "time": 1.0}])) + 1
 
 
-def _steps(calls: list[str], broken: bool) -> PureScheduler:
-    async def step(name: str) -> str:
-        calls.append(name)
-        if name == "b" and broken:
-            raise RuntimeError("b is broken")
-        return name
-
-    a = Job(step, "a", label="prepare")
-    b = Job(step, "b", label="measure", required=a)
-    return PureScheduler(a, b)
-
-
 def test_a_record_left_unfolded_resumes_into_the_same_log(tmp_path: Path) -> None:
     """A record without drawings keeps its log unfolded; resuming it reads it
     folded, skips what was done, and appends the new run's events to the log."""
     calls: list[str] = []
     first = Record(tmp_path, draw=False)
-    assert not _steps(calls, broken=True).run(record=first)
-    assert [job["outcome"] for job in read_run(first.path)["jobs"]] == ["ok", "failed"]
+    assert not scenario(calls, broken=True).run(record=first)
+    assert [job["outcome"] for job in read_run(first.path)["jobs"]] == [
+        "ok", "failed", "not run"]
     size = (first.path / "events.jsonl").stat().st_size
-    assert _steps(calls, broken=False).run(resume=first.path)
-    assert calls == ["a", "b", "b"]
+    assert scenario(calls, broken=False).run(resume=first.path)
+    assert calls == ["a", "b", "b", "c"]
     raw = json.loads((first.path / "run.json").read_text())  # drawn: folded
     assert raw["events_folded"] == (first.path / "events.jsonl").stat().st_size > size
-    assert [job["outcome"] for job in raw["jobs"]] == ["ok", "ok"]
+    assert [job["outcome"] for job in raw["jobs"]] == ["ok", "ok", "ok"]
     assert [r["outcome"] for r in raw["runs"]] == ["critical", "ok"]
     assert raw == read_run(first.path)
 
