@@ -141,15 +141,16 @@ class EventTee(Formatter):
         self.inner, self.job, self.index, self.emit, self.host = (
             inner, job, index, emit, host)
 
-    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+    def _tell(self, raw: bytes, datatype: int | None) -> None:
         self.emit(Output(job=self.job, node=self.host, index=self.index, data=raw,
                          stream="stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"))
+
+    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
+        self._tell(raw, datatype)
         self.inner.data(raw, datatype, hostname)
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        self.emit(Output(job=self.job, node=self.host, index=self.index,
-                         data=line.encode(),
-                         stream="stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"))
+        self._tell(line.encode(), datatype)
         self.inner.line(line, datatype, hostname)
 
 

@@ -118,7 +118,7 @@ class Record:
     does): a record is not made to be fed from other threads.
     """
 
-    #: what each kind of event does to a record (filled below the class)
+    #: the kinds of event that do more than wait in the batch (filled below the class)
     handlers: ClassVar[dict[type[Event], Callable[[Record, Any], None]]]
 
     def __init__(self, parent: str | Path, *, scenario: str | None = None,
@@ -341,12 +341,13 @@ class Record:
         self._next_save = now + max(SAVE_EVERY, 20 * (now - began))
 
     def close(self) -> None:
-        """Close the files; draw the graph and the timeline, and then fold the log
-        into ``run.json`` (the drawings needed it folded); save ``run.json``.
+        """Close the files; with drawings, fold the log into ``run.json``'s jobs
+        (the drawings need it folded) and draw the graph and the timeline; save
+        ``run.json``.
 
-        Without drawings the log stays as it is: folding it costs more than the
-        rest of the record (~10 us per job), and whoever reads the record folds it
-        (``read_run()``, ``nepi-ng report``)."""
+        Without drawings the log stays as it is: folding it costs about as much
+        as the rest of the record (~8 us per job), and whoever reads the record
+        folds it (``read_run()``, ``nepi-ng report``)."""
         self._append()
         if self._log is not None:
             self._log.close()
