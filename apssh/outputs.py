@@ -129,29 +129,21 @@ class OutputTee(Formatter):
         self.inner.line(line, datatype, hostname)
 
 
-class EventTee(Formatter):
+class EventTee(OutputTee):
     """Hands each chunk to ``inner``, after sending it as an ``Output`` event of the
-    run (for its records and live views), bytes as received. One is made for each
-    command a run listens to: it holds its fields and nothing else (no
-    ``Formatter.__init__``: it never formats, and takes only output, ``data()``
-    and ``line()``, as what a command's run is given)."""
+    run (for its records and live views), bytes as received: an ``OutputTee`` whose
+    copy is the event. One is made for each command a run listens to: it holds its
+    fields and nothing else (no ``Formatter.__init__``: it never formats, and takes
+    only output, ``data()`` and ``line()``, as what a command's run is given)."""
 
     def __init__(self, inner: Formatter, job: Any, index: int,
                  emit: Callable[[Output], None], host: str) -> None:
         self.inner, self.job, self.index, self.emit, self.host = (
             inner, job, index, emit, host)
 
-    def _tell(self, raw: bytes, datatype: int | None) -> None:
+    def _copy(self, raw: bytes, datatype: int | None) -> None:
         self.emit(Output(job=self.job, node=self.host, index=self.index, data=raw,
                          stream="stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"))
-
-    def data(self, raw: bytes, datatype: int | None, hostname: str) -> None:
-        self._tell(raw, datatype)
-        self.inner.data(raw, datatype, hostname)
-
-    def line(self, line: str, datatype: int | None, hostname: str) -> None:
-        self._tell(line.encode(), datatype)
-        self.inner.line(line, datatype, hostname)
 
 
 @contextlib.contextmanager
